@@ -1,0 +1,93 @@
+/*
+ * CSkiffLinux.h: the Linux system interface the Swift monitor cannot import directly.
+ *
+ * ioctl is variadic and KVM's request numbers are function-like macros (_IOW...),
+ * so both are re-exported here as plain functions and constants. Everything that
+ * touches KVM, tun or seccomp at the C level lives in this one header.
+ */
+#ifndef CSKIFF_LINUX_H
+#define CSKIFF_LINUX_H
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <poll.h>
+
+#include <linux/kvm.h>
+#include <linux/if_tun.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <linux/audit.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+static inline int cskiff_ioctl(int fd, unsigned long req, unsigned long arg) {
+    return ioctl(fd, req, arg);
+}
+static inline int cskiff_ioctl_ptr(int fd, unsigned long req, void *arg) {
+    return ioctl(fd, req, arg);
+}
+
+static const unsigned long CSKIFF_KVM_GET_API_VERSION = KVM_GET_API_VERSION;
+static const unsigned long CSKIFF_KVM_CREATE_VM = KVM_CREATE_VM;
+static const unsigned long CSKIFF_KVM_CHECK_EXTENSION = KVM_CHECK_EXTENSION;
+static const unsigned long CSKIFF_KVM_GET_VCPU_MMAP_SIZE = KVM_GET_VCPU_MMAP_SIZE;
+static const unsigned long CSKIFF_KVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
+static const unsigned long CSKIFF_KVM_SET_USER_MEMORY_REGION = KVM_SET_USER_MEMORY_REGION;
+static const unsigned long CSKIFF_KVM_CREATE_VCPU = KVM_CREATE_VCPU;
+static const unsigned long CSKIFF_KVM_SET_TSS_ADDR = KVM_SET_TSS_ADDR;
+static const unsigned long CSKIFF_KVM_RUN = KVM_RUN;
+static const unsigned long CSKIFF_KVM_GET_REGS = KVM_GET_REGS;
+static const unsigned long CSKIFF_KVM_SET_REGS = KVM_SET_REGS;
+static const unsigned long CSKIFF_KVM_GET_SREGS = KVM_GET_SREGS;
+static const unsigned long CSKIFF_KVM_SET_SREGS = KVM_SET_SREGS;
+static const unsigned long CSKIFF_KVM_SET_CPUID2 = KVM_SET_CPUID2;
+static const unsigned long CSKIFF_KVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
+static const unsigned long CSKIFF_KVM_IOEVENTFD = KVM_IOEVENTFD;
+static const unsigned int CSKIFF_KVM_IOEVENTFD_FLAG_PIO = KVM_IOEVENTFD_FLAG_PIO;
+
+static const unsigned long CSKIFF_TUNSETIFF = TUNSETIFF;
+static const unsigned long CSKIFF_SIOCGIFMTU = SIOCGIFMTU;
+static const unsigned long CSKIFF_SIOCGIFFLAGS = SIOCGIFFLAGS;
+
+/* struct ifreq has unions Swift imports awkwardly: small helpers. */
+static inline void cskiff_ifreq_set_name(struct ifreq *ifr, const char *name) {
+    memset(ifr, 0, sizeof(*ifr));
+    strncpy(ifr->ifr_name, name, IFNAMSIZ - 1);
+}
+static inline void cskiff_ifreq_set_flags(struct ifreq *ifr, short flags) { ifr->ifr_flags = flags; }
+static inline short cskiff_ifreq_flags(const struct ifreq *ifr) { return ifr->ifr_flags; }
+static inline int cskiff_ifreq_mtu(const struct ifreq *ifr) { return ifr->ifr_mtu; }
+static inline const char *cskiff_ifreq_name(const struct ifreq *ifr) { return ifr->ifr_name; }
+
+/* kvm_run accessors for the anonymous union, kept here so Swift never does
+ * pointer arithmetic on kvm_run itself. */
+static inline uint8_t *cskiff_run_io_data(struct kvm_run *run) {
+    return (uint8_t *)run + run->io.data_offset;
+}
+
+#include <sys/random.h>
+static inline long cskiff_getrandom(void *buf, unsigned long n) { return getrandom(buf, n, 0); }
+
+/* ppoll is a GNU extension Glibc's Swift module does not show. */
+static inline int cskiff_ppoll(struct pollfd *fds, unsigned long n, const struct timespec *ts) {
+    return ppoll(fds, (nfds_t)n, ts, NULL);
+}
+
+/* seccomp: install a prepared BPF program. */
+static inline int cskiff_seccomp_install(struct sock_filter *filter, unsigned short len, int tsync) {
+    struct sock_fprog prog = { .len = len, .filter = filter };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                        tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0, &prog);
+}
+static const uint32_t CSKIFF_AUDIT_ARCH_X86_64 = AUDIT_ARCH_X86_64;
+static const uint32_t CSKIFF_AUDIT_ARCH_AARCH64 = AUDIT_ARCH_AARCH64;
+
+#endif /* CSKIFF_LINUX_H */

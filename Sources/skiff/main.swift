@@ -1,0 +1,82 @@
+// main.swift: the `skiff` command: run, build, inspect, bench. The only place that turns errors into exit statuses.
+
+import Glibc
+import SkiffCore
+import SkiffMonitor
+import SkiffBuild
+
+let skiffVersion = "0.1.0"
+
+func emit(_ fd: Int32, _ s: String) {
+    var s = s
+    if !s.hasSuffix("\n") { s += "\n" }
+    s.withCString { p in
+        var off = 0
+        let n = strlen(p)
+        while off < n {
+            let w = write(fd, p + off, n - off)
+            if w <= 0 { if errno == EINTR { continue }; return }
+            off += w
+        }
+    }
+}
+func err(_ s: String) { emit(2, "skiff: " + s) }
+
+let topUsage = """
+    usage: skiff <command> [ARGS...]
+      run [OPTIONS] [--] KERNEL [ARGS...]   run an hvt unikernel (solo5-hvt syntax; see skiff run --help)
+      build PATH -o OUT [--arch ARCH]       build a unikernel from Embedded Swift sources
+      inspect [--json] KERNEL               print an image's ABI note and manifest
+      --version                             print the version
+    """
+
+func runCommand(_ args: [String]) -> Int32 {
+    let options: RunOptions
+    do { options = try RunOptions.parse(args) } catch {
+        switch error {
+        case .help: emit(1, RunOptions.usage); return 0
+        case .version: printVersion(); return 0
+        default:
+            err(error.message)
+            emit(2, RunOptions.usage)
+            return 1
+        }
+    }
+    Monitor.installTerminationHandlers()
+    do {
+        let result = try Monitor(options: options, warn: { err("WARNING: " + $0) }).run()
+        if result.halt.processStatus == 255, let f = result.trapFrame, f.count == 7 {
+            err("guest aborted: trap frame cr2=\(hex(f[0])) ec=\(hex(f[1])) rip=\(hex(f[2])) rsp=\(hex(f[5])) rflags=\(hex(f[4]))")
+        }
+        return result.halt.processStatus
+    } catch {
+        err(error.message)
+        return error.exitStatus
+    }
+}
+
+func printVersion() {
+    emit(1, "skiff \(skiffVersion) (Solo5 hvt tender compatible)")
+    emit(1, "ABI version 2")
+}
+
+func main() -> Int32 {
+    var args = Array(CommandLine.arguments.dropFirst())
+    let prog = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "skiff"
+    if prog == "solo5-hvt" { return runCommand(args) }
+    guard let cmd = args.first else { emit(2, topUsage); return 1 }
+    args.removeFirst()
+    switch cmd {
+    case "run": return runCommand(args)
+    case "build": return skiffBuildMain(args)
+    case "inspect": return inspectCommand(args)
+    case "--version", "version": printVersion(); return 0
+    case "--help", "-h", "help": emit(1, topUsage); return 0
+    default:
+        err("unknown command '\(cmd)'")
+        emit(2, topUsage)
+        return 1
+    }
+}
+
+exit(main())
