@@ -1,0 +1,272 @@
+// HypercallTests.swift: hypercall handlers against an in-memory guest with hostile arguments, and the run loop.
+
+import Testing
+import Glibc
+import CSkiffABI
+@testable import SkiffCore
+@testable import SkiffDevices
+
+let memSize: UInt64 = 4 << 20
+let argAt = GuestAddress(0x200000)
+
+func makeGuest() throws -> GuestMemory { try GuestMemory(size: memSize) }
+
+/// A pipe standing in for stdout.
+struct Pipe {
+    let r: Int32, w: Int32
+    init() { var fds: [Int32] = [0, 0]; pipe(&fds); r = fds[0]; w = fds[1]; fcntl(r, F_SETFL, O_NONBLOCK) }
+    func drain() -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        let n = read(r, &buf, buf.count)
+        return n > 0 ? Array(buf[0..<n]) : []
+    }
+}
+
+func coreTable(_ mem: GuestMemory, console: Int32) -> HypercallTable {
+    var t = HypercallTable()
+    registerCoreHypercalls(&t, memory: mem, console: console, netFDs: [])
+    return t
+}
+
+@Test func putsWritesGuestBytes() throws {
+    let mem = try makeGuest()
+    let p = Pipe()
+    let t = coreTable(mem, console: p.w)
+    try mem.write(Array("hello\n".utf8), at: GuestAddress(0x300000))
+    try mem.store(hvt_hc_puts(data: 0x300000, len: 6), at: argAt)
+    try t.handler(for: 2)!(argAt)
+    #expect(p.drain() == Array("hello\n".utf8))
+}
+
+@Test(arguments: [
+    (UInt64(0), UInt64(0)),                 // address 0, empty: accepted (inside memory)
+    (memSize - 1, 0),                        // last byte, empty
+    (memSize - 16, 15),                      // ends one byte before the end
+] as [(UInt64, UInt64)])
+func putsAcceptsInRange(_ data: UInt64, _ len: UInt64) throws {
+    let mem = try makeGuest()
+    let p = Pipe()
+    try mem.store(hvt_hc_puts(data: data, len: len), at: argAt)
+    try coreTable(mem, console: p.w).handler(for: 2)!(argAt)
+    #expect(p.drain().count == Int(len))
+}
+
+@Test(arguments: [
+    (memSize - 16, UInt64(16)),             // ends exactly at the end: refused (strict bound, spec §8)
+    (memSize, 1),                            // starts at the end
+    (memSize - 8, 1 << 63),                  // length 2^63
+    (UInt64.max - 4, 16),                    // wraps past 2^64
+    (0x1000, UInt64.max),                    // length wraps
+    (1 << 30, 1 << 30),                      // PUTS of 1 GiB beyond memory
+] as [(UInt64, UInt64)])
+func putsRefusesOutOfRange(_ data: UInt64, _ len: UInt64) throws {
+    let mem = try makeGuest()
+    let p = Pipe()
+    try mem.store(hvt_hc_puts(data: data, len: len), at: argAt)
+    #expect(throws: HypercallFault.self) { try coreTable(mem, console: p.w).handler(for: 2)!(argAt) }
+    #expect(p.drain().isEmpty)
+}
+
+@Test(arguments: [UInt64.max - 7, memSize - 8, memSize, UInt64(UInt32.max)])
+func argumentBlockOutsideMemoryIsAFault(_ at: UInt64) throws {
+    let mem = try makeGuest()
+    let t = coreTable(mem, console: -1)
+    for nr: UInt32 in [1, 2, 3] {
+        #expect(throws: HypercallFault.self) { try t.handler(for: nr)!(GuestAddress(at)) }
+    }
+}
+
+@Test func faultMessageNamesAddressAndSize() throws {
+    let mem = try makeGuest()
+    do {
+        try coreTable(mem, console: -1).handler(for: 1)!(GuestAddress(memSize - 4))
+        Issue.record("no fault")
+    } catch {
+        #expect(error.message.contains("Invalid guest access: gpa=0x3ffffc, sz=8"))
+        #expect(error.message.contains(".swift:"))
+    }
+}
+
+@Test func walltimeAndPoll() throws {
+    let mem = try makeGuest()
+    let t = coreTable(mem, console: -1)
+    try t.handler(for: 1)!(argAt)
+    let ns = try mem.load(UInt64.self, at: argAt)
+    #expect(ns > 1_483_228_800 * 1_000_000_000)  // after 2017-01-01
+    try mem.store(hvt_hc_poll(timeout_nsecs: 1_000_000, ready_set: 0xff, ret: 7), at: argAt)
+    try t.handler(for: 3)!(argAt)
+    let p = try mem.load(hvt_hc_poll.self, at: argAt)
+    #expect(p.ready_set == 0 && p.ret == 0)
+}
+
+@Test func unregisteredNumbersHaveNoHandler() {
+    let t = coreTable(try! makeGuest(), console: -1)
+    for nr: UInt32 in [0, 4, 5, 6, 7, 8, 9, 0xffff_ffff] { #expect(t.handler(for: nr) == nil) }
+    var t2 = HypercallTable()
+    try! t2.register(.puts) { _ throws(HypercallFault) in }
+    #expect(throws: HypercallTable.DuplicateHandler.self) { try t2.register(.puts) { _ throws(HypercallFault) in } }
+}
+
+// MARK: Block
+
+func tempImage(size: Int) -> String {
+    var template = Array("/tmp/skiff-test-XXXXXX".utf8CString)
+    let fd = mkstemp(&template)
+    ftruncate(fd, off_t(size))
+    close(fd)
+    return String(cString: template)
+}
+
+func blockTable(_ mem: GuestMemory, path: String, blockSize: UInt64 = 512) throws -> HypercallTable {
+    var t = HypercallTable()
+    let dev = try BlockBackend(name: "storage", path: path, blockSize: blockSize)
+    registerBlockHypercalls(&t, memory: mem, devices: [nil, dev])
+    return t
+}
+
+func blockCall(_ t: HypercallTable, _ mem: GuestMemory, write: Bool, handle: UInt64 = 1,
+               offset: UInt64, data: UInt64, len: UInt64) throws -> Int32 {
+    try mem.store(hvt_hc_block(handle: handle, offset: offset, data: data, len: len, ret: -1), at: argAt)
+    try t.handler(for: write ? 4 : 5)!(argAt)
+    return try mem.load(hvt_hc_block.self, at: argAt).ret
+}
+
+@Test func blockRoundTrip() throws {
+    let path = tempImage(size: 1 << 20)
+    defer { unlink(path) }
+    let mem = try makeGuest()
+    let t = try blockTable(mem, path: path)
+    let pattern = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+    try mem.write(pattern, at: GuestAddress(0x300000))
+    #expect(try blockCall(t, mem, write: true, offset: 8192, data: 0x300000, len: 4096) == 0)
+    #expect(try blockCall(t, mem, write: false, offset: 8192, data: 0x310000, len: 4096) == 0)
+    #expect(try mem.read(at: GuestAddress(0x310000), count: 4096) == pattern)
+    // Handle truncation: 0x1_0000_0001 is handle 1 (spec §15.6).
+    #expect(try blockCall(t, mem, write: false, handle: 0x1_0000_0001, offset: 0, data: 0x310000, len: 512) == 0)
+    // Misaligned requests are the guest's business; the monitor serves them.
+    #expect(try blockCall(t, mem, write: false, offset: 100, data: 0x310000, len: 3) == 0)
+}
+
+@Test(arguments: [
+    (UInt64(1), UInt64(1 << 20), UInt64(512)),       // offset == capacity
+    (1, (1 << 20) - 256, 512),                        // crosses the end
+    (1, UInt64.max - 100, 512),                       // offset + len wraps
+    (1, 0, UInt64(1) << 63),                          // len > SSIZE_MAX
+    (0, 0, 512),                                      // handle 0 (reserved)
+    (2, 0, 512),                                      // unknown handle
+] as [(UInt64, UInt64, UInt64)])
+func blockInvalidRequests(_ handle: UInt64, _ offset: UInt64, _ len: UInt64) throws {
+    let path = tempImage(size: 1 << 20)
+    defer { unlink(path) }
+    let mem = try makeGuest()
+    let t = try blockTable(mem, path: path)
+    #expect(try blockCall(t, mem, write: false, handle: handle, offset: offset, data: 0x300000, len: len) == 2)
+    #expect(try blockCall(t, mem, write: true, handle: handle, offset: offset, data: 0x300000, len: len) == 2)
+}
+
+@Test func blockBufferOutsideMemoryIsAFault() throws {
+    let path = tempImage(size: 1 << 20)
+    defer { unlink(path) }
+    let mem = try makeGuest()
+    let t = try blockTable(mem, path: path)
+    // NET_READ into the monitor-only low tables is allowed by the ABI (they are guest RAM);
+    // but a buffer past the end of memory is fatal.
+    #expect(throws: HypercallFault.self) { _ = try blockCall(t, mem, write: false, offset: 0, data: memSize - 256, len: 512) }
+    #expect(throws: HypercallFault.self) { _ = try blockCall(t, mem, write: true, offset: 0, data: UInt64.max - 10, len: 512) }
+}
+
+@Test func blockConfigurationErrors() {
+    let odd = tempImage(size: 6 * 1024)
+    defer { unlink(odd) }
+    #expect(throws: DeviceError.notBlockAligned(name: "s", blockSize: 4096)) { try BlockBackend(name: "s", path: odd, blockSize: 4096) }
+    let small = tempImage(size: 256)
+    defer { unlink(small) }
+    #expect(throws: DeviceError.notBlockAligned(name: "s", blockSize: 512)) { try BlockBackend(name: "s", path: small, blockSize: 512) }
+    let empty = tempImage(size: 0)
+    defer { unlink(empty) }
+    #expect(throws: DeviceError.tooSmall(name: "s", blockSize: 512)) { try BlockBackend(name: "s", path: empty, blockSize: 512) }
+    #expect(throws: DeviceError.self) { try BlockBackend(name: "s", path: "/nonexistent/x.img", blockSize: 512) }
+    #expect(throws: DeviceError.cannotOpenBlock(path: "/tmp", error: "Is a directory")) { try BlockBackend(name: "s", path: "/tmp", blockSize: 512) }
+}
+
+@Test func deviceNamesAgainstManifest() throws {
+    let m = Manifest(devices: [(name: "storage", type: .blockBasic), (name: "net0", type: .netBasic)])
+    var o = RunOptions(kernel: "k")
+    o.blocks = [.init(name: "other", value: "/x")]
+    #expect(throws: DeviceError.notDeclared("other")) { try DeviceSet.checkNames(o, against: m) }
+    o.blocks = [.init(name: "net0", value: "/x")]
+    #expect(throws: DeviceError.notDeclared("net0")) { try DeviceSet.checkNames(o, against: m) }
+    o.blocks = [.init(name: "storage", value: "/x"), .init(name: "storage", value: "/y")]
+    #expect(throws: DeviceError.duplicate("storage")) { try DeviceSet.checkNames(o, against: m) }
+    o.blocks = []
+    do {
+        _ = try DeviceSet(options: o, manifest: m)
+        Issue.record("unattached devices accepted")
+    } catch {
+        #expect(error.message == """
+            Device 'storage' of type BLOCK_BASIC declared but not attached.
+            Device 'net0' of type NET_BASIC declared but not attached.
+            All declared devices must be attached. See --help for syntax.
+            """)
+    }
+}
+
+// MARK: Run loop with synthetic exits
+
+@Test func runLoopDispatchesAndHalts() throws {
+    let mem = try makeGuest()
+    let p = Pipe()
+    try mem.write(Array("x".utf8), at: GuestAddress(0x300000))
+    try mem.store(hvt_hc_puts(data: 0x300000, len: 1), at: argAt)
+    try mem.store(hvt_hc_halt(cookie: 0, exit_status: 300), at: GuestAddress(0x201000))
+    let vcpu = ScriptedVCPU([.hypercall(number: 2, argument: argAt), .interrupted,
+                             .hypercall(number: 8, argument: GuestAddress(0x201000))])
+    var hooked: Int32 = -1
+    var loop = RunLoop(memory: mem, vcpu: vcpu, table: coreTable(mem, console: p.w))
+    loop.haltHooks.append { hooked = $0 }
+    let h = try loop.run()
+    #expect(h.exitStatus == 300 && h.processStatus == 44 && h.cookie == nil)
+    #expect(hooked == 300)
+    #expect(p.drain() == [0x78])
+}
+
+@Test func runLoopHaltCookieIsChecked() throws {
+    let mem = try makeGuest()
+    try mem.store(hvt_hc_halt(cookie: memSize - 100, exit_status: 255), at: argAt)
+    let loop = RunLoop(memory: mem, vcpu: ScriptedVCPU([.hypercall(number: 8, argument: argAt)]), table: HypercallTable())
+    #expect(throws: RunError.self) { try loop.run() }
+    try mem.store(hvt_hc_halt(cookie: 0x300000, exit_status: -1), at: argAt)
+    let ok = RunLoop(memory: mem, vcpu: ScriptedVCPU([.hypercall(number: 8, argument: argAt)]), table: HypercallTable())
+    let h = try ok.run()
+    #expect(h.processStatus == 255 && h.cookie == GuestAddress(0x300000))
+}
+
+@Test(arguments: [
+    (VCPUExit.hypercall(number: 4, argument: GuestAddress(0)), "Invalid guest hypercall: num=4"),
+    (.hypercall(number: 0, argument: GuestAddress(0)), "Invalid guest hypercall: num=0"),
+    (.invalidPortAccess(port: 0x502, size: 1, isWrite: true), "Invalid guest port access: port=0x502"),
+    (.shutdown, "KVM: unhandled exit: exit_reason=0x8, rip=0x100123"),
+    (.hlt, "KVM: unhandled exit: exit_reason=0x5, rip=0x100123"),
+    (.protectionFault(address: 0x100000), "KVM: host/guest translation fault: rip=0x100123"),
+    (.mmio(address: 0x1_0000_0000, isWrite: true), "exit_reason=0x6, rip=0x100123"),
+    (.failedEntry(reason: 0x21), "KVM: entry failure: hw_entry_failure_reason=0x21"),
+    (.internalError(suberror: 1), "KVM: internal error exit: suberror=0x1"),
+] as [(VCPUExit, String)])
+func runLoopFatalExits(_ exit: VCPUExit, _ message: String) throws {
+    let mem = try makeGuest()
+    let loop = RunLoop(memory: mem, vcpu: ScriptedVCPU([exit]), table: coreTable(mem, console: -1))
+    do {
+        _ = try loop.run()
+        Issue.record("no error")
+    } catch {
+        #expect(error.message.contains(message), "\(error.message)")
+    }
+}
+
+@Test func runLoopEndsOnSignal() throws {
+    let mem = try makeGuest()
+    var loop = RunLoop(memory: mem, vcpu: ScriptedVCPU([.interrupted]), table: HypercallTable())
+    loop.pendingSignal = { 15 }
+    #expect(throws: RunError.signal(15)) { try loop.run() }
+    #expect(RunError.signal(15).message == "Exiting on signal 15")
+}
