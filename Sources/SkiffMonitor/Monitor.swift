@@ -134,7 +134,14 @@ public struct Monitor {
         loop.pendingSignal = pendingTerminationSignal
         loop.haltHooks.append { _ in devices.flush() }
         vcpu.becomeSignalTarget()
-        // 7. Run.
+        // 7. Confine the monitor, then run.
+        if o.sandbox {
+            let forceViolation = getenv("SKIFF_TEST_FORBIDDEN_SYSCALL") != nil
+            guard SandboxPolicy(block: devices.hasBlock, net: devices.hasNet).install() else {
+                throw .setup("Could not install the seccomp sandbox: \(String(cString: strerror(errno)))")
+            }
+            if forceViolation { _ = getppid() }  // test hook: a call outside the allow-list
+        }
         let halt: HaltStatus
         do { halt = try loop.run() } catch { throw .run(error) }
         var frame: [UInt64]? = nil

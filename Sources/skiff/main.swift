@@ -42,6 +42,7 @@ func runCommand(_ args: [String]) -> Int32 {
             return 1
         }
     }
+    if !options.sandbox { err("WARNING: --no-sandbox: the monitor runs without its seccomp filter (debugging only)") }
     Monitor.installTerminationHandlers()
     do {
         let result = try Monitor(options: options, warn: { err("WARNING: " + $0) }).run()
