@@ -1,0 +1,104 @@
+"""conftest.py: session fixtures of the Skiff e2e suite: the monitor, the guests, host prerequisites.
+
+The monitor is $SKIFF (default .build/debug/skiff, built with `swift build`
+when missing). Assembly guests are built once per session into a temporary
+directory; Swift guests are built with `skiff build` on first use, and their
+tests skip (loudly) while `skiff build` is not implemented. Tests marked
+`kvm` or `root` skip with the reason when the host lacks /dev/kvm or root.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import helpers
+from helpers import REPO
+
+_skip_reasons: dict[str, int] = {}
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("kvm"):
+        why = helpers.kvm_missing()
+        if why:
+            pytest.skip("NO KVM: " + why)
+    if item.get_closest_marker("root"):
+        why = helpers.root_missing()
+        if why:
+            pytest.skip("NO ROOT/NET: " + why)
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        _skip_reasons[reason] = _skip_reasons.get(reason, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _skip_reasons:
+        return
+    tr = terminalreporter
+    tr.section("SKIPPED TESTS: this run did NOT check everything", sep="!", red=True, bold=True)
+    for reason, n in sorted(_skip_reasons.items(), key=lambda kv: -kv[1]):
+        tr.write_line(f"  {n:4d} skipped: {reason}", red=True)
+
+
+@pytest.fixture(scope="session")
+def skiff() -> Path:
+    env = os.environ.get("SKIFF")
+    path = Path(env) if env else REPO / ".build" / "debug" / "skiff"
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    if not path.exists():
+        if env:
+            pytest.exit(f"SKIFF={env} does not exist", returncode=2)
+        r = subprocess.run(["swift", "build"], cwd=REPO, capture_output=True, text=True, timeout=1800)
+        if r.returncode != 0 or not path.exists():
+            pytest.exit("swift build failed:\n" + r.stdout[-3000:] + r.stderr[-3000:], returncode=2)
+    return path
+
+
+@pytest.fixture(scope="session")
+def asm(tmp_path_factory) -> dict[str, Path]:
+    """name -> built .hvt for every guest in helpers.ASM_GUESTS."""
+    return helpers.build_asm_guests(tmp_path_factory.mktemp("asm"))
+
+
+@pytest.fixture(scope="session")
+def swift_builder(skiff, tmp_path_factory) -> helpers.SwiftBuilder:
+    return helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("swift"))
+
+
+@pytest.fixture
+def run_skiff(skiff):
+    """run_skiff(*args, timeout=...) -> Result of `skiff run ARGS`."""
+    def _run(*args, timeout: float = helpers.RUN_TIMEOUT) -> helpers.Result:
+        return helpers.run([str(skiff), "run", *map(str, args)], timeout=timeout)
+    return _run
+
+
+@pytest.fixture
+def probe(run_skiff, asm):
+    """probe(program, *options, guest="probe") runs probe.S with `program` as its command line."""
+    def _probe(program: str, *options: str, guest: str = "probe", mem: int = 64,
+               timeout: float = helpers.RUN_TIMEOUT) -> helpers.Result:
+        return run_skiff(f"--mem={mem}", *options, "--", asm[guest], *program.split(), timeout=timeout)
+    return _probe
+
+
+@pytest.fixture
+def netns():
+    """A fresh network namespace (root only); always deleted afterwards."""
+    why = helpers.root_missing()
+    if why:
+        pytest.skip("NO ROOT/NET: " + why)
+    ns = helpers.NetNS()
+    try:
+        ns.create()
+        yield ns
+    finally:
+        ns.destroy()

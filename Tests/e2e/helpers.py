@@ -1,0 +1,319 @@
+"""helpers.py: running `skiff`, building test guests, and host prerequisites for the e2e suite.
+
+Stdlib only. Conventions follow Solo5's tests.bats: a guest "succeeds" when
+the monitor exits 0 and the output contains SUCCESS, and "aborts" when it
+exits 255 and the output contains ABORT. Every process gets a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ASM_DIR = REPO / "Tests" / "AsmGuests"
+SWIFT_GUESTS_DIR = REPO / "Tests" / "guests"
+EXAMPLES_DIR = REPO / "Examples"
+FIXTURES_DIR = REPO / "Tests" / "Fixtures" / "elf"
+
+#: Default timeout of one monitor run, in seconds (Solo5 uses 60).
+RUN_TIMEOUT = 60
+
+#: The scratch buffer of probe.S (needs --mem >= 4).
+BUF = 0x200000
+BOOT_INFO = 0x10000
+MANIFEST = 0x10038
+ENTRY_SIZE = 104
+
+EXIT_SUCCESS = 0
+EXIT_FAILURE = 1
+EXIT_ABORT = 255
+
+# solo5_result_t
+R_OK, R_AGAIN, R_EINVAL, R_EUNSPEC = 0, 1, 2, 3
+
+# hypercall numbers
+HC_WALLTIME, HC_PUTS, HC_POLL, HC_BLOCK_WRITE, HC_BLOCK_READ, HC_NET_WRITE, HC_NET_READ, HC_HALT = range(1, 9)
+
+
+@dataclass
+class Result:
+    """One finished monitor run."""
+
+    argv: list[str]
+    returncode: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def out(self) -> str:
+        """stdout + stderr as text (guest output may contain any bytes)."""
+        return self.stdout.decode("utf-8", "replace") + self.stderr
+
+    @property
+    def stderr_lines(self) -> list[str]:
+        return self.stderr.splitlines()
+
+    def describe(self) -> str:
+        so = self.stdout.decode("utf-8", "replace")
+        if len(so) > 3000:
+            so = so[:1500] + "\n[...]\n" + so[-1500:]
+        return (f"command: {' '.join(self.argv)[:600]}\nexit status: {self.returncode}\n"
+                f"--- stdout ---\n{so}\n--- stderr ---\n{self.stderr[-3000:]}")
+
+
+def run(argv: list[str], timeout: float = RUN_TIMEOUT, env: dict | None = None) -> Result:
+    """Runs argv to completion; a timeout kills it and fails the test."""
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        so = (e.stdout or b"").decode("utf-8", "replace")[-2000:]
+        se = (e.stderr or b"")
+        se = se.decode("utf-8", "replace") if isinstance(se, bytes) else se
+        pytest.fail(f"timed out after {timeout}s: {' '.join(map(str, argv))[:400]}\n--- stdout ---\n{so}\n"
+                    f"--- stderr ---\n{se[-2000:]}", pytrace=False)
+    return Result([str(a) for a in argv], p.returncode, p.stdout, p.stderr.decode("utf-8", "replace"))
+
+
+def expect_success(r: Result) -> None:
+    assert r.returncode == EXIT_SUCCESS and "SUCCESS" in r.out, "expected SUCCESS (exit 0):\n" + r.describe()
+
+
+def expect_abort(r: Result) -> None:
+    assert r.returncode == EXIT_ABORT and "ABORT" in r.out, "expected ABORT (exit 255):\n" + r.describe()
+
+
+def expect_status(r: Result, status: int) -> None:
+    assert r.returncode == status, f"expected exit status {status}:\n" + r.describe()
+
+
+def expect_monitor_error(r: Result, *substrings: str) -> None:
+    """Exit 1, and each substring on one line of stderr."""
+    assert r.returncode == EXIT_FAILURE, "expected a monitor error (exit 1):\n" + r.describe()
+    for s in substrings:
+        assert any(s in line for line in r.stderr_lines), f"stderr has no line containing {s!r}:\n" + r.describe()
+
+
+def stderr_line_with(r: Result, s: str) -> str:
+    for line in r.stderr_lines:
+        if s in line:
+            return line
+    raise AssertionError(f"stderr has no line containing {s!r}:\n" + r.describe())
+
+
+# ---------------------------------------------------------------------------
+# Host prerequisites. Each returns None when met, else the reason to skip.
+
+def kvm_missing() -> str | None:
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        return f"/dev/kvm is not usable ({e.strerror}): the monitor cannot create a VM on this host"
+    os.close(fd)
+    return None
+
+
+def root_missing() -> str | None:
+    if os.geteuid() != 0:
+        return "not running as root: network namespaces and taps need root"
+    if not os.path.exists("/dev/net/tun"):
+        return "/dev/net/tun is missing: no tap devices on this host"
+    if shutil.which("ip") is None:
+        return "`ip` is not installed (Debian package iproute2)"
+    return None
+
+
+def ping_missing() -> str | None:
+    if shutil.which("ping") is None:
+        return "`ping` is not installed (Debian package iputils-ping)"
+    return None
+
+
+def tool(name: str, env: str) -> str | None:
+    return os.environ.get(env) or shutil.which(name)
+
+
+# ---------------------------------------------------------------------------
+# Guests
+
+@dataclass(frozen=True)
+class AsmGuest:
+    source: str
+    defines: tuple[str, ...] = ()
+
+
+#: Every assembly guest variant: name -> (source in Tests/AsmGuests, -D flags).
+ASM_GUESTS = {
+    "hello": AsmGuest("hello.S"),
+    "probe": AsmGuest("probe.S"),
+    "probe_blk": AsmGuest("probe.S", ("-DPROBE_BLOCK",)),
+    "probe_net": AsmGuest("probe.S", ("-DPROBE_NET",)),
+    "probe_blknet": AsmGuest("probe.S", ("-DPROBE_BLOCK", "-DPROBE_NET")),
+}
+
+
+def build_asm_guests(outdir: Path) -> dict[str, Path]:
+    clang = tool("clang", "CLANG")
+    lld = tool("ld.lld", "LD_LLD")
+    if clang is None or lld is None:
+        pytest.skip("clang and ld.lld are needed to build Tests/AsmGuests (set CLANG / LD_LLD)")
+    out = {}
+    for name, g in ASM_GUESTS.items():
+        obj, hvt = outdir / f"{name}.o", outdir / f"{name}.hvt"
+        r = run([clang, "-target", "x86_64-unknown-none-elf", f"-I{ASM_DIR}", *g.defines,
+                 "-c", str(ASM_DIR / g.source), "-o", str(obj)], timeout=120)
+        assert r.returncode == 0, f"assembling {name} failed:\n" + r.describe()
+        r = run([lld, "-T", str(ASM_DIR / "guest.ld"), "-nostdlib", "-static", str(obj), "-o", str(hvt)],
+                timeout=120)
+        assert r.returncode == 0, f"linking {name} failed:\n" + r.describe()
+        out[name] = hvt
+    return out
+
+
+def elf_symbols(path: Path) -> dict[str, int]:
+    """Symbol name -> value from an ELF64 .symtab (enough for our static guests)."""
+    data = path.read_bytes()
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    syms = {}
+    for s in sections:
+        if s[1] != 2:  # SHT_SYMTAB
+            continue
+        strtab = sections[s[6]]
+        for off in range(s[4], s[4] + s[5], 24):
+            name_off, _info, _other, _shndx, value, _size = struct.unpack_from("<IBBHQQ", data, off)
+            start = strtab[4] + name_off
+            end = data.index(b"\0", start)
+            syms[data[start:end].decode()] = value
+    return syms
+
+
+def elf_kernel_end(path: Path) -> int:
+    """Spec §2.3: end of the last file-backed PT_LOAD, aligned up to its p_align."""
+    data = path.read_bytes()
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    end = 0
+    for i in range(phnum):
+        p_type, _flags, _off, vaddr, _paddr, filesz, memsz, align = struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)
+        if p_type == 1 and filesz > 0:
+            end = max(end, (vaddr + memsz + align - 1) & ~(align - 1))
+    return end
+
+
+class SwiftBuilder:
+    """Builds Embedded Swift guests with `skiff build`, once each per session."""
+
+    NOT_READY_MARKERS = ("not implemented", "unknown command")
+
+    def __init__(self, skiff: Path, outdir: Path):
+        self.skiff = skiff
+        self.outdir = outdir
+        self.cache: dict[Path, Path] = {}
+        self.unavailable: str | None = None
+
+    def build(self, source: Path) -> Path:
+        if self.unavailable:
+            pytest.skip(self.unavailable)
+        source = source.resolve()
+        if source in self.cache:
+            return self.cache[source]
+        out = self.outdir / (source.parent.name + "_" + source.name + ".hvt")
+        r = run([str(self.skiff), "build", str(source), "-o", str(out)],
+                timeout=float(os.environ.get("SKIFF_BUILD_TIMEOUT", "900")))
+        if r.returncode != 0 and any(m in r.out for m in self.NOT_READY_MARKERS):
+            self.unavailable = ("`skiff build` is not available yet (the Embedded Swift runtime has not landed): "
+                                + r.out.strip().splitlines()[-1][:200])
+            pytest.skip(self.unavailable)
+        assert r.returncode == 0 and out.exists(), f"skiff build {source} failed:\n" + r.describe()
+        self.cache[source] = out
+        return out
+
+
+# ---------------------------------------------------------------------------
+# Network namespaces
+
+class NetNS:
+    """A private network namespace with taps in it; never touches the host's interfaces."""
+
+    _counter = 0
+
+    def __init__(self):
+        NetNS._counter += 1
+        self.name = f"skiff-test-{os.getpid()}-{NetNS._counter}"
+        self.created = False
+
+    def ip(self, *args: str, check: bool = True) -> Result:
+        r = run(["ip", "-n", self.name, *args], timeout=30)
+        if check:
+            assert r.returncode == 0, "ip command failed:\n" + r.describe()
+        return r
+
+    def create(self) -> None:
+        r = run(["ip", "netns", "add", self.name], timeout=30)
+        assert r.returncode == 0, "ip netns add failed:\n" + r.describe()
+        self.created = True
+        # No IPv6: otherwise the kernel's DAD/MLD/RS frames reach the guest first.
+        run(["ip", "netns", "exec", self.name, "sysctl", "-qw",
+             "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"], timeout=30)
+        self.ip("link", "set", "lo", "up")
+
+    def add_tap(self, tap: str, address: str | None, mtu: int | None = None) -> None:
+        self.ip("tuntap", "add", tap, "mode", "tap")
+        if mtu is not None:
+            self.ip("link", "set", tap, "mtu", str(mtu))
+        if address is not None:
+            self.ip("addr", "add", address, "dev", tap)
+        self.ip("link", "set", tap, "up")
+
+    def has_carrier(self, tap: str) -> bool:
+        """True once a process has the tap open (the monitor attached it)."""
+        r = self.ip("link", "show", tap, check=False)
+        return r.returncode == 0 and "NO-CARRIER" not in r.out
+
+    def wait_carrier(self, tap: str, proc: subprocess.Popen, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.has_carrier(tap):
+                return
+            if proc.poll() is not None:
+                raise AssertionError(f"the monitor exited ({proc.returncode}) before attaching {tap}")
+            time.sleep(0.02)
+        raise AssertionError(f"{tap} never got a carrier: the monitor did not attach it")
+
+    def exec_argv(self, argv: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.name, *argv]
+
+    def destroy(self) -> None:
+        if self.created:
+            subprocess.run(["ip", "netns", "del", self.name], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=30)
+            self.created = False
+
+
+def popen(argv: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def finish(p: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> Result:
+    """Waits for a Popen'd monitor; kills its process group on timeout and fails."""
+    try:
+        so, se = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        so, se = p.communicate()
+        pytest.fail(f"timed out after {timeout}s: {' '.join(map(str, p.args))[:400]}\n--- stdout ---\n"
+                    f"{so.decode('utf-8', 'replace')[-2000:]}\n--- stderr ---\n{se.decode('utf-8', 'replace')[-2000:]}",
+                    pytrace=False)
+    return Result([str(a) for a in p.args], p.returncode, so, se.decode("utf-8", "replace"))
