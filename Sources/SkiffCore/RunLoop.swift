@@ -51,8 +51,9 @@ public struct RunLoop {
     public let vcpu: any VirtualCPU
     public var table: HypercallTable
     public var haltHooks: [HaltHook] = []
-    /// Polled after every interrupted run: a pending SIGINT/SIGTERM number or nil.
-    public var pendingSignal: () -> Int32? = { nil }
+    /// Polled after every interrupted run: why the run must stop (a SIGINT/SIGTERM,
+    /// a fatal error on an I/O thread), or nil to resume the guest.
+    public var stopReason: () -> RunError? = { nil }
 
     public init(memory: GuestMemory, vcpu: any VirtualCPU, table: HypercallTable) {
         self.memory = memory
@@ -71,7 +72,7 @@ public struct RunLoop {
                 guard let h = table.handler(for: nr) else { throw .invalidHypercall(nr) }
                 do { try h(arg) } catch { throw .fault(error) }
             case .interrupted:
-                if let s = pendingSignal() { throw .signal(s) }
+                if let reason = stopReason() { throw reason }
             default:
                 try fail(exit)
             }

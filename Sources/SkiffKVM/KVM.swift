@@ -115,6 +115,14 @@ public func installTerminationHandlers() {
     sa.sa_flags = 0  // no SA_RESTART: KVM_RUN must return EINTR
     sigaction(SIGINT, &sa, nil)
     sigaction(SIGTERM, &sa, nil)
+    // SIGUSR1 only interrupts KVM_RUN (sent by `KVMX86VCPU.kick` from I/O threads).
+    var kick = sigaction()
+    kick.__sigaction_handler.sa_handler = { _ in
+        if let run = signalTargetRun { run.pointee.immediate_exit = 1 }
+    }
+    sigemptyset(&kick.sa_mask)
+    kick.sa_flags = 0
+    sigaction(SIGUSR1, &kick, nil)
 }
 
 /// The termination signal received so far, if any.
@@ -193,8 +201,19 @@ public final class KVMX86VCPU: VirtualCPU {
         return regs.rip
     }
 
-    /// Makes SIGINT/SIGTERM interrupt this vCPU.
-    public func becomeSignalTarget() { signalTargetRun = runState }
+    private var ownerThread = pthread_self()
+
+    /// Makes SIGINT/SIGTERM interrupt this vCPU; call on the thread that runs it.
+    public func becomeSignalTarget() {
+        signalTargetRun = runState
+        ownerThread = pthread_self()
+    }
+
+    /// Forces the running `KVM_RUN` to return (from another thread).
+    public func kick() {
+        runState.pointee.immediate_exit = 1
+        pthread_kill(ownerThread, SIGUSR1)
+    }
 
     public func run() throws(BackendError) -> VCPUExit {
         if cskiff_ioctl(fd, CSKIFF_KVM_RUN, 0) < 0 {

@@ -112,6 +112,7 @@ public struct Monitor {
             memory.reserveTop(size.allocation - size.guest)
             try? memory.zero(at: GuestAddress(size.guest), count: UInt64(MemoryLayout<hvt_ring>.size))
         }
+        var ring: NetRing? = nil
         // 5. The VM and its vCPU.
         let vm: KVMVirtualMachine
         let vcpu: KVMX86VCPU
@@ -122,18 +123,30 @@ public struct Monitor {
             boot.cpuCycleFrequency = try vm.tscFrequency()
             let tables = LowTables(allocationSize: size.allocation)
             try? memory.write(tables.bytes, at: GuestAddress(LowTables.base))
+            if devices.hasNet && size.allocation > size.guest {
+                ring = startNetRing(vm: vm, memory: memory, at: GuestAddress(size.guest), devices: devices)
+                if ring != nil { boot.hostFeatures = HVT_FEATURE_RING_IO; boot.netRing = size.guest } else {
+                    warn("net ring I/O set-up failed, falling back to hypercalls")
+                }
+            }
             try? boot.write(to: memory)
             vcpu = try vm.makeX86VCPU(state: BootCPUState(entry: plan.entry, guestMemSize: size.guest))
         } catch { throw .backend(error) }
+        defer { ring?.stop() }
         // 6. Hypercalls.
         var table = HypercallTable()
         registerCoreHypercalls(&table, memory: memory, netFDs: devices.netFDs)
         if devices.hasBlock { registerBlockHypercalls(&table, memory: memory, devices: devices.blocks) }
         if devices.hasNet { registerNetHypercalls(&table, memory: memory, devices: devices.nets) }
         var loop = RunLoop(memory: memory, vcpu: vcpu, table: table)
-        loop.pendingSignal = pendingTerminationSignal
+        loop.stopReason = {
+            if let f = ring?.fatal, ring?.hasFailed == true { return .fault(f) }
+            return pendingTerminationSignal().map { .signal($0) }
+        }
+        loop.haltHooks.append { _ in ring?.stop() }
         loop.haltHooks.append { _ in devices.flush() }
         vcpu.becomeSignalTarget()
+        ring?.onFatal = { [unowned vcpu] in vcpu.kick() }
         // 7. Confine the monitor, then run.
         if o.sandbox {
             let forceViolation = getenv("SKIFF_TEST_FORBIDDEN_SYSCALL") != nil
@@ -150,6 +163,17 @@ public struct Monitor {
         }
         return RunResult(halt: halt, trapFrame: frame)
     }
+}
+
+/// Offers ring I/O (spec §11.1): needs KVM_CAP_IOEVENTFD, an eventfd on port 0x600 and the I/O thread.
+func startNetRing(vm: KVMVirtualMachine, memory: GuestMemory, at gpa: GuestAddress, devices: DeviceSet) -> NetRing? {
+    guard vm.hasCapability(KVM_CAP_IOEVENTFD), let ring = NetRing(memory: memory, at: gpa, devices: devices.nets) else {
+        return nil
+    }
+    guard (try? vm.registerPortEvent(port: UInt64(HypercallPorts.ringKick), eventFD: ring.eventFD)) != nil, ring.start() else {
+        return nil
+    }
+    return ring
 }
 
 extension Monitor {

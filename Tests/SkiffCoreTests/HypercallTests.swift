@@ -266,7 +266,7 @@ func runLoopFatalExits(_ exit: VCPUExit, _ message: String) throws {
 @Test func runLoopEndsOnSignal() throws {
     let mem = try makeGuest()
     var loop = RunLoop(memory: mem, vcpu: ScriptedVCPU([.interrupted]), table: HypercallTable())
-    loop.pendingSignal = { 15 }
+    loop.stopReason = { .signal(15) }
     #expect(throws: RunError.signal(15)) { try loop.run() }
     #expect(RunError.signal(15).message == "Exiting on signal 15")
 }

@@ -80,6 +80,18 @@ static inline int cskiff_ppoll(struct pollfd *fds, unsigned long n, const struct
     return ppoll(fds, (nfds_t)n, ts, NULL);
 }
 
+/* Atomics on guest-shared memory (the net ring), which Swift cannot express on raw pointers. */
+static inline uint32_t cskiff_load_acquire_u32(const void *p) { return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE); }
+static inline void cskiff_store_release_u32(void *p, uint32_t v) { __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELEASE); }
+static inline void cskiff_full_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+static inline void cskiff_cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 /* seccomp: install a prepared BPF program. */
 static inline int cskiff_seccomp_install(struct sock_filter *filter, unsigned short len, int tsync) {
     struct sock_fprog prog = { .len = len, .filter = filter };
