@@ -24,11 +24,13 @@ let package = Package(
         .target(name: "SkiffKVM", dependencies: ["SkiffCore", "SkiffX86_64", "CSkiffLinux"]),
         // The embeddable monitor: options + image + devices + backend → a run with an exit status.
         .target(name: "SkiffMonitor", dependencies: ["SkiffCore", "SkiffX86_64", "SkiffDevices", "SkiffKVM", "CSkiffLinux"]),
+        // aarch64 images on QEMU's virt machine: `skiff run` launches qemu-system-aarch64.
+        .target(name: "SkiffQEMU", dependencies: ["SkiffCore"]),
         // Guest image builder (`skiff build`): drives swiftc, clang and ld.lld.
         .target(name: "SkiffBuild", dependencies: ["SkiffCore"]),
         .executableTarget(
             name: "skiff",
-            dependencies: ["SkiffCore", "SkiffMonitor", "SkiffBuild"]),
+            dependencies: ["SkiffCore", "SkiffMonitor", "SkiffBuild", "SkiffQEMU"]),
         .testTarget(name: "SkiffCoreTests", dependencies: ["SkiffCore", "SkiffX86_64", "SkiffDevices"]),
         .testTarget(name: "SkiffBuildTests", dependencies: ["SkiffBuild", "SkiffCore"]),
     ]

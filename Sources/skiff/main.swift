@@ -4,6 +4,7 @@ import Glibc
 import SkiffCore
 import SkiffMonitor
 import SkiffBuild
+import SkiffQEMU
 
 let skiffVersion = "0.1.0"
 
@@ -41,6 +42,9 @@ func runCommand(_ args: [String]) -> Int32 {
             emit(2, RunOptions.usage)
             return 1
         }
+    }
+    if (try? ImageInfo(path: options.kernel))?.architecture == .aarch64 {
+        return runAArch64Image(options, warn: { err($0) })
     }
     if !options.sandbox { err("WARNING: --no-sandbox: the monitor runs without its seccomp filter (debugging only)") }
     Monitor.installTerminationHandlers()
