@@ -38,7 +38,7 @@
  *   rdi rsp rflags gprs           entry RDI, RSP, RFLAGS, and the OR of all other GPRs at entry
  *   cr0 cr3 cr4 efer cs ss        current values
  *   spin ud2 hlt                  loop forever / undefined opcode / hlt
- *   mmio ( gpa -- )               map gpa (>= 1 GiB) with private page tables and store to it
+ *   mmio ( gpa -- )               map gpa (above guest memory) with private page tables and store to it
  */
 #ifdef PROBE_BLOCK
 #ifdef PROBE_NET
@@ -336,6 +336,8 @@ w_inl:
     jmp next
 w_rd:
     dpop %rax
+    .globl probe_rd_load
+probe_rd_load:
     mov (%rax), %rax
     dpush %rax
     jmp next
@@ -352,6 +354,8 @@ w_rdb:
 w_wr:
     dpop %rdi
     dpop %rax
+    .globl probe_wr_store
+probe_wr_store:
     mov %rax, (%rdi)
     jmp next
 w_wrb:
@@ -510,14 +514,17 @@ w_mmio:
     mov %rbx, %rax
     shr $30, %rax
     and $511, %eax
-    movq $(BUF + 0x13003), BUF + 0x11000(,%rax,8) /* PDPT[target] -> PD1 */
-    mov %rbx, %rax
+    mov $(BUF + 0x12000), %edi                  /* target in the first GiB: PD0 */
+    jz 2f
+    movq $(BUF + 0x13003), BUF + 0x11000(,%rax,8) /* else PDPT[target] -> PD1 */
+    mov $(BUF + 0x13000), %edi
+2:  mov %rbx, %rax
     shr $21, %rax
     and $511, %eax
     mov %rbx, %rcx
     and $~0x1fffff, %rcx
     or $0x83, %rcx
-    mov %rcx, BUF + 0x13000(,%rax,8)
+    mov %rcx, (%rdi,%rax,8)
     mov $(BUF + 0x10000), %eax
     mov %rax, %cr3
     .globl probe_mmio_store

@@ -1,0 +1,45 @@
+"""test_elf_fixtures.py: every image of Tests/Fixtures/elf through `skiff run` (spec §2–3).
+
+Rejections must exit 1 with the expected phrase on one line of stderr.
+Accepted images are not checked beyond "not refused by the loader": their
+code is `hlt` (an unhandled exit) and some declare devices that are not
+attached, so they may fail later, but never with a loader message. The
+verdicts assume the default 512 MiB, so no --mem is passed.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from helpers import FIXTURES_DIR, expect_monitor_error
+
+
+def _rows():
+    with open(FIXTURES_DIR / "expected.tsv", newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["arch"] in ("any", "x86_64")]
+    return rows
+
+
+ROWS = _rows()
+LOADER_PHRASES = sorted({r["substring"] for r in ROWS if r["expect"] == "reject" and r["substring"]})
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if r["expect"] == "reject"], ids=lambda r: r["file"])
+def test_rejected(run_skiff, row):
+    r = run_skiff(FIXTURES_DIR / row["file"])
+    if row["substring"]:
+        expect_monitor_error(r, row["substring"])
+    else:
+        expect_monitor_error(r)
+        assert r.stderr.strip(), "rejected without a message:\n" + r.describe()
+    assert "unhandled exit" not in r.stderr, "the image ran:\n" + r.describe()
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if r["expect"] == "ok"], ids=lambda r: r["file"])
+def test_accepted(run_skiff, row):
+    r = run_skiff(FIXTURES_DIR / row["file"], timeout=30)
+    assert r.returncode >= 0, "the monitor died of a signal:\n" + r.describe()
+    for phrase in LOADER_PHRASES + ["Solo5 manifest is invalid", f"{row['file']}: Could not open"]:
+        assert phrase not in r.stderr, f"accepted image refused ({phrase!r}):\n" + r.describe()
