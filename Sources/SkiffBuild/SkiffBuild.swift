@@ -1,8 +1,205 @@
-// SkiffBuild.swift: PLACEHOLDER until the guest build driver lands (the runtime engineer replaces this file).
+// SkiffBuild.swift: `skiff build`: Embedded Swift sources + manifest.json → an hvt unikernel (x86_64).
+
+/// Options of `skiff build PATH -o OUT [--arch x86_64] [--verbose]`.
+public struct BuildOptions: Equatable, Sendable {
+    public var source: String
+    public var output: String
+    public var arch: String = "x86_64"
+    public var verbose = false
+
+    public static let usage = """
+        usage: skiff build PATH [-o OUT] [--arch x86_64] [--verbose]
+          PATH       a .swift file, or a directory of .swift files (+ optional manifest.json)
+          -o OUT     the unikernel to write (default: NAME.hvt)
+          --arch A   target architecture: x86_64 (the only one so far)
+          --verbose  print each command as it runs
+        """
+
+    /// Parses the arguments after `build`.
+    public static func parse(_ args: [String]) throws(BuildError) -> BuildOptions {
+        var source: String?, output: String?, arch = "x86_64", verbose = false
+        var i = 0
+        func value(_ name: String) throws(BuildError) -> String {
+            i += 1
+            guard i < args.count else { throw BuildError("\(name) needs a value") }
+            return args[i]
+        }
+        while i < args.count {
+            let a = args[i]
+            switch a {
+            case "-o", "--output": output = try value(a)
+            case "--arch": arch = try value(a)
+            case "--verbose", "-v": verbose = true
+            case "-h", "--help": throw BuildError("help")
+            default:
+                if a.hasPrefix("-o") && a.count > 2 {
+                    output = String(a.dropFirst(2))
+                } else if a.hasPrefix("--output=") {
+                    output = String(a.dropFirst(9))
+                } else if a.hasPrefix("--arch=") {
+                    arch = String(a.dropFirst(7))
+                } else if a.hasPrefix("-") && a != "-" {
+                    throw BuildError("unknown option \(a)")
+                } else if source == nil {
+                    source = a
+                } else {
+                    throw BuildError("more than one PATH (\(source!), \(a))")
+                }
+            }
+            i += 1
+        }
+        guard let source else { throw BuildError("missing PATH (a .swift file or a directory)") }
+        guard arch == "x86_64" else {
+            throw BuildError("--arch \(arch) is not supported (supported: x86_64)")
+        }
+        var out = output ?? ""
+        if out.isEmpty {
+            var base = FileSystem.basename(source)
+            if base.hasSuffix(".swift") { base = String(base.dropLast(6)) }
+            if base.isEmpty || base == "." || base == ".." { base = "unikernel" }
+            out = base + ".hvt"
+        }
+        return BuildOptions(source: source, output: out, arch: arch, verbose: verbose)
+    }
+}
+
+/// Entry point of `skiff build`: returns the process exit status (0 or 1)
+/// and prints at most one `skiff build: ...` line on failure (compiler
+/// diagnostics come before it, straight from the compiler).
+public func skiffBuildMain(_ args: [String]) -> Int32 {
+    let options: BuildOptions
+    do {
+        options = try BuildOptions.parse(args)
+    } catch {
+        if error.message == "help" {
+            printOut(BuildOptions.usage)
+            return 0
+        }
+        printError("skiff build: " + error.message)
+        printError(BuildOptions.usage)
+        return 1
+    }
+    do {
+        try Builder(options: options).run()
+        return 0
+    } catch {
+        printError("skiff build: " + error.message)
+        return 1
+    }
+}
+
+/// The build, step by step:
+///
+/// 1. Collect PATH's `.swift` files and `manifest.json`; validate the manifest.
+/// 2. In a temporary directory, in parallel: clang the C runtime
+///    (Guest/rt/*.c), start.S and the generated notes; swiftc the `Skiff`
+///    module (Guest/Skiff/*.swift).
+/// 3. swiftc the application module against it (`import Skiff`).
+/// 4. ld.lld with Guest/x86_64/skiff.ld.
+/// 5. Compute the page tables from the linked layout, write them into the
+///    image, check the result against the hvt loader's rules, write OUT.
+struct Builder {
+    static let triple = "x86_64-unknown-none-elf"
+    var options: BuildOptions
+
+    func run() throws(BuildError) {
+        let (sources, manifestPath) = try collectSources()
+        var devices: [DeviceDeclaration] = []
+        if let manifestPath {
+            devices = try ManifestSource.parse(try FileSystem.readFile(manifestPath), fileName: manifestPath)
+        }
+        let runtime = try RuntimeSources.find()
+        try runtime.check()
+        let tools = try Toolchain.find(triple: Builder.triple)
+
+        let tmp = try FileSystem.makeTemporaryDirectory()
+        let keep = FileSystem.environment("SKIFF_BUILD_KEEP") != nil
+        defer {
+            if keep { printError("skiff build: kept \(tmp)") } else { FileSystem.removeTree(tmp) }
+        }
+        if options.verbose { printError("+ # runtime \(runtime.root), scratch \(tmp)") }
+
+        try FileSystem.writeFile(tmp + "/notes.S", SoloNotes.assembly(devices))
+        let includes = ["-I", runtime.includeDirectory, "-I", runtime.abiIncludeDirectory]
+        let cflags = ["-target", Builder.triple, "-ffreestanding", "-fno-builtin", "-nostdlib",
+                      "-O2", "-fno-pic", "-mstack-protector-guard=global", "-fstack-protector-strong",
+                      "-fno-asynchronous-unwind-tables", "-ffunction-sections", "-fdata-sections",
+                      "-std=c11", "-Wall", "-Werror=implicit-function-declaration"] + includes
+        let swiftFlags = ["-target", Builder.triple, "-enable-experimental-feature", "Embedded",
+                          "-wmo", "-parse-as-library", "-O", "-Xcc", "-fno-pic",
+                          "-Xfrontend", "-function-sections"]
+            + includes.flatMap { ["-Xcc", $0] } + ["-I", runtime.includeDirectory]
+
+        var objects: [String] = []
+        var stageA: [Command] = []
+        stageA.append(Command(executable: tools.swiftc, arguments: swiftFlags + [
+            "-module-name", "Skiff", "-emit-module", "-emit-module-path", tmp + "/Skiff.swiftmodule",
+            "-c", "-o", tmp + "/Skiff.o"] + (try runtime.swiftSources())))
+        objects.append(tmp + "/start.o")
+        stageA.append(Command(executable: tools.clang, arguments: [
+            "-target", Builder.triple, "-I", runtime.platformDirectory] + includes
+            + ["-c", runtime.startAssembly, "-o", tmp + "/start.o"]))
+        for (i, c) in (try runtime.cSources()).enumerated() {
+            let o = tmp + "/rt\(i)-" + FileSystem.basename(c) + ".o"
+            objects.append(o)
+            stageA.append(Command(executable: tools.clang, arguments: cflags + ["-c", c, "-o", o]))
+        }
+        objects.append(tmp + "/notes.o")
+        stageA.append(Command(executable: tools.clang, arguments: [
+            "-target", Builder.triple, "-c", tmp + "/notes.S", "-o", tmp + "/notes.o"]))
+        try Processes.run(stageA, verbose: options.verbose)
+        objects.append(tmp + "/Skiff.o")
+
+        try Processes.run([Command(executable: tools.swiftc, arguments: swiftFlags + [
+            "-module-name", "SkiffApp", "-I", tmp, "-c", "-o", tmp + "/app.o"] + sources)],
+            verbose: options.verbose)
+        objects.append(tmp + "/app.o")
+
+        let elf = tmp + "/image.elf"
+        try Processes.run([Command(executable: tools.lld, arguments: [
+            "-T", runtime.linkerScript, "-nostdlib", "-static", "--gc-sections",
+            "--orphan-handling=error", "-z", "max-page-size=4096", "-z", "norelro",
+            "-z", "noexecstack", "--no-dynamic-linker", "-o", elf] + objects
+            + (tools.unicodeTables.map { [$0] } ?? []))], verbose: options.verbose)
+
+        var image = try ELFFile(bytes: try FileSystem.readFile(elf))
+        try ImagePatcher.writePageTables(into: &image)
+        try ImagePatcher.check(image)
+        let partial = options.output + ".tmp-skiff"
+        try FileSystem.writeFile(partial, image.bytes, mode: 0o755)
+        guard rename(partial, options.output) == 0 else {
+            let e = FileSystem.errnoText()
+            unlink(partial)
+            throw BuildError("\(options.output): \(e)")
+        }
+    }
+
+    /// The `.swift` files to compile and the manifest, if any.
+    func collectSources() throws(BuildError) -> ([String], String?) {
+        let path = options.source
+        switch FileSystem.kind(path) {
+        case .directory:
+            let names = try FileSystem.list(path)
+            let swift = names.filter { $0.hasSuffix(".swift") }.map { path + "/" + $0 }
+            guard !swift.isEmpty else { throw BuildError("\(path): no .swift files") }
+            let manifest = path + "/manifest.json"
+            return (swift, FileSystem.kind(manifest) == .file ? manifest : nil)
+        case .file:
+            guard path.hasSuffix(".swift") else { throw BuildError("\(path): not a .swift file or a directory") }
+            let manifest = FileSystem.dirname(path) + "/manifest.json"
+            return ([path], FileSystem.kind(manifest) == .file ? manifest : nil)
+        case .missing:
+            throw BuildError("\(path): no such file or directory")
+        case .other:
+            throw BuildError("\(path): not a .swift file or a directory")
+        }
+    }
+}
+
 import Glibc
 
-public func skiffBuildMain(_ args: [String]) -> Int32 {
-    let m = "skiff build: not implemented yet\n"
-    _ = m.withCString { write(2, $0, strlen($0)) }
-    return 1
+func printOut(_ text: String) {
+    var s = text
+    if !s.hasSuffix("\n") { s += "\n" }
+    s.withCString { p in _ = write(1, p, strlen(p)) }
 }

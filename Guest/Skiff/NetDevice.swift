@@ -1,0 +1,68 @@
+// NetDevice.swift: network devices declared in the manifest (NET_BASIC).
+
+import SkiffRuntime
+
+/// A network device: a manifest entry of type `NET_BASIC`, attached by the
+/// monitor with `--net:NAME=TAP`. Frames are whole Ethernet frames (14-byte
+/// header included, no checksum offload).
+///
+/// ```swift
+/// let net = try NetDevice(name: "service0")
+/// var frame = [UInt8](repeating: 0, count: net.mtu + 14)
+/// while true {
+///     if Skiff.yield(until: .max).contains(net) {
+///         let n = try frame.withUnsafeMutableBytes { buf throws(SkiffError) in try net.read(into: buf) }
+///         ...
+///     }
+/// }
+/// ```
+public struct NetDevice {
+    /// The device handle: its index in the manifest (1...63).
+    public let handle: UInt64
+    /// The device's MAC address, 6 bytes.
+    public let mac: [UInt8]
+    /// The interface MTU (payload bytes; a frame is at most `mtu + 14`).
+    public let mtu: Int
+
+    /// Looks up the attached network device `name` in the boot manifest.
+    ///
+    /// - Throws: ``SkiffError/notFound`` if no attached `NET_BASIC` device
+    ///   has that name.
+    public init(name: String) throws(SkiffError) {
+        var name = name
+        var handle: UInt64 = 0
+        let entry = name.withUTF8 { buf in
+            skiff_mft_lookup(UnsafeRawPointer(buf.baseAddress)?.assumingMemoryBound(to: CChar.self),
+                             buf.count, UInt32(MFT_DEV_NET_BASIC), &handle)
+        }
+        guard let entry else { throw .notFound }
+        self.handle = handle
+        let info = entry.pointee.u.net_basic
+        self.mac = [info.mac.0, info.mac.1, info.mac.2, info.mac.3, info.mac.4, info.mac.5]
+        self.mtu = Int(info.mtu)
+    }
+
+    /// Receives one frame into `buffer` (give it at least `mtu + 14` bytes).
+    ///
+    /// - Returns: the frame length, or `nil` when no frame is pending.
+    /// - Throws: ``SkiffError/invalid`` for a bad handle.
+    ///
+    /// The corresponding hypercall is `NET_READ`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SkiffError) -> Int? {
+        var length = 0
+        let r = skiff_net_read(handle, buffer.baseAddress, buffer.count, &length)
+        switch UInt32(bitPattern: r) {
+        case HVTResult.ok: return length
+        case HVTResult.again: return nil
+        default: throw SkiffError(result: r)
+        }
+    }
+
+    /// Sends one frame.
+    ///
+    /// The corresponding hypercall is `NET_WRITE`.
+    public func write(_ frame: UnsafeRawBufferPointer) throws(SkiffError) {
+        let r = skiff_net_write(handle, frame.baseAddress, frame.count)
+        if r != 0 { throw SkiffError(result: r) }
+    }
+}

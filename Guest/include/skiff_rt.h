@@ -1,0 +1,90 @@
+/*
+ * skiff_rt.h: the Skiff guest runtime's C interface (x86_64).
+ *
+ * Imported into Swift as the clang module `SkiffRuntime` (module.modulemap)
+ * and used by the Swift module `Skiff`; C code may use it directly. All of it
+ * runs at CPL3. Functions returning `int` results return enum hvt_result
+ * (HVT_R_OK, HVT_R_AGAIN, HVT_R_EINVAL, HVT_R_EUNSPEC).
+ */
+#ifndef SKIFF_RT_H
+#define SKIFF_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "hvt_abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Boot info as passed by the tender (read-only page at 0x10000). */
+extern const struct hvt_boot_info *skiff_boot_info;
+
+/* TSC ticks to ns: ns = (ticks * skiff_tsc_mult) >> 32. Set at start. */
+extern uint64_t skiff_tsc_mult;
+
+/* Read the time-stamp counter (native at CPL3). */
+static inline uint64_t skiff_rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* Monotonic ns from the TSC and boot info cpu_cycle_freq; no hypercall. */
+static inline uint64_t skiff_clock_monotonic(void)
+{
+    unsigned __int128 p = (unsigned __int128)skiff_rdtsc() * skiff_tsc_mult;
+    return (uint64_t)(p >> 32);
+}
+
+/* Wall-clock ns since the Unix epoch (WALLTIME hypercall). */
+uint64_t skiff_clock_wall(void);
+
+/* Command line (NUL-terminated) and guest memory size from boot info. */
+const char *skiff_cmdline(void);
+uint64_t skiff_mem_size(void);
+
+/* Console: line-buffered (as putchar); one PUTS per line or full buffer. */
+void skiff_console_write(const void *data, size_t len);
+void skiff_console_flush(void);
+
+/* End the unikernel: flush the console, HALT with `status`. */
+_Noreturn void skiff_exit(int status);
+/* Print "Skiff: ABORT: <msg>" (msg need not be NUL-terminated), HALT 255. */
+_Noreturn void skiff_abort(const char *msg, size_t len);
+
+/* POLL for at most timeout_ns; returns the set of ready net handles. */
+uint64_t skiff_poll(uint64_t timeout_ns);
+
+/*
+ * Find the attached manifest entry `name` (len bytes, no NUL needed) of
+ * `type` (MFT_DEV_*); stores its handle. NULL if absent or not attached.
+ */
+const struct mft_entry *skiff_mft_lookup(const char *name, size_t len,
+                                         uint32_t type, uint64_t *handle);
+
+/* Block I/O straight to the tender: no alignment or size checks here. */
+int skiff_block_write(uint64_t handle, uint64_t offset, const void *buf,
+                      uint64_t len);
+int skiff_block_read(uint64_t handle, uint64_t offset, void *buf,
+                     uint64_t len);
+
+/* Net I/O: one frame. Reads return HVT_R_AGAIN when nothing is pending. */
+int skiff_net_write(uint64_t handle, const void *frame, size_t len);
+int skiff_net_read(uint64_t handle, void *buf, size_t size, size_t *len);
+
+/* Heap (malloc, free, posix_memalign... are in rt/heap.c). */
+struct skiff_heap_stats {
+    size_t capacity;     /* bytes managed: [heap start, heap end) */
+    size_t in_use;       /* bytes in allocated chunks (headers included) */
+    size_t free;         /* bytes in free chunks, the top chunk and caches */
+    size_t allocations;  /* live allocations */
+};
+void skiff_heap_get_stats(struct skiff_heap_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SKIFF_RT_H */
