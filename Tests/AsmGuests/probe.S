@@ -15,6 +15,8 @@
  *   -DPROBE_BLOCK  manifest: storage (BLOCK_BASIC)
  *   -DPROBE_NET    manifest: service0 (NET_BASIC)
  *   -DPROBE_BLOCK -DPROBE_NET  storage, then service0 (handles 1 and 2)
+ *   -DPROBE_NET2   service0, service1 (NET_BASIC, handles 1 and 2)
+ *   -DPROBE_MAXDEV storage0 .. storage62 (BLOCK_BASIC, handles 1..63): the manifest maximum
  *
  * Words:
  *   halt ( status -- )            HALT, cookie 0
@@ -40,7 +42,13 @@
  *   spin ud2 hlt                  loop forever / undefined opcode / hlt
  *   mmio ( gpa -- )               map gpa (above guest memory) with private page tables and store to it
  */
-#ifdef PROBE_BLOCK
+#if defined(PROBE_MAXDEV)
+#define MFT_COUNT 64
+#define MFT_DEVICES .irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62; mft_entry storage\n, 1; .endr
+#elif defined(PROBE_NET2)
+#define MFT_COUNT 3
+#define MFT_DEVICES mft_entry service0, 2; mft_entry service1, 2
+#elif defined(PROBE_BLOCK)
 #ifdef PROBE_NET
 #define MFT_COUNT 3
 #define MFT_DEVICES mft_entry storage, 1; mft_entry service0, 2

@@ -158,6 +158,8 @@ ASM_GUESTS = {
     "probe_blk": AsmGuest("probe.S", ("-DPROBE_BLOCK",)),
     "probe_net": AsmGuest("probe.S", ("-DPROBE_NET",)),
     "probe_blknet": AsmGuest("probe.S", ("-DPROBE_BLOCK", "-DPROBE_NET")),
+    "probe_net2": AsmGuest("probe.S", ("-DPROBE_NET2",)),
+    "probe_maxdev": AsmGuest("probe.S", ("-DPROBE_MAXDEV",)),
 }
 
 

@@ -180,3 +180,23 @@ def test_writes_are_durable_after_abort(blk, image):
     assert r.returncode == 1, r.describe()
     assert image.read_bytes()[:512] == b"B" * 512
 
+
+
+def test_63_block_devices(probe, tmp_path):
+    """The manifest maximum (63 devices, handles 1..63): write the first and the last, check both files."""
+    images = []
+    for i in range(63):
+        img = tmp_path / f"storage{i}.img"
+        img.write_bytes(bytes(4096))
+        images.append(img)
+    e63 = MANIFEST + 8 + ENTRY_SIZE * 63
+    prog = (f"{MANIFEST + 4:#x} rdd 64 expect "
+            f"{e63 + 96:#x} rdb 1 expect {e63 + 72:#x} rd 4096 expect "
+            f"buf 512 0x31 fill {write(1, 0, 512)} 0 expect "
+            f"buf 512 0x32 fill {write(63, 3584, 512)} 0 expect "
+            f"{write(64, 0, 512)} {R_EINVAL} expect ok")
+    r = probe(prog, *(f"--block:storage{i}={img}" for i, img in enumerate(images)), guest="probe_maxdev")
+    expect_status(r, 0)
+    assert images[0].read_bytes()[:512] == b"1" * 512
+    assert images[62].read_bytes()[3584:] == b"2" * 512
+    assert all(img.read_bytes() == bytes(4096) for img in images[1:62])
