@@ -166,7 +166,12 @@ skiff_tss:
         /* IDT: 32 interrupt gates to the stubs; #BP (3) is DPL3 for int3. */
         .org    SKIFF_IDT - SKIFF_PML4
         .irp    n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-        .quad   ((SKIFF_ISR_TABLE + \n * SKIFF_ISR_STRIDE) & 0xffff) | (SKIFF_SEL_KCODE << 16) | ((0x8e | ((\n == 3) << 5) | ((\n == 3) << 6)) << 40) | (((SKIFF_ISR_TABLE + \n * SKIFF_ISR_STRIDE) >> 16) << 48)
+        .if \n == 3
+        gate_attr = 0xee                  /* present, DPL3, interrupt gate */
+        .else
+        gate_attr = 0x8e                  /* present, DPL0, interrupt gate */
+        .endif
+        .quad   ((SKIFF_ISR_TABLE + \n * SKIFF_ISR_STRIDE) & 0xffff) | (SKIFF_SEL_KCODE << 16) | (gate_attr << 40) | (((SKIFF_ISR_TABLE + \n * SKIFF_ISR_STRIDE) >> 16) << 48)
         .quad   0
         .endr
 

@@ -1,0 +1,30 @@
+// OptionsTests.swift: `skiff build` command-line parsing.
+
+import Testing
+@testable import SkiffBuild
+
+@Test func buildOptions() throws {
+    #expect(try BuildOptions.parse(["Examples/hello", "-o", "out/hello.hvt"])
+            == BuildOptions(source: "Examples/hello", output: "out/hello.hvt"))
+    #expect(try BuildOptions.parse(["--verbose", "-oX.hvt", "--arch", "x86_64", "a.swift"])
+            == BuildOptions(source: "a.swift", output: "X.hvt", arch: "x86_64", verbose: true))
+    #expect(try BuildOptions.parse(["dir/app.swift"]).output == "app.hvt")
+    #expect(try BuildOptions.parse(["Examples/hello/"]).output == "hello.hvt")
+    #expect(try BuildOptions.parse(["--arch=x86_64", "p", "--output=o"]).output == "o")
+}
+
+@Test func buildOptionErrors() {
+    func message(_ args: [String]) -> String? {
+        do { _ = try BuildOptions.parse(args); return nil } catch { return error.message }
+    }
+    #expect(message([]) == "missing PATH (a .swift file or a directory)")
+    #expect(message(["a", "b"]) == "more than one PATH (a, b)")
+    #expect(message(["a", "-o"]) == "-o needs a value")
+    #expect(message(["a", "--arch", "aarch64"]) == "--arch aarch64 is not supported (supported: x86_64)")
+    #expect(message(["a", "--frobnicate"]) == "unknown option --frobnicate")
+}
+
+@Test func buildMainReportsErrorsWithStatusOne() {
+    #expect(skiffBuildMain([]) == 1)
+    #expect(skiffBuildMain(["/nonexistent/app", "-o", "/tmp/x.hvt"]) == 1)
+}
