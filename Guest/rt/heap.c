@@ -57,7 +57,7 @@ static struct chunk *cache[CACHE_MAX / 16 + 1];
 static struct chunk *bins[FL_COUNT][SL_COUNT];
 static uint64_t fl_bitmap;
 static uint8_t sl_bitmap[FL_COUNT];
-static struct chunk *top;           /* wilderness; next to it: the sentinel */
+static struct chunk *top;           /* wilderness, always last, never empty */
 static uintptr_t heap_lo, heap_hi;  /* [lo, hi): chunks; sentinel at hi */
 static size_t cached_chunks;
 static struct skiff_heap_stats stats;
@@ -261,9 +261,10 @@ void SKIFF_HEAP_NAME(skiff_heap_init)(void *start, void *end)
     heap_lo = heap_hi = lo;
     if (hi < lo + HDR + MIN_CHUNK)
         return;
+    /* No sentinel is written at heap_hi: only the top chunk borders it and
+     * top is never freed or split to nothing, so nothing reads past it, and
+     * the last 2 MiB of memory stays untouched (not demand-mapped). */
     heap_hi = hi - HDR;
-    at(heap_hi)->prev_size = 0;
-    at(heap_hi)->size = INUSE;          /* sentinel, size 0 */
     top = at(lo);
     top->prev_size = 0;
     top->size = (heap_hi - lo) | PREV_INUSE;

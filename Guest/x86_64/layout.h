@@ -22,6 +22,7 @@
 #define SKIFF_GDT            0x107000
 #define SKIFF_GDTR           0x107050
 #define SKIFF_IDTR           0x107060
+#define SKIFF_MAP_LIMIT      0x107070   /* demand-map limit (8 bytes) */
 #define SKIFF_TSS            0x107080
 #define SKIFF_IDT            0x107200
 #define SKIFF_KSTACK         0x108000

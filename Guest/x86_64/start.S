@@ -3,15 +3,18 @@
  * the supervisor-only system tables (GDT, TSS with I/O bitmap, IDT).
  *
  * Why it looks like this (platform-notes sections 1, 3, 8): on PVM hosts
- * every CPL0 instruction is emulated (~1 us each) and SSE fails at CPL0, so
- * CPL0 does the least possible: trim the prebuilt page tables to mem_size,
- * set EFER.NXE, load CR3/GDT/IDT/TR, then iretq to CPL3 where all other code
- * runs natively. Everything the CPU needs is assembled as constants at fixed
- * addresses (layout.h); `skiff build` writes the page tables after linking.
+ * every CPL0 instruction is emulated (~1-3 us each) and SSE fails at CPL0,
+ * so CPL0 does the least possible: set the demand-map limit, EFER.NXE, load
+ * CR3/GDT/IDT/TR, iretq to CPL3, where all other code runs natively.
+ * Everything the CPU needs is assembled as constants at fixed addresses
+ * (layout.h); `skiff build` writes the page tables after linking. Memory
+ * above the image starts unmapped and is mapped in 2 MiB pages on first
+ * touch by the #PF handler, so nothing depends on mem_size at start and
+ * nothing at or above mem_size is ever mapped.
  *
- * Run-time CPL0 cost: 30 instructions + one `rep stosq` whose count is
- * (-k) & 511 PD entries plus (4 - ceil(k/512)) PDPT entries, k = first
- * 2 MiB region above guest memory. See docs/guest-x86_64.md for numbers.
+ * Costs (docs/guest-x86_64.md): _start is 21 instructions; a first touch of
+ * a 2 MiB region is one #PF round trip + 17 instructions; a fault that ends
+ * the unikernel is 16 more instructions before CPL3 takes over.
  */
 #include "layout.h"
 
@@ -27,27 +30,17 @@
  * tender's page tables, RDI = boot info GPA, RSP = mem_size - 8.
  */
 _start:
-        mov     %rdi, %rbx                 /* keep boot info for CPL3 */
-        mov     0(%rdi), %rax              /* mem_size */
-        mov     48(%rdi), %rdx             /* net_ring GPA or 0 */
-        shr     $21, %rax                  /* k: first 2 MiB region at/above mem_size */
-        cmp     $1, %rdx                   /* CF = (net_ring == 0) */
-        sbb     $-1, %rax                  /* k += (net_ring != 0): map the ring too */
-        mov     %rax, %rdx
-        /* Clear PDEs [k, roundup(k, 512)): the rest of k's 1 GiB PD. */
-        mov     %eax, %ecx
-        neg     %ecx
-        and     $511, %ecx
-        lea     SKIFF_PD(,%rax,8), %rdi
-        xor     %eax, %eax
-        rep stosq
-        /* Clear PDPTEs [ceil(k/512), 4): whole GiBs above memory. */
-        lea     511(%rdx), %rcx
-        shr     $9, %rcx
-        lea     SKIFF_PDPT(,%rcx,8), %rdi
-        neg     %rcx
-        add     $4, %rcx
-        rep stosq
+        /* RDI (boot info) stays untouched: it is skiff_user_start's argument. */
+        /* Demand-map limit: mem_size, plus the 2 MiB net ring above it when
+         * offered (net_ring == mem_size), at most 4 GiB (PD size). */
+        mov     0(%rdi), %rax
+        cmpq    $0, 48(%rdi)
+        je      1f
+        add     $0x200000, %rax
+1:      mov     $0x100000000, %rdx
+        cmp     %rdx, %rax
+        cmova   %rdx, %rax
+        mov     %rax, SKIFF_MAP_LIMIT
         /* EFER.NXE before CR3: our tables use the XD bit. */
         mov     $0xc0000080, %ecx
         rdmsr
@@ -59,13 +52,9 @@ _start:
         lidt    SKIFF_IDTR
         mov     $SKIFF_SEL_TSS, %eax
         ltr     %ax
-        /* iretq to CPL3: SS, RSP, RFLAGS (IF=0), CS, RIP. */
-        push    $SKIFF_SEL_UDATA
-        push    $__skiff_stack_top - 8     /* as if `call` had pushed a return address */
-        push    $2
-        push    $SKIFF_SEL_UCODE
-        push    $skiff_user_start
-        mov     %rbx, %rdi
+        /* iretq to CPL3 through the frame assembled at the top of the kernel
+         * stack (the tender's stack is not mapped any more). */
+        mov     $SKIFF_KSTACK_TOP - 40, %esp
         iretq
         .size _start, . - _start
 
@@ -79,7 +68,9 @@ _start:
 skiff_isr_table:
         .irp    n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
         .balign SKIFF_ISR_STRIDE, 0xcc
-        .if (\n == 8) || (\n >= 10 && \n <= 14) || (\n == 17) || (\n == 21) || (\n == 29) || (\n == 30)
+        .if \n == 14
+        jmp     isr_page_fault
+        .elseif (\n == 8) || (\n >= 10 && \n <= 13) || (\n == 17) || (\n == 21) || (\n == 29) || (\n == 30)
         push    $\n
         .else
         push    $0
@@ -88,6 +79,35 @@ skiff_isr_table:
         jmp     isr_common
         .endr
         .balign SKIFF_ISR_STRIDE, 0xcc
+
+/*
+ * isr_page_fault: #PF. Memory above the image is mapped on first touch with
+ * 2 MiB pages (user, RW, NX): if CR2 is below the map limit and its PDE is
+ * still empty, install it and retry; anything else is a real fault. No TLB
+ * flush is needed for a not-present -> present change. 17 instructions.
+ */
+isr_page_fault:
+        push    %rax
+        push    %rdx
+        mov     %cr2, %rax
+        cmp     SKIFF_MAP_LIMIT, %rax
+        jae     1f
+        mov     %rax, %rdx
+        shr     $21, %rdx                  /* PD index, < 2048 */
+        cmpq    $0, SKIFF_PD(,%rdx,8)
+        jne     1f                         /* mapped: protection or 4 KiB fault */
+        and     $-0x200000, %rax
+        bts     $63, %rax                  /* NX */
+        or      $0x87, %rax                /* P | RW | US | PS */
+        mov     %rax, SKIFF_PD(,%rdx,8)
+        pop     %rdx
+        pop     %rax
+        add     $8, %rsp                   /* drop the error code */
+        iretq
+1:      pop     %rdx
+        pop     %rax
+        push    $14
+        jmp     isr_common
 
 /*
  * isr_common: reflect the fault to CPL3. Stack: vector, error code, then the
@@ -140,6 +160,9 @@ skiff_gdt:                                /* 0x107000 */
         .word   32 * 16 - 1
         .quad   SKIFF_IDT
 
+        .org    SKIFF_MAP_LIMIT - SKIFF_PML4
+        .quad   0                         /* demand-map limit, set by _start */
+
         .org    SKIFF_TSS - SKIFF_PML4
 skiff_tss:
         .long   0
@@ -176,7 +199,14 @@ skiff_tss:
         .endr
 
         .org    SKIFF_KSTACK - SKIFF_PML4
-        .zero   SKIFF_KSTACK_TOP - SKIFF_KSTACK   /* kernel stack: fault frames */
+        .zero   SKIFF_KSTACK_TOP - SKIFF_KSTACK - 40  /* kernel stack: fault frames */
+        /* The first iretq's frame: RIP, CS, RFLAGS (IF=0), RSP, SS. RSP is as if
+         * `call` had pushed a return address. */
+        .quad   skiff_user_start
+        .quad   SKIFF_SEL_UCODE
+        .quad   2
+        .quad   __skiff_stack_top - 8
+        .quad   SKIFF_SEL_UDATA
 
 /* ---------------------------------------------------------------------- */
 /* CPL3 text.                                                               */

@@ -27,9 +27,10 @@ public enum PTE {
 /// The inputs and outputs of page-table generation.
 ///
 /// Identity map, 4-level. The 2 MiB regions the image touches get 4 KiB
-/// tables (`ptArea`), every other region a 2 MiB page; `_start` clears the
-/// PDEs and PDPTEs at and above mem_size at run time (it cannot be known
-/// here). Rules for a 4 KiB page at address `a` in a 4 KiB-mapped region:
+/// tables (`ptArea`); every other PDE stays empty: start.S's #PF handler
+/// installs a 2 MiB user RW NX page on first touch below mem_size (which is
+/// not known here), so nothing at or above mem_size is ever mapped. Rules
+/// for a 4 KiB page at address `a` in a 4 KiB-mapped region:
 ///
 /// | range | entry |
 /// |---|---|
@@ -40,8 +41,7 @@ public enum PTE {
 /// | in the image but in no segment | not present |
 /// | `a ≥ imageEnd` (heap) | user, RW, NX |
 ///
-/// 2 MiB pages above the image are user RW NX. Non-leaf entries are
-/// P|RW|US so that the leaf decides.
+/// Non-leaf entries are P|RW|US so that the leaf decides.
 public struct PageTableSpec: Equatable, Sendable {
     public var segments: [ELFFile.Segment]
     /// Address ranges mapped supervisor-only (CPL0 text, system tables).
@@ -110,13 +110,8 @@ public struct PageTables: Equatable, Sendable {
             root.putLE64((X86_64Layout.pd + UInt64(j) * page) | table, at: Int(page) + j * 8)
         }
         for i in 0..<X86_64Layout.pdEntries {
-            let e: UInt64
-            if i < regions {
-                e = (spec.ptArea + UInt64(i) * page) | table
-            } else {
-                e = (UInt64(i) * large) | table | PTE.largePage | PTE.noExecute
-            }
-            root.putLE64(e, at: 2 * Int(page) + i * 8)
+            guard i < regions else { break }   // demand-mapped by the #PF handler
+            root.putLE64((spec.ptArea + UInt64(i) * page) | table, at: 2 * Int(page) + i * 8)
         }
         return PageTables(root: root, tables: tables, regionsWithTables: regions)
     }

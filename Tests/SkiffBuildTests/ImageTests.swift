@@ -95,9 +95,11 @@ func loadHello() throws -> ELFFile {
         #expect((lo >> 16) & 0xffff == 0x10)
         #expect((lo >> 40) & 0xff == (v == 3 ? 0xee : 0x8e), "vector \(v)")
     }
-    // The stubs really are there: vector 14 (#PF, has an error code) is `push $14; jmp`.
+    // The stubs really are there: #GP (has an error code) is `push $13; jmp`,
+    // #PF jumps to its demand-mapping handler, #DE pushes a 0 first.
     let ktext = try #require(elf.section(".skiff.ktext"))
-    #expect(Array(elf.bytes[Int(ktext.offset + 0x800 + 14 * 16)..<Int(ktext.offset + 0x800 + 14 * 16 + 3)]) == [0x6a, 14, 0xe9])
+    #expect(Array(elf.bytes[Int(ktext.offset + 0x800 + 13 * 16)..<Int(ktext.offset + 0x800 + 13 * 16 + 3)]) == [0x6a, 13, 0xe9])
+    #expect(elf.bytes[Int(ktext.offset + 0x800 + 14 * 16)] == 0xe9)
     #expect(Array(elf.bytes[Int(ktext.offset + 0x800)..<Int(ktext.offset + 0x800 + 4)]) == [0x6a, 0, 0x6a, 0])
 }
 
@@ -115,6 +117,7 @@ func loadHello() throws -> ELFFile {
     #expect(defines["SKIFF_PML4"] == X86_64Layout.pml4)
     #expect(defines["SKIFF_PDPT"] == X86_64Layout.pdpt)
     #expect(defines["SKIFF_PD"] == X86_64Layout.pd)
+    #expect(defines["SKIFF_MAP_LIMIT"] == 0x107070)
     #expect(defines["SKIFF_KSTACK_TOP"] == X86_64Layout.kernelDataEnd)
     #expect(defines["SKIFF_USER_TEXT"] == X86_64Layout.kernelDataEnd)
 }
