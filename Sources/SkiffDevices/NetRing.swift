@@ -50,21 +50,29 @@ public final class NetRing: @unchecked Sendable {
         close(eventFD)
         stopFlag.deallocate()
         fatalSet.deallocate()
+        startedFlag.deallocate()
     }
 
     /// True once the thread reported a fatal error (safe to call from any thread).
     public var hasFailed: Bool { cskiff_load_acquire_u32(fatalSet) != 0 }
 
-    /// Starts the I/O thread.
+    private let startedFlag = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+
+    /// Starts the I/O thread and waits until it runs our code: by then the C
+    /// library has made the thread's start-up system calls (rseq, sigaltstack),
+    /// so the seccomp filter installed next never sees them.
     public func start() -> Bool {
+        startedFlag.initialize(to: 0)
         let ctx = Unmanaged.passRetained(self).toOpaque()
         let r = pthread_create(&thread, nil, { ctx in
             let ring = Unmanaged<NetRing>.fromOpaque(ctx!).takeRetainedValue()
+            cskiff_store_release_u32(ring.startedFlag, 1)
             ring.serve()
             return nil
         }, ctx)
         if r != 0 { Unmanaged<NetRing>.fromOpaque(ctx).release(); return false }
         running = true
+        while cskiff_load_acquire_u32(startedFlag) == 0 { sched_yield() }
         return true
     }
 
