@@ -162,5 +162,6 @@ void *memmove(void *dst, const void *src, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int posix_memalign(void **out, size_t align, size_t size);
+void arc4random_buf(void *buf, size_t n);
 
 #endif

@@ -157,7 +157,8 @@ from_el2:
         ubfx    x0, x0, #24, #4
         cbz     x0, 1f
         mrs     x0, S3_4_C12_C9_5          /* ICC_SRE_EL2 */
-        orr     x0, x0, #0x9               /* SRE | Enable (EL1 may use ICC_SRE_EL1) */
+        orr     x0, x0, #0x1               /* SRE */
+        orr     x0, x0, #0x8               /* Enable: EL1 may use ICC_SRE_EL1 */
         msr     S3_4_C12_C9_5, x0
         isb
 1:      ldr     x0, =SCTLR_RES1

@@ -50,8 +50,13 @@ uint64_t skiff_clock_wall(void)
 
 uint64_t skiff_ns_to_ticks(uint64_t ns)
 {
-    unsigned __int128 t = (unsigned __int128)ns * skiff_counter_freq / 1000000000u;
-    return t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+    /* Whole seconds and the rest separately: no 128-bit division (no
+     * compiler-rt here); freq < 2^32 keeps the second product below 2^62. */
+    uint64_t s = ns / 1000000000u, rest = ns % 1000000000u;
+    if (s > UINT64_MAX / skiff_counter_freq)
+        return UINT64_MAX;
+    uint64_t t = s * skiff_counter_freq, r = rest * skiff_counter_freq / 1000000000u;
+    return t + r < t ? UINT64_MAX : t + r;
 }
 
 void skiff_wait_until(uint64_t deadline)
