@@ -125,10 +125,15 @@ struct Builder {
                       "-O2", "-fno-pic", "-mstack-protector-guard=global", "-fstack-protector-strong",
                       "-fno-asynchronous-unwind-tables", "-ffunction-sections", "-fdata-sections",
                       "-std=c11", "-Wall", "-Werror=implicit-function-declaration"] + includes
-        let swiftFlags = ["-target", Builder.triple, "-enable-experimental-feature", "Embedded",
-                          "-wmo", "-parse-as-library", "-O", "-Xcc", "-fno-pic",
-                          "-Xfrontend", "-function-sections"]
-            + includes.flatMap { ["-Xcc", $0] } + ["-I", runtime.includeDirectory]
+        var swiftFlags: [String] = ["-target", Builder.triple, "-enable-experimental-feature", "Embedded",
+                                    "-wmo", "-parse-as-library", "-O", "-Xcc", "-fno-pic",
+                                    "-Xfrontend", "-function-sections"]
+        swiftFlags += includes.flatMap { ["-Xcc", $0] }
+        swiftFlags += ["-I", runtime.includeDirectory]
+        // Extra flags for experiments, e.g. SKIFF_SWIFTFLAGS="-Xfrontend -disable-stack-protector".
+        if let extra = FileSystem.environment("SKIFF_SWIFTFLAGS") {
+            swiftFlags += extra.split(separator: " ").map(String.init)
+        }
 
         var objects: [String] = []
         var stageA: [Command] = []

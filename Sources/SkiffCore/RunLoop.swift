@@ -73,6 +73,8 @@ public struct RunLoop {
                 do { try h(arg) } catch { throw .fault(error) }
             case .interrupted:
                 if let reason = stopReason() { throw reason }
+            case .ignored:
+                continue
             default:
                 try fail(exit)
             }
@@ -94,7 +96,7 @@ public struct RunLoop {
         case .failedEntry(let r): throw .failedEntry(r)
         case .internalError(let s): throw .internalError(s, pcName: pcn, pc: vcpu.programCounter())
         case .unhandled(let r): throw .unhandledExit(reason: r, pcName: pcn, pc: vcpu.programCounter(), detail: "")
-        case .hypercall, .interrupted: break
+        case .hypercall, .interrupted, .ignored: break
         }
     }
 

@@ -11,6 +11,8 @@ public struct RunOptions: Equatable, Sendable {
     public var nets: [NamedValue] = []
     public var netMACs: [NamedValue] = []
     public var sandbox = true
+    /// I/O ports whose 4-byte OUTs are accepted and ignored (benchmarks measure the bare exit cost with them).
+    public var ignoredPorts: [UInt32] = []
 
     public struct NamedValue: Equatable, Sendable {
         public var name: String, value: String
@@ -98,6 +100,12 @@ extension RunOptions {
                 if v < 0 || v > (1 << 43) { o.memoryBytes = .max }
             } else if a == "--no-sandbox" {
                 o.sandbox = false
+            } else if a.hasPrefix("--bench-port=") {
+                let v = a.dropFirst(13)
+                guard let p = v.hasPrefix("0x") ? UInt32(v.dropFirst(2), radix: 16) : UInt32(v), p > 0x508, p < 0x600 else {
+                    throw .invalidOption(a)
+                }
+                o.ignoredPorts.append(p)
             } else if let nv = named(a, "--block:") {
                 o.blocks.append(nv)
             } else if let nv = named(a, "--block-sector-size:") {
@@ -138,6 +146,7 @@ extension RunOptions {
           --net:NAME=IFACE             attach the existing tap interface IFACE as network device NAME
           --net-mac:NAME=HWADDR        MAC address of NAME (default: random, locally administered)
           --no-sandbox                 do not confine the monitor with seccomp (debugging)
+          --bench-port=PORT            ignore 4-byte OUTs to PORT (0x509-0x5ff), to measure the bare exit cost
           --                           end of options
         Exit status: the guest's (255 = guest abort), 1 for a monitor error or a signal.
         """

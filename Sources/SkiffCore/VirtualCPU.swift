@@ -22,6 +22,8 @@ public enum VCPUExit: Equatable, Sendable {
     case internalError(suberror: UInt32)
     /// `KVM_RUN` returned early because of a signal.
     case interrupted
+    /// An access to a port the configuration ignores (benchmarks).
+    case ignored
     /// Anything else, with the hypervisor's exit code.
     case unhandled(reason: UInt32)
 }

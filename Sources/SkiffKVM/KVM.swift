@@ -138,6 +138,8 @@ public final class KVMX86VCPU: VirtualCPU {
     let runSize: Int
     let memorySize: UInt64
     public let programCounterName = "rip"
+    /// Ports whose 4-byte OUTs are ignored (benchmark floor).
+    public var ignoredPorts: [UInt32] = []
 
     init(vm: KVMVirtualMachine, state: BootCPUState) throws(BackendError) {
         memorySize = vm.memory.allocationSize
@@ -234,6 +236,7 @@ public final class KVMX86VCPU: VirtualCPU {
             let io = r.io
             let port = UInt32(io.port)
             let isOut = io.direction == UInt8(KVM_EXIT_IO_OUT)
+            if isOut, io.size == 4, !ignoredPorts.isEmpty, ignoredPorts.contains(port) { return .ignored }
             guard isOut, io.size == 4, io.count == 1,
                   port >= HypercallPorts.base, port < HypercallPorts.base + Hypercall.limit else {
                 return .invalidPortAccess(port: port, size: Int(io.size), isWrite: isOut)

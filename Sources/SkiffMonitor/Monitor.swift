@@ -131,6 +131,7 @@ public struct Monitor {
             }
             try? boot.write(to: memory)
             vcpu = try vm.makeX86VCPU(state: BootCPUState(entry: plan.entry, guestMemSize: size.guest))
+            vcpu.ignoredPorts = o.ignoredPorts
         } catch { throw .backend(error) }
         defer { ring?.stop() }
         // 6. Hypercalls.

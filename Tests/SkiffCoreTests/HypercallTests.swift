@@ -270,3 +270,11 @@ func runLoopFatalExits(_ exit: VCPUExit, _ message: String) throws {
     #expect(throws: RunError.signal(15)) { try loop.run() }
     #expect(RunError.signal(15).message == "Exiting on signal 15")
 }
+
+@Test func runLoopSkipsIgnoredExits() throws {
+    let mem = try makeGuest()
+    try mem.store(hvt_hc_halt(cookie: 0, exit_status: 3), at: argAt)
+    let loop = RunLoop(memory: mem, vcpu: ScriptedVCPU([.ignored, .ignored, .hypercall(number: 8, argument: argAt)]),
+                       table: HypercallTable())
+    #expect(try loop.run().exitStatus == 3)
+}

@@ -55,3 +55,9 @@ import Testing
     #expect(parseMAC("02:00:0a:ff:00:01") == [2, 0, 10, 255, 0, 1])
     #expect(parseMAC("02:00:0a:ff:00") == nil)
 }
+
+@Test func benchPort() throws {
+    #expect(try RunOptions.parse(["--bench-port=0x510", "k"]).ignoredPorts == [0x510])
+    #expect(throws: OptionError.invalidOption("--bench-port=0x502")) { try RunOptions.parse(["--bench-port=0x502", "k"]) }
+    #expect(throws: OptionError.invalidOption("--bench-port=0x600")) { try RunOptions.parse(["--bench-port=0x600", "k"]) }
+}
