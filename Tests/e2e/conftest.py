@@ -102,3 +102,15 @@ def netns():
         yield ns
     finally:
         ns.destroy()
+
+
+@pytest.fixture
+def swift_guest(swift_builder):
+    """swift_guest(name) -> the built Tests/guests/NAME (skips while `skiff build` is unavailable)."""
+    return lambda name: swift_builder.build(helpers.SWIFT_GUESTS_DIR / name)
+
+
+@pytest.fixture
+def example(swift_builder):
+    """example(name) -> the built Examples/NAME."""
+    return lambda name: swift_builder.build(helpers.EXAMPLES_DIR / name)

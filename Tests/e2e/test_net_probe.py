@@ -10,8 +10,8 @@ MONITOR BUG (see test_sandbox_with_net_device_is_not_killed): with a net
 device the seccomp sandbox kills the monitor (SIGSYS, status 159) about half
 the time, because the ring I/O thread's first system calls (glibc's `rseq`
 registration) can run after the TSYNC filter is in place. Until that is
-fixed the other tests here pass NET_WORKAROUND (--no-sandbox); remove it
-together with the xfail marker once the xfail test starts passing.
+fixed the other tests here pass helpers.NET_WORKAROUND (--no-sandbox);
+remove it together with the xfail marker once the xfail test starts passing.
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ from pathlib import Path
 import pytest
 
 import helpers
-from helpers import BOOT_INFO, ENTRY_SIZE, MANIFEST, R_AGAIN, R_EINVAL, R_OK, expect_monitor_error, expect_status
+from helpers import BOOT_INFO, ENTRY_SIZE, MANIFEST, NET_WORKAROUND, R_AGAIN, R_EINVAL, R_OK, expect_monitor_error, expect_status
 
 pytestmark = [pytest.mark.kvm, pytest.mark.root]
 
 RAWFRAME = str(Path(__file__).with_name("rawframe.py"))
 MIB = 1 << 20
 ETHERTYPE = 0x88B5  # IEEE local experimental
-NET_WORKAROUND = ("--no-sandbox",)
 
 
 def frame(payload: bytes, dst: bytes = b"\xff" * 6, src: bytes = bytes.fromhex("020000000001")) -> bytes:

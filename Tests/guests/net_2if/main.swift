@@ -1,0 +1,1 @@
+../../../Examples/netecho/main.swift
