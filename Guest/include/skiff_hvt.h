@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include "hvt_abi.h"
 
+#if defined(__x86_64__)   /* aarch64 QEMU-virt images make no hvt hypercalls */
+
 /* Issue hypercall `nr` with argument block `arg` (see struct hvt_hc_*). */
 static inline void skiff_hvt_hypercall(unsigned nr, volatile void *arg)
 {
@@ -80,5 +82,7 @@ static inline void skiff_hvt_ring_kick(void)
                          : "a"(0u), "d"((uint16_t)HVT_RING_KICK_PIO)
                          : "memory");
 }
+
+#endif /* __x86_64__ */
 
 #endif /* SKIFF_HVT_H */

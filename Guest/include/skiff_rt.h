@@ -23,6 +23,7 @@ extern const struct hvt_boot_info *skiff_boot_info;
 /* TSC ticks to ns: ns = (ticks * skiff_tsc_mult) >> 32. Set at start. */
 extern uint64_t skiff_tsc_mult;
 
+#if defined(__x86_64__)
 /* Read the time-stamp counter (native at CPL3). */
 static inline uint64_t skiff_rdtsc(void)
 {
@@ -30,6 +31,18 @@ static inline uint64_t skiff_rdtsc(void)
     __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
     return ((uint64_t)hi << 32) | lo;
 }
+#elif defined(__aarch64__)
+/* aarch64: read the virtual counter CNTVCT_EL0, the TSC's counterpart
+ * (frequency CNTFRQ_EL0, reported as cpu_cycle_freq; Guest/aarch64). */
+static inline uint64_t skiff_rdtsc(void)
+{
+    uint64_t v;
+    __asm__ __volatile__("isb\n\tmrs %0, cntvct_el0" : "=r"(v) : : "memory");
+    return v;
+}
+#else
+#error "skiff_rt.h: unsupported architecture"
+#endif
 
 /* Monotonic ns from the TSC and boot info cpu_cycle_freq; no hypercall. */
 static inline uint64_t skiff_clock_monotonic(void)

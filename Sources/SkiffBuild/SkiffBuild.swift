@@ -11,7 +11,8 @@ public struct BuildOptions: Equatable, Sendable {
         usage: skiff build PATH [-o OUT] [--arch x86_64] [--verbose]
           PATH       a .swift file, or a directory of .swift files (+ optional manifest.json)
           -o OUT     the unikernel to write (default: NAME.hvt)
-          --arch A   target architecture: x86_64 (the only one so far)
+          --arch A   target architecture: x86_64 (default; hvt) or aarch64 (QEMU virt
+                     Image + OUT.elf; docs/boot-aarch64.md)
           --verbose  print each command as it runs
         """
 
@@ -49,15 +50,15 @@ public struct BuildOptions: Equatable, Sendable {
             i += 1
         }
         guard let source else { throw BuildError("missing PATH (a .swift file or a directory)") }
-        guard arch == "x86_64" else {
-            throw BuildError("--arch \(arch) is not supported (supported: x86_64)")
+        guard arch == "x86_64" || arch == "aarch64" else {
+            throw BuildError("--arch \(arch) is not supported (supported: x86_64, aarch64)")
         }
         var out = output ?? ""
         if out.isEmpty {
             var base = FileSystem.basename(source)
             if base.hasSuffix(".swift") { base = String(base.dropLast(6)) }
             if base.isEmpty || base == "." || base == ".." { base = "unikernel" }
-            out = base + ".hvt"
+            out = base + (arch == "aarch64" ? ".img" : ".hvt")
         }
         return BuildOptions(source: source, output: out, arch: arch, verbose: verbose)
     }
@@ -103,6 +104,7 @@ struct Builder {
     var options: BuildOptions
 
     func run() throws(BuildError) {
+        if options.arch == "aarch64" { return try AArch64Builder(options: options).run() }   // AArch64.swift
         let (sources, manifestPath) = try collectSources()
         var devices: [DeviceDeclaration] = []
         if let manifestPath {
