@@ -54,6 +54,26 @@ public struct BlockDevice {
         try rawWrite(at: offset, from: buffer)
     }
 
+    /// Reads `buffer.count` bytes at `offset` into an array (same rules as
+    /// ``read(at:into:)``; array form because Embedded Swift cannot throw
+    /// typed errors out of `withUnsafeMutableBytes`).
+    public func read(at offset: UInt64, into buffer: inout [UInt8]) throws(SkiffError) {
+        try check(offset, buffer.count)
+        let r = buffer.withUnsafeMutableBytes { b in
+            skiff_block_read(handle, offset, b.baseAddress, UInt64(b.count))
+        }
+        if r != 0 { throw SkiffError(result: r) }
+    }
+
+    /// Writes all of `buffer` at `offset` (same rules as ``read(at:into:)``).
+    public func write(at offset: UInt64, from buffer: [UInt8]) throws(SkiffError) {
+        try check(offset, buffer.count)
+        let r = buffer.withUnsafeBytes { b in
+            skiff_block_write(handle, offset, b.baseAddress, UInt64(b.count))
+        }
+        if r != 0 { throw SkiffError(result: r) }
+    }
+
     /// Passes a read request to the monitor unchecked (for conformance
     /// tests: the monitor must reject bad requests itself).
     public func rawRead(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(SkiffError) {

@@ -11,8 +11,9 @@ import SkiffRuntime
 /// var frame = [UInt8](repeating: 0, count: net.mtu + 14)
 /// while true {
 ///     if Skiff.yield(until: .max).contains(net) {
-///         let n = try frame.withUnsafeMutableBytes { buf throws(SkiffError) in try net.read(into: buf) }
-///         ...
+///         while let n = try net.read(into: &frame) {
+///             try net.write(frame, count: n)     // echo
+///         }
 ///     }
 /// }
 /// ```
@@ -63,6 +64,29 @@ public struct NetDevice {
     /// The corresponding hypercall is `NET_WRITE`.
     public func write(_ frame: UnsafeRawBufferPointer) throws(SkiffError) {
         let r = skiff_net_write(handle, frame.baseAddress, frame.count)
+        if r != 0 { throw SkiffError(result: r) }
+    }
+
+    /// Receives one frame into `buffer` from its start (array form: Embedded
+    /// Swift cannot throw typed errors out of `withUnsafeMutableBytes`).
+    ///
+    /// - Returns: the frame length, or `nil` when no frame is pending.
+    public func read(into buffer: inout [UInt8]) throws(SkiffError) -> Int? {
+        var length = 0
+        let r = buffer.withUnsafeMutableBytes { b in
+            skiff_net_read(handle, b.baseAddress, b.count, &length)
+        }
+        switch UInt32(bitPattern: r) {
+        case HVTResult.ok: return length
+        case HVTResult.again: return nil
+        default: throw SkiffError(result: r)
+        }
+    }
+
+    /// Sends the first `count` bytes of `frame` (all of it by default).
+    public func write(_ frame: [UInt8], count: Int? = nil) throws(SkiffError) {
+        let n = min(count ?? frame.count, frame.count)
+        let r = frame.withUnsafeBytes { b in skiff_net_write(handle, b.baseAddress, n) }
         if r != 0 { throw SkiffError(result: r) }
     }
 }
