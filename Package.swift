@@ -25,7 +25,7 @@ let package = Package(
         // The embeddable monitor: options + image + devices + backend → a run with an exit status.
         .target(name: "SkiffMonitor", dependencies: ["SkiffCore", "SkiffX86_64", "SkiffDevices", "SkiffKVM", "CSkiffLinux"]),
         // aarch64 images on QEMU's virt machine: `skiff run` launches qemu-system-aarch64.
-        .target(name: "SkiffQEMU", dependencies: ["SkiffCore"]),
+        .target(name: "SkiffQEMU", dependencies: ["SkiffCore", "SkiffDevices"]),
         // Guest image builder (`skiff build`): drives swiftc, clang and ld.lld.
         .target(name: "SkiffBuild", dependencies: ["SkiffCore"]),
         .executableTarget(

@@ -1,11 +1,264 @@
-// QEMURunner.swift: run an aarch64 Skiff image on QEMU's `virt` machine (PLACEHOLDER until the aarch64 port lands).
+// QEMURunner.swift: `skiff run` for aarch64 images: check the devices like the hvt monitor, then run qemu-system-aarch64.
+//
+// The user writes the same command line as for an hvt image
+// (`skiff run [--mem=N] [--block:NAME=PATH] [--net:NAME=TAP] IMAGE ARGS`);
+// this file turns it into a QEMU `virt` command line (QEMULaunch), starts
+// QEMU with posix_spawn (no shell, stdin from /dev/null so a terminal is
+// never put in raw mode) and returns QEMU's exit status, which is the
+// guest's: PSCI SYSTEM_OFF → 0, semihosting SYS_EXIT → the status.
+//
+// Devices reach the guest as virtio-mmio devices in option order (all
+// --block, then all --net) and their manifest names as
+// `skiff.block=NAME`/`skiff.net=NAME` tokens before `--` on the kernel
+// command line (Guest/aarch64/devices.c has the matching rule).
+//
+// Environment (for tests and experiments):
+//   SKIFF_QEMU            the QEMU binary (default: qemu-system-aarch64 in PATH)
+//   SKIFF_QEMU_CPU        -cpu (default cortex-a57; "max" for every feature)
+//   SKIFF_QEMU_GIC        gic-version (2, 3, host or max; default: QEMU's, 2)
+//   SKIFF_QEMU_MACHINE    more -machine options, e.g. "virtualization=on" (EL2 entry)
+//   SKIFF_QEMU_ACCEL      -accel (default tcg; "kvm" on an arm64 host with /dev/kvm)
+//   SKIFF_QEMU_VERBOSE    if set, print the QEMU command line on stderr
 
 import Glibc
 import SkiffCore
+import SkiffDevices
+
+/// A device to attach, resolved from the options and checked against the manifest.
+public struct QEMUDevice: Equatable, Sendable {
+    public enum Kind: Equatable, Sendable {
+        case block(path: String, blockSize: UInt64)
+        case net(tap: String, mac: [UInt8], mtu: Int)
+    }
+    public var name: String
+    public var kind: Kind
+}
+
+/// The QEMU command line for one run (pure: unit-tested without QEMU).
+public struct QEMULaunch: Equatable, Sendable {
+    public var qemu = "qemu-system-aarch64"
+    public var cpu = "cortex-a57"
+    public var gicVersion: String?
+    public var machineOptions: String?
+    public var accel = "tcg"
+    public var memoryMiB: UInt64
+    public var kernel: String
+    public var guestCommandLine: String
+    public var devices: [QEMUDevice]
+
+    public init(memoryMiB: UInt64, kernel: String, guestCommandLine: String, devices: [QEMUDevice]) {
+        self.memoryMiB = memoryMiB
+        self.kernel = kernel
+        self.guestCommandLine = guestCommandLine
+        self.devices = devices
+    }
+
+    /// `/chosen/bootargs`: the device names, `--`, then the guest's command
+    /// line after exactly one space (so leading empty arguments survive).
+    public var bootargs: String {
+        var words: [String] = []
+        for d in devices { if case .block = d.kind { words.append("skiff.block=" + d.name) } }
+        for d in devices { if case .net = d.kind { words.append("skiff.net=" + d.name) } }
+        words.append("--")
+        var s = words.joined(separator: " ")
+        if !guestCommandLine.isEmpty { s += " " + guestCommandLine }
+        return s
+    }
+
+    /// QEMU's option syntax doubles commas inside a value.
+    static func escape(_ s: String) -> String {
+        s.split(separator: ",", omittingEmptySubsequences: false).joined(separator: ",,")
+    }
+
+    public var arguments: [String] {
+        var machine = "virt"
+        if let g = gicVersion, !g.isEmpty { machine += ",gic-version=" + g }
+        if let m = machineOptions, !m.isEmpty { machine += "," + m }
+        var a = [qemu, "-machine", machine, "-accel", accel, "-cpu", cpu, "-smp", "1",
+                 "-m", "\(memoryMiB)M",
+                 "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none",
+                 "-serial", "stdio", "-no-reboot",
+                 "-semihosting-config", "enable=on,target=native",
+                 "-global", "virtio-mmio.force-legacy=false",
+                 "-kernel", kernel, "-append", bootargs]
+        // Block devices first, then net: within each kind, option order
+        // (QEMU plugs them into virtio-mmio slots from the top down).
+        for d in devices {
+            guard case .block(let path, let bs) = d.kind else { continue }
+            a += ["-drive", "if=none,format=raw,id=blk-\(d.name),file=" + QEMULaunch.escape(path),
+                  "-device", "virtio-blk-device,drive=blk-\(d.name),logical_block_size=\(bs),physical_block_size=\(bs)"]
+        }
+        for d in devices {
+            guard case .net(let tap, let mac, let mtu) = d.kind else { continue }
+            let macText = mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
+            a += ["-netdev", "tap,id=net-\(d.name),ifname=" + QEMULaunch.escape(tap) + ",script=no,downscript=no",
+                  "-device", "virtio-net-device,netdev=net-\(d.name),mac=\(macText),host_mtu=\(mtu)"]
+        }
+        return a
+    }
+}
+
+/// Checks the options against the image like the hvt monitor does (same
+/// messages), opens nothing but reads block sizes and tap MTUs, and returns
+/// the launch description.
+public func prepareQEMULaunch(_ o: RunOptions, image: VirtImage,
+                              environment env: (String) -> String? = { getenv($0).map { String(cString: $0) } })
+    throws(VirtImageError) -> QEMULaunch
+{
+    let cmdline = o.guestArguments.joined(separator: " ")
+    guard cmdline.utf8.count <= 8191 else { throw VirtImageError("Guest command line too long (max=8191 characters)") }
+    let mib = o.memoryBytes >> 20
+    guard o.memoryBytes != .max, mib >= 8, mib <= 255 * 1024 else {
+        throw VirtImageError("--mem: an aarch64 guest needs 8 MiB to 255 GiB of memory (got \(o.memoryBytes == .max ? "too much" : "\(mib) MiB"))")
+    }
+    do { try DeviceSet.checkNames(o, against: image.manifest) } catch { throw VirtImageError(error.message) }
+    var devices: [QEMUDevice] = []
+    for nv in o.blocks {
+        let bs = o.blockSectorSizes.last { $0.name == nv.name }.flatMap { UInt64($0.value) } ?? 512
+        var st = stat()
+        guard access(nv.value, R_OK | W_OK) == 0, stat(nv.value, &st) == 0 else {
+            throw VirtImageError(DeviceError.cannotOpenBlock(path: nv.value, error: String(cString: strerror(errno))).message)
+        }
+        let capacity = UInt64(st.st_size)
+        if capacity % bs != 0 { throw VirtImageError(DeviceError.notBlockAligned(name: nv.name, blockSize: bs).message) }
+        if capacity < bs { throw VirtImageError(DeviceError.tooSmall(name: nv.name, blockSize: bs).message) }
+        devices.append(QEMUDevice(name: nv.name, kind: .block(path: nv.value, blockSize: bs)))
+    }
+    for nv in o.nets {
+        guard let mtu = tapMTU(nv.value) else {
+            throw VirtImageError(DeviceError.cannotAttachNet(iface: nv.value, error: String(cString: strerror(ENOENT))).message)
+        }
+        let mac = o.netMACs.last { $0.name == nv.name }.flatMap { parseMAC($0.value) } ?? randomMAC()
+        devices.append(QEMUDevice(name: nv.name, kind: .net(tap: nv.value, mac: mac, mtu: mtu)))
+    }
+    let declared = image.manifest.devices.filter { e in !devices.contains { $0.name == e.name } }
+    if !declared.isEmpty {
+        throw VirtImageError(DeviceError.notAttached(declared.map { ($0.name, $0.type?.name ?? "<undefined type>") }).message)
+    }
+    var l = QEMULaunch(memoryMiB: mib, kernel: o.kernel, guestCommandLine: cmdline, devices: devices)
+    if let q = env("SKIFF_QEMU"), !q.isEmpty { l.qemu = q }
+    if let c = env("SKIFF_QEMU_CPU"), !c.isEmpty { l.cpu = c }
+    if let g = env("SKIFF_QEMU_GIC"), !g.isEmpty { l.gicVersion = g }
+    if let m = env("SKIFF_QEMU_MACHINE"), !m.isEmpty { l.machineOptions = m }
+    if let a = env("SKIFF_QEMU_ACCEL"), !a.isEmpty { l.accel = a }
+    return l
+}
+
+/// The interface's MTU from sysfs, nil if there is no such interface.
+func tapMTU(_ iface: String) -> Int? {
+    guard !iface.isEmpty, !iface.contains("/"), iface != ".", iface != ".." else { return nil }
+    guard let f = fopen("/sys/class/net/\(iface)/mtu", "r") else { return nil }
+    defer { fclose(f) }
+    var buf = [CChar](repeating: 0, count: 32)
+    guard fgets(&buf, 32, f) != nil else { return nil }
+    let text = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return Int(text.trimmingSuffix)
+}
+
+/// Six random bytes, unicast and locally administered (as the hvt tender).
+func randomMAC() -> [UInt8] {
+    var mac = [UInt8](repeating: 0, count: 6)
+    let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+    if fd >= 0 {
+        _ = mac.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 6) }
+        close(fd)
+    }
+    mac[0] = (mac[0] & 0xfe) | 0x02
+    return mac
+}
+
+extension String {
+    fileprivate var trimmingSuffix: String {
+        var s = Substring(self)
+        while let c = s.last, c == "\n" || c == " " || c == "\r" { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+// Signal forwarding: the child's pid and the first termination signal seen.
+nonisolated(unsafe) private var childPID: pid_t = 0
+nonisolated(unsafe) private var receivedSignal: Int32 = 0
 
 /// Runs an aarch64 image described by `options` under qemu-system-aarch64 and
 /// returns the process exit status (the guest's).
 public func runAArch64Image(_ options: RunOptions, warn: (String) -> Void) -> Int32 {
-    warn("aarch64 images are not supported yet")
-    return 1
+    let launch: QEMULaunch
+    do {
+        let image = try VirtImage(path: options.kernel)
+        launch = try prepareQEMULaunch(options, image: image)
+    } catch {
+        warn(error.message)
+        return 1
+    }
+    guard let qemu = findExecutable(launch.qemu) else {
+        warn("\(launch.qemu) not found in PATH: install QEMU (Debian: qemu-system-arm) or set SKIFF_QEMU")
+        return 1
+    }
+    var argv = launch.arguments
+    argv[0] = qemu
+    if getenv("SKIFF_QEMU_VERBOSE") != nil {
+        warn("+ " + argv.map { $0.contains(" ") || $0.isEmpty ? "'\($0)'" : $0 }.joined(separator: " "))
+    }
+    return spawnAndWait(argv, warn: warn)
+}
+
+func findExecutable(_ name: String) -> String? {
+    if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+    let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
+    for dir in path.split(separator: ":") where !dir.isEmpty {
+        let p = dir + "/" + name
+        if access(p, X_OK) == 0 { return p }
+    }
+    return nil
+}
+
+/// posix_spawn with stdin = /dev/null; SIGINT/SIGTERM are forwarded to the
+/// child; returns its exit status (1, after "Exiting on signal N", if we
+/// were signalled; 128 + N if QEMU died of signal N on its own).
+func spawnAndWait(_ argv: [String], warn: (String) -> Void) -> Int32 {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+
+    var sa = sigaction()
+    sa.__sigaction_handler.sa_handler = { sig in
+        if receivedSignal == 0 { receivedSignal = sig }
+        if childPID > 0 { kill(childPID, SIGTERM) }
+    }
+    sigemptyset(&sa.sa_mask)
+    sa.sa_flags = SA_RESTART
+    var oldInt = sigaction(), oldTerm = sigaction()
+    sigaction(SIGINT, &sa, &oldInt)
+    sigaction(SIGTERM, &sa, &oldTerm)
+    defer {
+        sigaction(SIGINT, &oldInt, nil)
+        sigaction(SIGTERM, &oldTerm, nil)
+    }
+
+    let cargs = argv.map { strdup($0) }
+    defer { cargs.forEach { free($0) } }
+    var cargv: [UnsafeMutablePointer<CChar>?] = cargs + [nil]
+    var pid: pid_t = 0
+    let rc = cargv.withUnsafeMutableBufferPointer { buf in
+        posix_spawn(&pid, argv[0], &actions, nil, buf.baseAddress!, environ)
+    }
+    guard rc == 0 else {
+        warn("cannot run \(argv[0]): \(String(cString: strerror(rc)))")
+        return 1
+    }
+    childPID = pid
+    if receivedSignal != 0 { kill(pid, SIGTERM) }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+        if errno != EINTR { warn("waitpid: \(String(cString: strerror(errno)))"); return 1 }
+    }
+    childPID = 0
+    if receivedSignal != 0 {
+        warn("Exiting on signal \(receivedSignal)")
+        return 1
+    }
+    let sig = status & 0x7f
+    if sig != 0 { return 128 + sig }
+    return (status >> 8) & 0xff
 }

@@ -43,7 +43,8 @@ func runCommand(_ args: [String]) -> Int32 {
             return 1
         }
     }
-    if (try? ImageInfo(path: options.kernel))?.architecture == .aarch64 {
+    // aarch64: a Skiff QEMU-virt image (raw arm64 Image or its ELF), or any aarch64 ELF.
+    if VirtImage.isVirtImage(path: options.kernel) || (try? ImageInfo(path: options.kernel))?.architecture == .aarch64 {
         return runAArch64Image(options, warn: { err($0) })
     }
     if !options.sandbox { err("WARNING: --no-sandbox: the monitor runs without its seccomp filter (debugging only)") }
