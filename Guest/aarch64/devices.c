@@ -19,11 +19,13 @@
  *      order, and likewise for net.
  * Devices that match nothing are left in reset.
  *
- * Differences from hvt, all on requests hvt would also refuse or that
- * virtio cannot express: block offsets and lengths must be multiples of the
- * block size (hvt passes any byte range to pread/pwrite); a frame longer
- * than MTU + 14 is EINVAL (hvt leaves it to the tap). I/O errors reported
- * by the device are EUNSPEC (the hvt tender exits instead).
+ * Requests are checked with the hvt tender's rules (spec 9.4): ranges
+ * only. virtio-blk moves whole logical blocks, so a byte range that is not
+ * block-aligned goes through a one-block bounce buffer (read-modify-write
+ * for writes), which keeps hvt's "any byte range inside the device"
+ * behaviour. Differences: a frame longer than MTU + 14 is EINVAL (hvt
+ * leaves it to the tap); I/O errors reported by the device are EUNSPEC
+ * (the hvt tender exits instead).
  */
 #include "virtio.h"
 
@@ -53,6 +55,7 @@ struct blkdev {
     int read_only;
     struct blk_req_hdr *hdr;   /* one request in flight: header + status */
     volatile uint8_t *status;
+    uint8_t *bounce;           /* one block, for unaligned byte ranges */
 };
 
 struct netdev {
@@ -180,6 +183,8 @@ static struct blkdev *attach_blk(struct virtio_dev *vd, struct mft_entry *e)
             b->block_size = bs;
     }
     b->read_only = (f & VIRTIO_BLK_F_RO) != 0;
+    if (posix_memalign((void **)&b->bounce, 64, b->block_size) != 0 || !b->bounce)
+        return 0;
     virtio_driver_ok(&b->dev);
     e->u.block_basic.capacity = b->capacity;
     e->u.block_basic.block_size = (uint16_t)b->block_size;
@@ -212,11 +217,30 @@ static int blk_io(uint64_t handle, uint32_t type, uint64_t offset, void *buf, ui
     struct blkdev *b = handles[handle].dev;
     if (offset >= b->capacity || len > b->capacity - offset)
         return HVT_R_EINVAL;
-    if (offset % b->block_size || len % b->block_size)
-        return HVT_R_EINVAL;
     if (type == VIRTIO_BLK_T_OUT && b->read_only)
         return HVT_R_EUNSPEC;
     char *p = buf;
+    if (offset % b->block_size || len % b->block_size) {
+        /* Block by block through the bounce buffer. */
+        uint64_t bs = b->block_size;
+        while (len > 0) {
+            uint64_t start = offset - offset % bs, in = offset - start;
+            uint64_t n = bs - in < len ? bs - in : len;
+            int r = blk_request(b, VIRTIO_BLK_T_IN, start, b->bounce, (uint32_t)bs);
+            if (r == HVT_R_OK && type == VIRTIO_BLK_T_OUT) {
+                memcpy(b->bounce + in, p, n);
+                r = blk_request(b, VIRTIO_BLK_T_OUT, start, b->bounce, (uint32_t)bs);
+            } else if (r == HVT_R_OK) {
+                memcpy(p, b->bounce + in, n);
+            }
+            if (r != HVT_R_OK)
+                return r;
+            p += n;
+            offset += n;
+            len -= n;
+        }
+        return HVT_R_OK;
+    }
     while (len > 0) {
         uint32_t n = len > BLK_CHUNK ? BLK_CHUNK : (uint32_t)len;
         int r = blk_request(b, type, offset, p, n);
