@@ -36,6 +36,8 @@ public struct QEMUDevice: Equatable, Sendable {
 
 /// The QEMU command line for one run (pure: unit-tested without QEMU).
 public struct QEMULaunch: Equatable, Sendable {
+    /// virtio-mmio transports on QEMU's virt machine (hw/arm/virt.c NUM_VIRTIO_TRANSPORTS).
+    public static let virtioSlots = 32
     public var qemu = "qemu-system-aarch64"
     public var cpu = "cortex-a57"
     public var gicVersion: String?
@@ -130,6 +132,9 @@ public func prepareQEMULaunch(_ o: RunOptions, image: VirtImage,
         }
         let mac = o.netMACs.last { $0.name == nv.name }.flatMap { parseMAC($0.value) } ?? randomMAC()
         devices.append(QEMUDevice(name: nv.name, kind: .net(tap: nv.value, mac: mac, mtu: mtu)))
+    }
+    guard devices.count <= QEMULaunch.virtioSlots else {
+        throw VirtImageError("QEMU virt has \(QEMULaunch.virtioSlots) virtio-mmio slots: at most \(QEMULaunch.virtioSlots) devices can be attached (\(devices.count) given)")
     }
     let declared = image.manifest.devices.filter { e in !devices.contains { $0.name == e.name } }
     if !declared.isEmpty {
