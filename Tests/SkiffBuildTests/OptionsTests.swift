@@ -20,7 +20,7 @@ import Testing
     #expect(message([]) == "missing PATH (a .swift file or a directory)")
     #expect(message(["a", "b"]) == "more than one PATH (a, b)")
     #expect(message(["a", "-o"]) == "-o needs a value")
-    #expect(message(["a", "--arch", "aarch64"]) == "--arch aarch64 is not supported (supported: x86_64)")
+    #expect(message(["a", "--arch", "riscv64"]) == "--arch riscv64 is not supported (supported: x86_64, aarch64)")
     #expect(message(["a", "--frobnicate"]) == "unknown option --frobnicate")
 }
 
