@@ -10,6 +10,7 @@ tests skip (loudly) while `skiff build` is not implemented. Tests marked
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -48,7 +49,12 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope="session")
-def skiff() -> Path:
+def skiff(tmp_path_factory) -> Path:
+    """A private copy of the monitor, so a `swift build` running meanwhile cannot swap it mid-session.
+
+    `skiff build` finds the guest runtime by walking up from its executable,
+    so the copy gets SKIFF_RUNTIME_DIR (the repository) unless already set.
+    """
     env = os.environ.get("SKIFF")
     path = Path(env) if env else REPO / ".build" / "debug" / "skiff"
     if not path.is_absolute():
@@ -59,7 +65,10 @@ def skiff() -> Path:
         r = subprocess.run(["swift", "build"], cwd=REPO, capture_output=True, text=True, timeout=1800)
         if r.returncode != 0 or not path.exists():
             pytest.exit("swift build failed:\n" + r.stdout[-3000:] + r.stderr[-3000:], returncode=2)
-    return path
+    copy = tmp_path_factory.mktemp("monitor") / "skiff"
+    shutil.copy2(path.resolve(), copy)
+    os.environ.setdefault("SKIFF_RUNTIME_DIR", str(REPO))
+    return copy
 
 
 @pytest.fixture(scope="session")

@@ -27,11 +27,6 @@ FIXTURES_DIR = REPO / "Tests" / "Fixtures" / "elf"
 #: Default timeout of one monitor run, in seconds (Solo5 uses 60).
 RUN_TIMEOUT = 60
 
-#: MONITOR BUG workaround (see test_net_probe.py::test_sandbox_with_net_device_is_not_killed):
-#: with a net device attached the seccomp sandbox kills the monitor with SIGSYS about
-#: half the time (the ring I/O thread's start-up `rseq` call races the TSYNC filter).
-#: Net tests other than that xfail pass these options; drop them once it is fixed.
-NET_WORKAROUND = ("--no-sandbox",)
 
 #: The scratch buffer of probe.S (needs --mem >= 4).
 BUF = 0x200000

@@ -5,13 +5,6 @@ with tap0 = 10.77.0.1/24 and runs the monitor inside it with
 `ip netns exec`, so the host's interfaces are never touched. Frames are
 sent and captured with rawframe.py (AF_PACKET) inside the namespace.
 NET_READ/NET_WRITE argument block: handle @0, data @8, len @16, ret @24.
-
-MONITOR BUG (see test_sandbox_with_net_device_is_not_killed): with a net
-device the seccomp sandbox kills the monitor (SIGSYS, status 159) about half
-the time, because the ring I/O thread's first system calls (glibc's `rseq`
-registration) can run after the TSYNC filter is in place. Until that is
-fixed the other tests here pass helpers.NET_WORKAROUND (--no-sandbox);
-remove it together with the xfail marker once the xfail test starts passing.
 """
 
 from __future__ import annotations
@@ -22,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import helpers
-from helpers import BOOT_INFO, ENTRY_SIZE, MANIFEST, NET_WORKAROUND, R_AGAIN, R_EINVAL, R_OK, expect_monitor_error, expect_status
+from helpers import BOOT_INFO, ENTRY_SIZE, MANIFEST, R_AGAIN, R_EINVAL, R_OK, expect_monitor_error, expect_status
 
 pytestmark = [pytest.mark.kvm, pytest.mark.root]
 
@@ -51,16 +44,16 @@ def tapns(netns):
 def net_probe(skiff, asm, tapns):
     """net_probe(program, *options, guest=...) -> Result, run inside the namespace with tap0 as service0."""
     def _run(program: str, *options: str, guest: str = "probe_net", nets=("--net:service0=tap0",)):
-        argv = tapns.exec_argv([str(skiff), "run", *NET_WORKAROUND, "--mem=64", *nets, *options, "--", str(asm[guest]),
+        argv = tapns.exec_argv([str(skiff), "run", "--mem=64", *nets, *options, "--", str(asm[guest]),
                                 *program.split()])
         return helpers.run(argv)
     return _run
 
 
-@pytest.mark.xfail(strict=True, reason="monitor bug: seccomp filter installed (TSYNC) before the ring I/O thread "
-                   "has made its start-up syscalls (glibc rseq); the thread is killed with SIGSYS -> status 159")
 def test_sandbox_with_net_device_is_not_killed(skiff, asm, tapns):
-    """With the sandbox on (the default) a net guest must not die of SIGSYS; 20 runs, as the race is ~50%."""
+    """Regression: the seccomp filter (TSYNC) was installed before the ring I/O thread had made its
+    start-up system calls (glibc's rseq), so about half the runs died of SIGSYS (status 159).
+    20 runs with the sandbox on (the default)."""
     argv = tapns.exec_argv([str(skiff), "run", "--mem=64", "--net:service0=tap0", str(asm["probe_net"]), "5", "halt"])
     statuses = [helpers.run(argv).returncode for _ in range(20)]
     assert statuses == [5] * 20, f"exit statuses of 20 runs (159 / -31 = SIGSYS): {statuses}"
@@ -130,7 +123,7 @@ def test_net_read_from_the_tap(skiff, asm, tapns):
     prog = ("10000000000 0 0 0 0 3 hc 8 arg print 16 ret print "
             f"1 buf 2048 7 0 7 hc 24 ret print 16 arg print buf {len(f)} puts "
             f"1 buf 2048 7 0 7 hc 24 ret print 16 arg print")
-    p = helpers.popen(tapns.exec_argv([str(skiff), "run", *NET_WORKAROUND, "--mem=64", "--net:service0=tap0", str(asm["probe_net"]),
+    p = helpers.popen(tapns.exec_argv([str(skiff), "run", "--mem=64", "--net:service0=tap0", str(asm["probe_net"]),
                                        *prog.split()]))
     try:
         tapns.wait_carrier("tap0", p)
@@ -216,7 +209,7 @@ def test_two_interfaces_ready_set(skiff, asm, tapns):
     prog = ("10000000000 0 0 0 0 3 hc 8 arg print "
             "1 buf 2048 7 0 7 hc 24 ret print "
             f"2 buf 2048 7 0 7 hc 24 ret print 16 arg print buf {len(f)} puts")
-    p = helpers.popen(tapns.exec_argv([str(skiff), "run", *NET_WORKAROUND, "--mem=64", "--net:service0=tap0", "--net:service1=tap1",
+    p = helpers.popen(tapns.exec_argv([str(skiff), "run", "--mem=64", "--net:service0=tap0", "--net:service1=tap1",
                                        str(asm["probe_net2"]), *prog.split()]))
     try:
         tapns.wait_carrier("tap1", p)

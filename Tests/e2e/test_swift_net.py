@@ -16,7 +16,7 @@ import signal
 import pytest
 
 import helpers
-from helpers import NET_WORKAROUND, expect_monitor_error, expect_success
+from helpers import expect_monitor_error, expect_success
 
 pytestmark = [pytest.mark.kvm, pytest.mark.root, pytest.mark.swift]
 
@@ -37,7 +37,7 @@ def taps(netns):
 
 
 def start(skiff, ns, image, nets, *args):
-    p = helpers.popen(ns.exec_argv([str(skiff), "run", *NET_WORKAROUND, "--mem=64",
+    p = helpers.popen(ns.exec_argv([str(skiff), "run", "--mem=64",
                                     *(f"--net:service{i}={tap}" for i, tap in enumerate(nets)),
                                     "--", str(image), *args]))
     for tap in nets:
@@ -148,7 +148,7 @@ def test_net_2if(skiff, swift_guest, taps):
 
 
 def test_net_2if_needs_both_taps(skiff, swift_guest, taps):
-    r = helpers.run(taps.exec_argv([str(skiff), "run", *NET_WORKAROUND, "--mem=64", "--net:service0=tap0",
+    r = helpers.run(taps.exec_argv([str(skiff), "run", "--mem=64", "--net:service0=tap0",
                                     str(swift_guest("net_2if"))]))
     expect_monitor_error(r, "Device 'service1' of type NET_BASIC declared but not attached.")
 
@@ -156,7 +156,7 @@ def test_net_2if_needs_both_taps(skiff, swift_guest, taps):
 def test_net_mtu(skiff, swift_guest, netns):
     """Solo5 "net_mtu hvt": a tap with MTU 9000."""
     netns.add_tap("tap102", None, mtu=9000)
-    r = helpers.run(netns.exec_argv([str(skiff), "run", *NET_WORKAROUND, "--mem=64", "--net:service0=tap102",
+    r = helpers.run(netns.exec_argv([str(skiff), "run", "--mem=64", "--net:service0=tap102",
                                      str(swift_guest("net_mtu"))]))
     expect_success(r)
     assert "MTU is 9000" in r.out, r.describe()
