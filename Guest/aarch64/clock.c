@@ -15,8 +15,11 @@
  * Waiting: interrupts stay masked (PSTATE.I = 1) for the whole run. A wait
  * arms the virtual timer (CNTV_CVAL_EL0 = deadline) whose PPI is enabled in
  * the GIC, and executes WFI: a pending interrupt wakes WFI even while masked.
- * Nothing is taken as an exception; the waiter acknowledges what is pending
- * (gic.c) and re-checks its condition. virtio interrupts wake WFI the same
+ * Nothing is taken as an exception. A waiter loops: skiff_wait_prepare()
+ * (acknowledge the devices, so their interrupt lines drop and the next
+ * event is a fresh edge, then everything pending in the GIC), check its
+ * condition, skiff_wait_until(). An event after the acknowledgement either
+ * shows in the check or leaves an interrupt pending that ends the WFI. virtio interrupts wake WFI the same
  * way (devices.c). Without a usable GIC, waits spin on the counter instead.
  */
 #include "arch.h"
@@ -73,6 +76,10 @@ void skiff_wait_until(uint64_t deadline)
     wfi();
     WRITE_SYSREG(cntv_ctl_el0, 2);          /* off again: its level drops */
     isb();
+}
+
+void skiff_wait_prepare(void)
+{
     skiff_devices_ack_interrupts();
     skiff_gic_drain();
 }

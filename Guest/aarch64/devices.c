@@ -150,7 +150,10 @@ void skiff_devices_ack_interrupts(void)
 /* Waits for the device to return a buffer on q (WFI when it can wake us). */
 static void wait_used(struct virtq *q)
 {
-    while (!virtq_has_used(q)) {
+    for (;;) {
+        skiff_wait_prepare();
+        if (virtq_has_used(q))
+            return;
         if (skiff_gic_ready && q->dev->intid)
             skiff_wait_until(UINT64_MAX);
         else
@@ -380,6 +383,7 @@ uint64_t skiff_poll(uint64_t timeout_ns)
     uint64_t t = skiff_ns_to_ticks(timeout_ns);
     uint64_t deadline = now + t < now ? UINT64_MAX : now + t;
     for (;;) {
+        skiff_wait_prepare();
         uint64_t r = net_ready();
         if (r || skiff_rdtsc() >= deadline)
             return r;

@@ -83,9 +83,13 @@ int skiff_block_write(uint64_t handle, uint64_t offset, const void *buf,
 int skiff_block_read(uint64_t handle, uint64_t offset, void *buf,
                      uint64_t len);
 
-/* Net I/O: one frame. Reads return HVT_R_AGAIN when nothing is pending. */
+/* Net I/O: one frame. Reads return HVT_R_AGAIN when nothing is pending.
+ * They use the tender's shared ring when it is offered and enabled (the
+ * default), else the NET_READ/NET_WRITE hypercalls. */
 int skiff_net_write(uint64_t handle, const void *frame, size_t len);
 int skiff_net_read(uint64_t handle, void *buf, size_t size, size_t *len);
+int skiff_net_ring_active(void);
+void skiff_net_ring_enable(int on);
 
 /* Heap (malloc, free, posix_memalign... are in rt/heap.c). */
 struct skiff_heap_stats {

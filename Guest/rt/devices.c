@@ -61,8 +61,112 @@ int skiff_block_read(uint64_t handle, uint64_t offset, void *buf, uint64_t len)
     return arg.ret;
 }
 
+/*
+ * Network ring (spec 11): used when the tender offers it (host_features bit
+ * 0 and net_ring != 0). Writes copy the frame into a per-slot buffer and
+ * return at once (no exit; a kick only when the tender's I/O thread sleeps);
+ * reads queue a request for the caller's buffer and spin until its commit
+ * arrives. x86 needs only compiler barriers, plus mfence between publishing
+ * a tail and reading needs_kick.
+ */
+static volatile struct hvt_ring *ring;
+static uint8_t *ring_buffers;           /* HVT_RING_SIZE x HVT_RING_BUF_SIZE */
+static uint32_t ring_next_id;
+static int ring_enabled;       /* bit 0: writes, bit 1: reads; off by default */
+
+#define compiler_barrier() __asm__ __volatile__("" ::: "memory")
+#define full_barrier() __asm__ __volatile__("mfence" ::: "memory")
+#define cpu_relax() __asm__ __volatile__("pause" ::: "memory")
+
+int skiff_net_ring_active(void)
+{
+    return ring != NULL ? ring_enabled : 0;
+}
+
+void skiff_net_ring_enable(int on)
+{
+    ring_enabled = on;
+}
+
+static uint32_t ring_submit(uint32_t op, uint64_t handle, uint64_t data, uint32_t len)
+{
+    uint32_t tail = ring->ent_tail;
+    while (tail - ring->ent_head >= HVT_RING_SIZE - 1)
+        cpu_relax();
+    volatile struct hvt_ring_entry *e = &ring->entries[tail & (HVT_RING_SIZE - 1)];
+    uint32_t id = ring_next_id++;
+    e->operation = op;
+    e->handle = (uint32_t)handle;
+    e->data = data;
+    e->len = len;
+    e->id = id;
+    e->reserved = 0;
+    compiler_barrier();
+    ring->ent_tail = tail + 1;
+    full_barrier();
+    if (ring->needs_kick)
+        skiff_hvt_ring_kick();
+    return id;
+}
+
+static int ring_write(uint64_t handle, const void *frame, size_t len)
+{
+    if (!ring_buffers) {
+        ring_buffers = malloc((size_t)HVT_RING_SIZE * HVT_RING_BUF_SIZE);
+        if (!ring_buffers)
+            return -1;
+    }
+    /* The slot of the entry about to be queued is free once the ring is not
+     * full (ring_submit waits for that), so fill it first. */
+    uint32_t tail = ring->ent_tail;
+    while (tail - ring->ent_head >= HVT_RING_SIZE - 1)
+        cpu_relax();
+    uint8_t *slot = ring_buffers + (size_t)(tail & (HVT_RING_SIZE - 1)) * HVT_RING_BUF_SIZE;
+    memcpy(slot, frame, len);
+    ring_submit(HVT_RING_NET_WRITE, handle, (hvt_gpa_t)(uintptr_t)slot, (uint32_t)len);
+    return HVT_R_OK;   /* ring writes are not acknowledged (spec 11.3) */
+}
+
+/*
+ * Wait (bounded, ~100 ms) until the tender has taken every queued entry, so
+ * that frames written just before exit are not lost when HALT stops its
+ * I/O thread.
+ */
+void skiff_net_ring_drain(void)
+{
+    if (!ring)
+        return;
+    uint64_t end = skiff_clock_monotonic() + 100000000ull;
+    while (ring->ent_head != ring->ent_tail && skiff_clock_monotonic() < end)
+        cpu_relax();
+}
+
+static int ring_read(uint64_t handle, void *buf, size_t size, size_t *len)
+{
+    uint32_t cap = size > 0xffffffffu ? 0xffffffffu : (uint32_t)size;
+    uint32_t id = ring_submit(HVT_RING_NET_READ, handle, (hvt_gpa_t)(uintptr_t)buf, cap);
+    uint32_t head = ring->com_head;
+    while (ring->com_tail == head)
+        cpu_relax();
+    compiler_barrier();
+    volatile struct hvt_ring_commit *c = &ring->commits[head & (HVT_RING_SIZE - 1)];
+    int ret = c->ret;
+    uint32_t n = c->len, cid = c->id;
+    compiler_barrier();
+    ring->com_head = head + 1;
+    if (cid != id)
+        return HVT_R_EUNSPEC;
+    *len = ret == HVT_R_OK ? n : 0;
+    return ret;
+}
+
 int skiff_net_write(uint64_t handle, const void *frame, size_t len)
 {
+    if ((skiff_net_ring_active() & 1) && len <= HVT_RING_BUF_SIZE) {
+        int r = ring_write(handle, frame, len);
+        if (r >= 0)
+            return r;
+    }
     volatile struct hvt_hc_net arg = {
         .handle = handle, .data = (hvt_gpa_t)(uintptr_t)frame, .len = len,
         .ret = HVT_R_EUNSPEC };
@@ -72,6 +176,8 @@ int skiff_net_write(uint64_t handle, const void *frame, size_t len)
 
 int skiff_net_read(uint64_t handle, void *buf, size_t size, size_t *len)
 {
+    if (skiff_net_ring_active() & 2)
+        return ring_read(handle, buf, size, len);
     volatile struct hvt_hc_net arg = {
         .handle = handle, .data = (hvt_gpa_t)(uintptr_t)buf, .len = size,
         .ret = HVT_R_EUNSPEC };
@@ -83,4 +189,7 @@ int skiff_net_read(uint64_t handle, void *buf, size_t size, size_t *len)
 
 void skiff_devices_init(void)
 {
+    const struct hvt_boot_info *bi = skiff_boot_info;
+    if ((bi->host_features & HVT_FEATURE_RING_IO) && bi->net_ring)
+        ring = (volatile struct hvt_ring *)(uintptr_t)bi->net_ring;
 }

@@ -29,11 +29,14 @@ void skiff_fmt_dec(struct skiff_fmt *f, uint64_t v);
 
 void skiff_heap_init(void *start, void *end);
 void skiff_devices_init(void);
+void skiff_net_ring_drain(void);
 
 void *memset(void *s, int c, size_t n);
 void *memcpy(void *dst, const void *src, size_t n);
 void *memmove(void *dst, const void *src, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
+void *malloc(size_t size);
+void free(void *ptr);
 
 #endif

@@ -59,6 +59,7 @@ _Noreturn void skiff_halt(int status, const void *cookie)
 _Noreturn void skiff_exit(int status)
 {
     skiff_console_flush();
+    skiff_net_ring_drain();
     skiff_halt(status, 0);
 }
 
