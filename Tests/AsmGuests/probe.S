@@ -31,7 +31,9 @@
  *   expect ( got want -- )        if got != want: print "expect failed: got 0x.. want 0x.. at N", HALT 1
  *   outl ( value port -- )  outw ( port -- )  outb ( port -- )  inl ( port -- v )
  *   rd rdd rdb ( gpa -- v )       load qword / dword / byte
- *   wr wrb ( v gpa -- )           store qword / byte
+ *   wr wrd wrb ( v gpa -- )       store qword / dword / byte
+ *   wait32 ( gpa v -- )           spin until the dword at gpa equals v (gives up after 2^21
+ *                                 tries: prints "probe: wait32 timed out", HALT 98)
  *   fill ( gpa len byte -- )      memset
  *   memeq ( a b len -- flag )     1 if the ranges are equal, else 0
  *   add sub and mod ( a b -- r )  dup ( a -- a a )  drop ( a -- )  swap ( a b -- b a )  nz ( a -- a!=0 )
@@ -366,11 +368,30 @@ w_wr:
 probe_wr_store:
     mov %rax, (%rdi)
     jmp next
+w_wrd:
+    dpop %rdi
+    dpop %rax
+    mov %eax, (%rdi)
+    jmp next
 w_wrb:
     dpop %rdi
     dpop %rax
     mov %al, (%rdi)
     jmp next
+w_wait32:
+    dpop %rax
+    dpop %rdi
+    mov $0x200000, %ecx              /* ~10 s at ~5 us per emulated iteration */
+1:  cmp %eax, (%rdi)
+    je next
+    pause
+    dec %ecx
+    jnz 1b
+    lea msg_wait(%rip), %rsi
+    mov $(msg_wait_end - msg_wait), %ecx
+    call puts_rsi_rcx
+    mov $98, %eax
+    jmp do_halt_rax
 w_fill:
     dpop %rax
     dpop %rcx
@@ -566,7 +587,9 @@ words:
     defword rdd, w_rdd
     defword rdb, w_rdb
     defword wr, w_wr
+    defword wrd, w_wrd
     defword wrb, w_wrb
+    defword wait32, w_wait32
     defword fill, w_fill
     defword memeq, w_memeq
     defword add, w_add
@@ -608,6 +631,8 @@ msg_want: .ascii "want "
 msg_want_end:
 msg_at: .ascii "at "
 msg_at_end:
+msg_wait: .ascii "probe: wait32 timed out\n"
+msg_wait_end:
 
     .data
     .p2align 4

@@ -186,11 +186,14 @@ def test_quiet(skiff, a64):
 
 
 def test_output(skiff, a64):
+    """Byte-exact console output, including a 64 KiB write (same expectation as test_swift_guests.py)."""
+    def block(lines: int) -> bytes:
+        return "".join(f"line {i:03d}: " + "".join(chr(0x61 + (i + j) % 26) for j in range(64)) + "\n"
+                       for i in range(lines)).encode()
     r = run(skiff, a64["output"], "Output_Solo5")
     expect_success(r)
-    lines = r.stdout.split(b"\n")
-    assert r.stdout.startswith(b"output: Output_Solo5\nline 000: ") and r.stdout.endswith(b"SUCCESS\n")
-    assert len(r.stdout) == 69795 and len(lines) == 934, f"{len(r.stdout)} bytes, {len(lines)} lines"
+    want = b"output: Output_Solo5\n" + block(56) + b"no newline yet, " + block(874) + b"SUCCESS\n"
+    assert r.stdout == want, f"{len(r.stdout)} bytes, want {len(want)}"
 
 
 def test_globals(skiff, a64):
