@@ -137,28 +137,45 @@ struct Builder {
             swiftFlags += extra.split(separator: " ").map(String.init)
         }
 
-        var objects: [String] = []
-        var stageA: [Command] = []
-        stageA.append(Command(executable: tools.swiftc, arguments: swiftFlags + [
-            "-module-name", "Skiff", "-emit-module", "-emit-module-path", tmp + "/Skiff.swiftmodule",
-            "-c", "-o", tmp + "/Skiff.o"] + (try runtime.swiftSources())))
-        objects.append(tmp + "/start.o")
-        stageA.append(Command(executable: tools.clang, arguments: [
-            "-target", Builder.triple, "-I", runtime.platformDirectory] + includes
-            + ["-c", runtime.startAssembly, "-o", tmp + "/start.o"]))
-        for (i, c) in (try runtime.cSources()).enumerated() {
-            let o = tmp + "/rt\(i)-" + FileSystem.basename(c) + ".o"
-            objects.append(o)
-            stageA.append(Command(executable: tools.clang, arguments: cflags + ["-c", c, "-o", o]))
+        // The runtime (Skiff module, C runtime, start.S) depends only on its
+        // sources, the toolchain and the flags: build it once per content hash
+        // into the cache and reuse it; the notes are per application.
+        let notes = Command(executable: tools.clang, arguments: [
+            "-target", Builder.triple, "-c", tmp + "/notes.S", "-o", tmp + "/notes.o"])
+        var stage: [Command] = [notes]
+        var runtimeCommands: [Command] = []
+        let cache = RuntimeCache(key: try RuntimeCache.key(runtime: runtime, tools: tools,
+                                                           flags: swiftFlags + ["|"] + cflags))
+        let runtimeDir = cache.map { $0.hit ? $0.directory : tmp + "/runtime" } ?? tmp + "/runtime"
+        let runtimeObjects = try runtime.objectNames().map { runtimeDir + "/" + $0 }
+        if cache?.hit != true {
+            if mkdir(runtimeDir, 0o755) != 0 && errno != EEXIST {
+                throw BuildError("\(runtimeDir): \(FileSystem.errnoText())")
+            }
+            runtimeCommands.append(Command(executable: tools.swiftc, arguments: swiftFlags + [
+                "-module-name", "Skiff", "-emit-module", "-emit-module-path", runtimeDir + "/Skiff.swiftmodule",
+                "-c", "-o", runtimeDir + "/Skiff.o"] + (try runtime.swiftSources())))
+            runtimeCommands.append(Command(executable: tools.clang, arguments: [
+                "-target", Builder.triple, "-I", runtime.platformDirectory] + includes
+                + ["-c", runtime.startAssembly, "-o", runtimeDir + "/start.o"]))
+            for c in try runtime.cSources() {
+                runtimeCommands.append(Command(executable: tools.clang, arguments: cflags + [
+                    "-c", c, "-o", runtimeDir + "/" + RuntimeSources.objectName(c)]))
+            }
+            stage += runtimeCommands
+        } else if options.verbose {
+            printError("+ # runtime objects from the cache: \(runtimeDir)")
         }
+        try Processes.run(stage, verbose: options.verbose)
+        var moduleDir = runtimeDir
+        if let cache, !cache.hit {
+            moduleDir = cache.store(runtimeDir) ?? runtimeDir
+        }
+        var objects = runtimeObjects.map { moduleDir + "/" + FileSystem.basename($0) }
         objects.append(tmp + "/notes.o")
-        stageA.append(Command(executable: tools.clang, arguments: [
-            "-target", Builder.triple, "-c", tmp + "/notes.S", "-o", tmp + "/notes.o"]))
-        try Processes.run(stageA, verbose: options.verbose)
-        objects.append(tmp + "/Skiff.o")
 
         try Processes.run([Command(executable: tools.swiftc, arguments: swiftFlags + [
-            "-module-name", "SkiffApp", "-I", tmp, "-c", "-o", tmp + "/app.o"] + sources)],
+            "-module-name", "SkiffApp", "-I", moduleDir, "-c", "-o", tmp + "/app.o"] + sources)],
             verbose: options.verbose)
         objects.append(tmp + "/app.o")
 

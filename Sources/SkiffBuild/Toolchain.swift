@@ -85,6 +85,29 @@ struct RuntimeSources {
         try FileSystem.list(guest + "/Skiff").filter { $0.hasSuffix(".swift") }.map { guest + "/Skiff/" + $0 }
     }
 
+    /// Object file name for a runtime C source (`heap.c` → `rt-heap.o`).
+    static func objectName(_ source: String) -> String {
+        var base = FileSystem.basename(source)
+        if base.hasSuffix(".c") { base.removeLast(2) }
+        return "rt-" + base + ".o"
+    }
+
+    /// The runtime's object files, in link order (start.o first).
+    func objectNames() throws(BuildError) -> [String] {
+        ["start.o"] + (try cSources()).map(RuntimeSources.objectName) + ["Skiff.o"]
+    }
+
+    /// Every file the runtime objects are built from.
+    func inputFiles() throws(BuildError) -> [String] {
+        var files = try swiftSources() + (try cSources())
+        for dir in [guest + "/rt", includeDirectory, platformDirectory] {
+            files += try FileSystem.list(dir).filter { $0.hasSuffix(".h") || $0.hasSuffix(".S")
+                || $0.hasSuffix(".ld") || $0.hasSuffix(".modulemap") }.map { dir + "/" + $0 }
+        }
+        files.append(abiIncludeDirectory + "/hvt_abi.h")
+        return files.sorted()
+    }
+
     func check() throws(BuildError) {
         for p in [linkerScript, startAssembly, abiIncludeDirectory + "/hvt_abi.h", includeDirectory + "/module.modulemap"]
         where FileSystem.kind(p) != .file {
