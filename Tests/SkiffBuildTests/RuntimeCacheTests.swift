@@ -1,0 +1,29 @@
+// RuntimeCacheTests.swift: the runtime cache key follows its inputs; FNV-1a is framed per item.
+
+import Testing
+@testable import SkiffBuild
+
+@Test func fnvFramesItems() {
+    var a = FNV1a(), b = FNV1a(), c = FNV1a()
+    a.add("ab"); a.add("c")
+    b.add("a"); b.add("bc")
+    c.add("ab"); c.add("c")
+    #expect(a.value != b.value)
+    #expect(a.value == c.value)
+}
+
+@Test func cacheKeyDependsOnFlagsAndRuntime() throws {
+    let runtime = RuntimeSources(root: repositoryRoot)
+    let tools = Toolchain(swiftc: "/bin/sh", clang: "/bin/sh", lld: "/bin/sh", unicodeTables: nil)
+    let k1 = try RuntimeCache.key(runtime: runtime, tools: tools, flags: ["-O"])
+    let k2 = try RuntimeCache.key(runtime: runtime, tools: tools, flags: ["-O"])
+    let k3 = try RuntimeCache.key(runtime: runtime, tools: tools, flags: ["-Osize"])
+    #expect(k1 == k2)
+    #expect(k1 != k3)
+    let inputs = try runtime.inputFiles()
+    #expect(inputs.contains(repositoryRoot + "/Guest/x86_64/start.S"))
+    #expect(inputs.contains(repositoryRoot + "/Guest/rt/heap.c"))
+    #expect(inputs.contains(repositoryRoot + "/Sources/CSkiffABI/include/hvt_abi.h"))
+    #expect(try runtime.objectNames().first == "start.o")
+    #expect(try runtime.objectNames().last == "Skiff.o")
+}
