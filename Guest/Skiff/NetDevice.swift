@@ -34,8 +34,18 @@ public struct NetDevice {
     /// the ring (it does when a net device is attached and it can); reading
     /// it tells whether the ring is in use.
     public static var sharedRing: Bool {
-        get { skiff_net_ring_active() != 0 }
-        set { skiff_net_ring_enable(newValue ? 3 : 0) }
+        get {
+            #if arch(x86_64)
+            return skiff_net_ring_active() != 0
+            #else
+            return false   // the hvt ring is x86_64 hvt only here
+            #endif
+        }
+        set {
+            #if arch(x86_64)
+            skiff_net_ring_enable(newValue ? 3 : 0)
+            #endif
+        }
     }
 
     /// Looks up the attached network device `name` in the boot manifest.
