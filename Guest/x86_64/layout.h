@@ -42,9 +42,12 @@
 #define SKIFF_IOMAP_BYTES    0xc2       /* ports 0x000-0x60f, then terminator */
 #define SKIFF_TSS_LIMIT      (SKIFF_TSS_IOMAP_OFF + SKIFF_IOMAP_BYTES - 1)
 
-/* User stacks (in the image's NOBITS "stack" segment). */
+/* User stacks (in the image's NOBITS "stack" segment). The stack size can
+ * be set with `skiff build --stack-size` (-DSKIFF_STACK_SIZE=bytes). */
 #define SKIFF_TRAP_STACK_SIZE  0x4000
 #define SKIFF_GUARD_SIZE       0x1000
+#ifndef SKIFF_STACK_SIZE
 #define SKIFF_STACK_SIZE       0x100000
+#endif
 
 #endif

@@ -6,6 +6,8 @@ public struct BuildOptions: Equatable, Sendable {
     public var output: String
     public var arch: String = "x86_64"
     public var verbose = false
+    /// User stack size in bytes (x86_64; default 1 MiB).
+    public var stackSize: UInt64 = 1 << 20
 
     public static let usage = """
         usage: skiff build PATH [-o OUT] [--arch x86_64] [--verbose]
@@ -14,11 +16,14 @@ public struct BuildOptions: Equatable, Sendable {
           --arch A   target architecture: x86_64 (default; hvt) or aarch64 (QEMU virt
                      Image + OUT.elf; docs/boot-aarch64.md)
           --verbose  print each command as it runs
+          --stack-size N
+                     user stack size: bytes, or with a K/M suffix (x86_64; default 1M)
         """
 
     /// Parses the arguments after `build`.
     public static func parse(_ args: [String]) throws(BuildError) -> BuildOptions {
         var source: String?, output: String?, arch = "x86_64", verbose = false
+        var stackSize: UInt64 = 1 << 20
         var i = 0
         func value(_ name: String) throws(BuildError) -> String {
             i += 1
@@ -31,6 +36,7 @@ public struct BuildOptions: Equatable, Sendable {
             case "-o", "--output": output = try value(a)
             case "--arch": arch = try value(a)
             case "--verbose", "-v": verbose = true
+            case "--stack-size": stackSize = try parseStackSize(try value(a))
             case "-h", "--help": throw BuildError("help")
             default:
                 if a.hasPrefix("-o") && a.count > 2 {
@@ -39,6 +45,8 @@ public struct BuildOptions: Equatable, Sendable {
                     output = String(a.dropFirst(9))
                 } else if a.hasPrefix("--arch=") {
                     arch = String(a.dropFirst(7))
+                } else if a.hasPrefix("--stack-size=") {
+                    stackSize = try parseStackSize(String(a.dropFirst(13)))
                 } else if a.hasPrefix("-") && a != "-" {
                     throw BuildError("unknown option \(a)")
                 } else if source == nil {
@@ -60,7 +68,27 @@ public struct BuildOptions: Equatable, Sendable {
             if base.isEmpty || base == "." || base == ".." { base = "unikernel" }
             out = base + (arch == "aarch64" ? ".img" : ".hvt")
         }
-        return BuildOptions(source: source, output: out, arch: arch, verbose: verbose)
+        var o = BuildOptions(source: source, output: out, arch: arch, verbose: verbose)
+        o.stackSize = stackSize
+        return o
+    }
+
+    /// "65536", "64K", "8M": a multiple of 4 KiB from 16 KiB to 1 GiB.
+    static func parseStackSize(_ text: String) throws(BuildError) -> UInt64 {
+        var digits = Substring(text)
+        var unit: UInt64 = 1
+        if let last = digits.last, "kKmM".contains(last) {
+            unit = (last == "k" || last == "K") ? 1 << 10 : 1 << 20
+            digits = digits.dropLast()
+        }
+        guard let n = UInt64(digits), n.multipliedReportingOverflow(by: unit).overflow == false else {
+            throw BuildError("--stack-size \(text): not a size (bytes, or with a K/M suffix)")
+        }
+        let bytes = n * unit
+        guard bytes % 4096 == 0, bytes >= 16 << 10, bytes <= 1 << 30 else {
+            throw BuildError("--stack-size \(text): must be a multiple of 4K from 16K to 1024M")
+        }
+        return bytes
     }
 }
 
@@ -145,7 +173,8 @@ struct Builder {
         var stage: [Command] = [notes]
         var runtimeCommands: [Command] = []
         let cache = RuntimeCache(key: try RuntimeCache.key(runtime: runtime, tools: tools,
-                                                           flags: swiftFlags + ["|"] + cflags))
+                                                           flags: swiftFlags + ["|"] + cflags
+                                                               + ["|stack=\(options.stackSize)"]))
         let runtimeDir = cache.map { $0.hit ? $0.directory : tmp + "/runtime" } ?? tmp + "/runtime"
         let runtimeObjects = try runtime.objectNames().map { runtimeDir + "/" + $0 }
         if cache?.hit != true {
@@ -157,7 +186,8 @@ struct Builder {
                 "-c", "-o", runtimeDir + "/Skiff.o"] + (try runtime.swiftSources())))
             runtimeCommands.append(Command(executable: tools.clang, arguments: [
                 "-target", Builder.triple, "-I", runtime.platformDirectory] + includes
-                + ["-c", runtime.startAssembly, "-o", runtimeDir + "/start.o"]))
+                + ["-DSKIFF_STACK_SIZE=\(options.stackSize)", "-c", runtime.startAssembly,
+                   "-o", runtimeDir + "/start.o"]))
             for c in try runtime.cSources() {
                 runtimeCommands.append(Command(executable: tools.clang, arguments: cflags + [
                     "-c", c, "-o", runtimeDir + "/" + RuntimeSources.objectName(c)]))

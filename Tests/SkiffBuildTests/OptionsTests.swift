@@ -28,3 +28,13 @@ import Testing
     #expect(skiffBuildMain([]) == 1)
     #expect(skiffBuildMain(["/nonexistent/app", "-o", "/tmp/x.hvt"]) == 1)
 }
+
+@Test func stackSize() throws {
+    #expect(try BuildOptions.parse(["a"]).stackSize == 1 << 20)
+    #expect(try BuildOptions.parse(["a", "--stack-size", "64K"]).stackSize == 64 << 10)
+    #expect(try BuildOptions.parse(["a", "--stack-size=8M"]).stackSize == 8 << 20)
+    #expect(try BuildOptions.parse(["a", "--stack-size=65536"]).stackSize == 65536)
+    for bad in ["12K", "1000", "2048M", "x", "", "-4K"] {
+        #expect(throws: BuildError.self, "\(bad)") { try BuildOptions.parse(["a", "--stack-size", bad]) }
+    }
+}
