@@ -154,3 +154,14 @@ def test_unknown_command(skiff):
     r = helpers.run([str(skiff), "frobnicate"])
     assert r.returncode == 1, r.describe()
 
+
+
+def test_character_device_as_block_image(run_skiff, asm):
+    """/dev/null has capacity 0: less than one block."""
+    r = run_skiff("--block:storage=/dev/null", asm["probe_blk"])
+    expect_monitor_error(r, "Backing storage must be at least 1 block")
+
+
+def test_kernel_named_like_an_option_after_double_dash(run_skiff, tmp_path):
+    r = run_skiff("--mem=64", "--", "--mem=128")
+    expect_monitor_error(r, "--mem=128: Could not open")

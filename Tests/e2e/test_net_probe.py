@@ -311,3 +311,12 @@ def test_ring_write_bad_handle_is_dropped(ring, net_probe):
     r = net_probe(ring_entry(0, OP_WRITE, 9, "buf", 64, 1) + ring_entry(1, OP_WRITE, 0, "buf", 64, 2)
                   + ring_submit(2) + "mem 68 add rdd 0 expect ok")
     expect_status(r, 0)
+
+
+@pytest.mark.parametrize("mem,guest_mem", [(4096, 0xFFE00000), (4094, 4094 * MIB), (2, 2 * MIB)])
+def test_ring_reservation_sizes(tapns, skiff, asm, mem, guest_mem):
+    """Spec §5.2: the ring's 2 MiB come on top of --mem, capped at 4 GiB in all (4096 -> 0xFFE00000)."""
+    prog = f"mem {guest_mem:#x} expect rsp {guest_mem - 8:#x} expect ok"
+    r = helpers.run(tapns.exec_argv([str(skiff), "run", f"--mem={mem}", "--net:service0=tap0", str(asm["probe_net"]),
+                                     *prog.split()]))
+    expect_status(r, 0)
