@@ -180,3 +180,24 @@ def test_image_does_not_run_on_the_host(swift_guest):
     r = helpers.run(["/bin/sh", "-c", '"$0" Hello_Solo5', str(path)], timeout=30)
     assert r.returncode == 127, r.describe()
     assert "No such file or directory" in r.stderr or "not found" in r.stderr, r.describe()
+
+
+@pytest.mark.parametrize("mode", ["index", "overflow", "oom", "fatal"])
+def test_swift_runtime_traps_abort(run_skiff, swift_guest, mode):
+    r = run_skiff("--mem=16", swift_guest("trap"), mode)
+    expect_abort(r)
+    assert f"trap: {mode}" in r.out and "FAILURE" not in r.out, r.describe()
+
+
+@pytest.mark.xfail(strict=True, reason="runtime: the message of fatalError() is not printed (Embedded Swift -O "
+                   "drops it); the abort line only says '#UD'")
+def test_fatal_error_message_is_printed(run_skiff, swift_guest):
+    r = run_skiff("--mem=16", swift_guest("trap"), "fatal")
+    expect_abort(r)
+    assert "fatalError called" in r.out, r.describe()
+
+
+def test_stack_overflow(run_skiff, swift_guest):
+    r = run_skiff("--mem=64", swift_guest("stackoverflow"))
+    expect_abort(r)
+    assert "#PF" in r.out and "stack overflow" in r.out, r.describe()
