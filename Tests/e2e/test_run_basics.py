@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from helpers import expect_monitor_error, expect_status
@@ -138,3 +140,23 @@ def test_maximum_memory(run_skiff, asm):
     r = run_skiff("--mem=4096", asm["probe"], "mem", "print", "mem", "8", "sub", "rsp", "expect")
     expect_status(r, 0)
     assert r.stdout == b"0x100000000\n", r.describe()
+
+
+@pytest.mark.xfail(strict=True, reason="monitor bug: arguments are decoded as UTF-8 (Swift CommandLine.arguments), "
+                   "so invalid bytes reach the guest as U+FFFD (EF BF BD) instead of verbatim")
+def test_non_utf8_argument_bytes_pass_through(skiff, asm):
+    import helpers
+    r = helpers.run([str(skiff), "run", "--mem=64", str(asm["hello"]), b"\xff\xfeA", b"caf\xe9"])
+    expect_status(r, 0)
+    assert r.stdout == b"hello from asm: \xff\xfeA caf\xe9\n", r.describe()
+
+
+@pytest.mark.xfail(strict=True, reason="monitor bug: a file name that is not valid UTF-8 is mangled to U+FFFD "
+                   "before open(), so the block image (or kernel) cannot be found")
+def test_non_utf8_block_image_path(skiff, asm, tmp_path):
+    import helpers
+    img = os.fsencode(tmp_path) + b"/disk\xff.img"
+    with open(img, "wb") as f:
+        f.write(bytes(4096))
+    r = helpers.run([str(skiff), "run", "--mem=64", b"--block:storage=" + img, str(asm["probe_blk"]), "ok"])
+    expect_status(r, 0)
