@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import re
+import select
 import shutil
 import signal
 import struct
@@ -377,6 +378,8 @@ def taps(netns):
 
 
 def _start(skiff, ns, image, nets, *args, cpu="cortex-a57", gic="2"):
+    """Starts the guest and waits until it says "ready": QEMU opens the taps (carrier) long before a TCG
+    guest has its virtio-net queues up, and a ping sent in between may cost an ARP retry (1 s)."""
     p = subprocess.Popen(ns.exec_argv([str(skiff), "run", "--mem=64",
                                        *(f"--net:service{i}={tap}" for i, tap in enumerate(nets)),
                                        "--", str(image), *args]),
@@ -384,7 +387,23 @@ def _start(skiff, ns, image, nets, *args, cpu="cortex-a57", gic="2"):
                          start_new_session=True, env=qemu_env(cpu, gic))
     for tap in nets:
         ns.wait_carrier(tap, p)
+    p.early_stdout = b""
+    deadline = time.monotonic() + 30
+    fd = p.stdout.fileno()
+    while b"ready" not in p.early_stdout and time.monotonic() < deadline:
+        if not select.select([fd], [], [], 0.5)[0]:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        p.early_stdout += chunk
     return p
+
+
+def _finish(p, timeout=30) -> helpers.Result:
+    r = helpers.finish(p, timeout=timeout)
+    r.stdout = getattr(p, "early_stdout", b"") + r.stdout
+    return r
 
 
 def _ping(ns, ip, *options, count=5, deadline=60):
@@ -409,7 +428,7 @@ def test_netecho_ping(skiff, a64, taps, cpu, gic):
     p = _start(skiff, taps, a64["netecho"], ["tap0"], "limit=200", cpu=cpu, gic=gic)
     try:
         pr = _ping(taps, "10.77.0.2", "-i", "0.002", "-p", "deadbeef", "-s", "1400", count=200)
-        r = helpers.finish(p, timeout=30)
+        r = _finish(p)
     finally:
         _stop(p)
     _all_replies(pr, 200)
@@ -424,7 +443,7 @@ def test_net_2if(skiff, a64, taps):
     try:
         r0 = _ping(taps, "10.77.0.2", "-i", "0.01", count=20)
         r1 = _ping(taps, "10.78.0.2", "-i", "0.01", count=20)
-        r = helpers.finish(p, timeout=30)
+        r = _finish(p)
     finally:
         _stop(p)
     _all_replies(r0, 20)
@@ -448,7 +467,7 @@ def test_netecho_jumbo_frames(skiff, a64, netns):
     p = _start(skiff, netns, a64["netecho"], ["tap9"], "10.79.0.2", "limit=3")
     try:
         pr = _ping(netns, "10.79.0.2", "-i", "0.05", "-s", "8900", "-M", "do", count=3)
-        r = helpers.finish(p, timeout=30)
+        r = _finish(p)
     finally:
         _stop(p)
     _all_replies(pr, 3)
