@@ -33,5 +33,6 @@ let package = Package(
             dependencies: ["SkiffCore", "SkiffMonitor", "SkiffBuild", "SkiffQEMU"]),
         .testTarget(name: "SkiffCoreTests", dependencies: ["SkiffCore", "SkiffX86_64", "SkiffDevices"]),
         .testTarget(name: "SkiffBuildTests", dependencies: ["SkiffBuild", "SkiffCore"]),
+        .testTarget(name: "SkiffQEMUTests", dependencies: ["SkiffQEMU", "SkiffCore"]),
     ]
 )

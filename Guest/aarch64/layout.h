@@ -34,7 +34,9 @@
 /* Stacks (NOBITS, inside the image; see skiff.ld). */
 #define SKIFF_TRAP_STACK_SIZE  0x4000     /* SP_EL1: exception handlers */
 #define SKIFF_GUARD_SIZE       0x1000     /* unmapped: stack overflow faults */
+#ifndef SKIFF_STACK_SIZE                  /* skiff build --stack-size passes -D */
 #define SKIFF_STACK_SIZE       0x100000   /* SP_EL0: everything else */
+#endif
 
 /* Page-table pool for levels 1 and 2 (level 3 tables are sized by skiff.ld). */
 #define SKIFF_PT_FIXED_PAGES   16

@@ -74,7 +74,8 @@ struct AArch64Builder {
             let o = tmp + "/" + FileSystem.basename(asm) + ".o"
             objects.append(o)
             stage.append(Command(executable: tools.clang, arguments: [
-                "-target", AArch64Builder.triple] + includes + ["-c", asm, "-o", o]))
+                "-target", AArch64Builder.triple, "-DSKIFF_STACK_SIZE=\(options.stackSize)"]
+                + includes + ["-c", asm, "-o", o]))
         }
         let cSources = try FileSystem.list(platform).filter { $0.hasSuffix(".c") }.map { platform + "/" + $0 }
             + [runtime.guest + "/rt/heap.c", runtime.guest + "/rt/math.c"]
