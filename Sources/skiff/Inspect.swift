@@ -3,6 +3,7 @@
 import Glibc
 import SkiffCore
 import SkiffMonitor
+import SkiffQEMU
 
 func jsonString(_ s: String) -> String {
     var out = "\""
@@ -29,6 +30,7 @@ func inspectCommand(_ args: [String]) -> Int32 {
         }
     }
     guard let file else { err("inspect: missing KERNEL"); return 1 }
+    if VirtImage.isVirtImage(path: file) { return inspectVirtImage(file, json: json) }   // InspectAArch64.swift
     do {
         let info = try ImageInfo(path: file)
         if json {

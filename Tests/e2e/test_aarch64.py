@@ -164,6 +164,15 @@ def test_image_format(a64):
         assert flat.read_bytes() == data, "the Image differs from llvm-objcopy -O binary of OUT.elf"
 
 
+def test_inspect(skiff, a64):
+    r = helpers.run([str(skiff), "inspect", str(a64["blockcheck"])])
+    expect_status(r, 0)
+    assert "aarch64 unikernel for QEMU virt (arm64 Image)" in r.out and "BLOCK_BASIC  storage" in r.out, r.describe()
+    r = helpers.run([str(skiff), "inspect", "--json", str(a64["blockcheck"]) + ".elf"])
+    expect_status(r, 0)
+    assert '"platform": "qemu-virt"' in r.out and '"name": "storage"' in r.out, r.describe()
+
+
 # ---------------------------------------------------------------------------
 # Conformance guests (Tests/guests): the ones that make sense on arm64.
 
