@@ -21,9 +21,22 @@ let loadMemory: GuestMemory = {
     return m
 }()
 
+/// How far inputs get, printed at exit when FUZZ_STATS is set: shows which paths a corpus reaches.
+nonisolated(unsafe) var stats: [String: Int] = [:]
+let statsEnabled: Bool = {
+    guard getenv("FUZZ_STATS") != nil else { return false }
+    atexit { for (k, v) in stats.sorted(by: { $0.key < $1.key }) { print("elf-fuzz stats: \(k): \(v)") } }
+    return true
+}()
+
+func count(_ what: @autoclosure () -> String) {
+    if statsEnabled { stats[what(), default: 0] += 1 }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = size > 0 ? Array(UnsafeBufferPointer(start: data!, count: size)) : []
+    count("0 inputs")
     fuzzELF(bytes)
     fuzzManifestDescriptor(bytes)
     return 0
@@ -45,13 +58,15 @@ func fuzzELF(_ bytes: [UInt8]) {
     do { image = try ELFImage(bytes: bytes, machines: GuestArchitecture.allCases.map(\.elfMachine)) } catch {
         checkMessage(error); return
     }
+    count("1 header ok")
     invariant(image.architecture != nil, "accepted an image with no known architecture")
     invariant(!image.programHeaders.isEmpty, "accepted an image with no program headers")
 
     // Notes: each step runs even if the one before refused, for coverage.
-    do { try image.checkABINote() } catch { checkMessage(error) }
+    do { try image.checkABINote(); count("2 ABI1 ok") } catch { checkMessage(error) }
     do {
         let m = try image.manifest()
+        count("3 MFT1 ok")
         checkManifest(m)
     } catch { checkMessage(error) }
 
@@ -62,11 +77,12 @@ func fuzzELF(_ bytes: [UInt8]) {
     let sizes: [UInt64] = [512 << 20, loadMemSize, hvtGuestMinBase,
                            hvtGuestMinBase + (last << 16) + (last & 3) * 0x801,
                            1 << 32, .max]
-    for memSize in sizes {
+    for (i, memSize) in sizes.enumerated() {
         let plan: LoadPlan
         do { plan = try LoadPlan(image: image, memSize: memSize) } catch { checkMessage(error); continue }
+        count("4 plan ok, mem " + (i == 3 ? "derived from last byte" : hex(memSize)))
         checkPlan(plan, image: image, memSize: memSize)
-        if memSize == loadMemSize { load(plan, image) }
+        if memSize == loadMemSize { load(plan, image); count("5 loaded (\(plan.segments.count) segments)") }
     }
 }
 
@@ -138,6 +154,7 @@ func checkManifest(_ m: Manifest) {
 func fuzzManifestDescriptor(_ bytes: [UInt8]) {
     do {
         let m = try Manifest(descriptor: bytes)
+        count("6 bare descriptor ok")
         invariant(m.bytes == bytes, "a valid descriptor is not reproduced byte for byte")
         checkManifest(m)
     } catch {
