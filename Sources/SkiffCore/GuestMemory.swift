@@ -39,7 +39,7 @@ public final class GuestMemory: @unchecked Sendable {
 
     /// Maps `size` bytes of zero-filled memory, readable and writable, never executable on the host.
     public init(size: UInt64) throws(AllocationError) {
-        let p = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        let p = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let p, p != MAP_FAILED else { throw .mmapFailed(errno) }
         base = p
         allocationSize = size
