@@ -121,11 +121,18 @@ def test_hello_example(skiff, a64, cpu, gic):
     assert r.stderr == "", r.describe()
 
 
-def test_hello_from_el2(skiff, a64):
+@pytest.mark.parametrize("gic", ["2", "3"])
+def test_hello_from_el2(skiff, a64, gic):
     """virtualization=on: QEMU enters at EL2 and PSCI uses smc; boot.S drops to EL1."""
-    r = run(skiff, a64["hello_example"], "el2", machine="virtualization=on", gic="3")
+    r = run(skiff, a64["hello_example"], "el2", machine="virtualization=on", gic=gic)
     expect_status(r, 0)
     assert r.stdout == b"hello: el2\n", r.describe()
+
+
+def test_abort_and_timer_from_el2(skiff, a64):
+    """After the EL2 -> EL1 drop: exceptions reach our vectors, the timer wakes WFI, semihosting exits."""
+    expect_abort(run(skiff, a64["zeropage"], machine="virtualization=on", cpu="max", gic="3"))
+    expect_success(run(skiff, a64["time"], machine="virtualization=on", gic="2"))
 
 
 def test_hello_elf_form(skiff, a64):
