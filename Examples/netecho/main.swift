@@ -3,12 +3,15 @@
 //   skiff build Examples/netecho -o netecho.hvt
 //   ip tuntap add tap0 mode tap && ip addr add 10.77.0.1/24 dev tap0 && ip link set tap0 up
 //   skiff run --net:service0=tap0 netecho.hvt            # then: ping 10.77.0.2
-//   skiff run --net:service0=tap0 netecho.hvt 10.77.0.9 limit=5
+//   skiff run --net:service0=tap0 netecho.hvt 10.77.0.9 limit=5 ring
 //
 // Arguments, in any order: up to two IPv4 addresses (for service0 and, when
-// the manifest declares it, service1; defaults 10.77.0.2 and 10.78.0.2) and
-// `limit=N`: print SUCCESS and exit after answering N echo requests in all.
-// Without a limit it serves until the monitor is stopped.
+// the manifest declares it, service1; defaults 10.77.0.2 and 10.78.0.2),
+// `limit=N`: print SUCCESS and exit after answering N echo requests in all,
+// and `ring`: move frames through the monitor's shared ring instead of the
+// NET_READ/NET_WRITE hypercalls (NetDevice.sharedRing; exits with status 1
+// if the monitor does not offer it). Without a limit it serves until the
+// monitor is stopped.
 //
 // This file is also the Solo5-style conformance guest for the network
 // (Tests/guests/net and Tests/guests/net_2if link to it; their manifests
@@ -141,13 +144,16 @@ struct App {
     static func main() {
         var ips: [[UInt8]] = []
         var limit: Int? = nil
+        var ring = false
         for a in Skiff.arguments {
             if let ip = parseIPv4(a) {
                 ips.append(ip)
             } else if let n = parseLimit(a) {
                 limit = n
+            } else if a == "ring" {
+                ring = true
             } else {
-                print("netecho: unknown argument '\(a)' (want IPv4 addresses and limit=N)")
+                print("netecho: unknown argument '\(a)' (want IPv4 addresses, limit=N and ring)")
                 Skiff.exit(2)
             }
         }
@@ -162,6 +168,14 @@ struct App {
         guard !interfaces.isEmpty else {
             print("netecho: no network device service0 in the manifest")
             Skiff.exit(1)
+        }
+        if ring {
+            NetDevice.sharedRing = true
+            guard NetDevice.sharedRing else {
+                print("netecho: the monitor does not offer the shared ring")
+                Skiff.exit(1)
+            }
+            print("netecho: frames go through the shared ring")
         }
         var largest = 0
         for ifc in interfaces { largest = max(largest, ifc.device.mtu) }

@@ -175,3 +175,18 @@ def test_netecho_jumbo_frames(skiff, example, netns):
     expect_all_replies(pr, 3)
     expect_success(r)
     assert "mtu 9000" in r.out, r.describe()
+
+
+def test_net_ring(skiff, swift_guest, taps):
+    """Solo5 "net_ring hvt": the responder moves every frame through the shared ring; payloads with the
+    deadbeef pattern must come back intact (ping checks every byte)."""
+    n = max(100, PINGS // 2)
+    p = start(skiff, taps, swift_guest("net"), ["tap0"], "ring", f"limit={n}")
+    try:
+        pr = ping(taps, "10.77.0.2", "-f", "-q", "-p", "deadbeef", "-s", "1000", count=n, deadline=120)
+        r = helpers.finish(p, timeout=30)
+    finally:
+        stop(p)
+    expect_all_replies(pr, n)
+    expect_success(r)
+    assert "frames go through the shared ring" in r.out, r.describe()
