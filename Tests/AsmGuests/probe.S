@@ -42,6 +42,7 @@
  *   rdi rsp rflags gprs           entry RDI, RSP, RFLAGS, and the OR of all other GPRs at entry
  *   cr0 cr3 cr4 efer cs ss        current values
  *   spin ud2 hlt                  loop forever / undefined opcode / hlt
+ *   sse                           execute `xorps %xmm0, %xmm0` (at CPL0 a PVM host cannot emulate it)
  *   mmio ( gpa -- )               map gpa (above guest memory) with private page tables and store to it
  */
 #if defined(PROBE_MAXDEV)
@@ -513,6 +514,11 @@ w_ud2:
     .globl probe_ud2
 probe_ud2:
     ud2
+w_sse:
+    .globl probe_sse
+probe_sse:
+    xorps %xmm0, %xmm0
+    jmp next
 w_hlt:
     .globl probe_hlt
 probe_hlt:
@@ -615,6 +621,7 @@ words:
     defword spin, w_spin
     defword ud2, w_ud2
     defword hlt, w_hlt
+    defword sse, w_sse
     defword mmio, w_mmio
     .quad 0, 0
 

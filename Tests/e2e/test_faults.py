@@ -134,3 +134,13 @@ def test_mmio_to_unbacked_memory(probe, syms, where):
     rip = reported_rip(r, "exit_reason=0x6")
     assert syms["probe_mmio_store"] <= rip <= syms["probe_mmio_store"] + 8, r.describe()
 
+
+
+def test_sse_at_cpl0(probe, syms):
+    """Host-dependent: hardware KVM runs SSE at CPL0 (CR4.OSFXSR is set); a PVM host's instruction
+    emulator cannot, which must end the run as an internal-error exit naming rip (exit 1)."""
+    r = probe("sse 7 halt")
+    if r.returncode == 7:
+        return
+    expect_monitor_error(r, "internal error exit")
+    assert reported_rip(r, "internal error exit") == syms["probe_sse"], r.describe()
