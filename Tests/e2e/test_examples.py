@@ -34,7 +34,7 @@ def test_clock(run_skiff, example):
         mono = int(m.group(4)) + int(m.group(5)) / 1000
         assert mono >= previous + 0.19, f"monotonic time did not advance by a sleep: {lines}"
         previous = mono
-        assert 190 <= int(m.group(6)) <= 400, f"a 200 ms sleep measured {m.group(6)} ms"
+        assert 190 <= int(m.group(6)) <= 1000, f"a 200 ms sleep measured {m.group(6)} ms"
     assert elapsed >= 0.6
 
 
