@@ -127,6 +127,12 @@ def test_missing_tap(run_skiff, asm):
     expect_monitor_error(r, "Could not attach interface: skiffnotap0")
 
 
+@pytest.mark.parametrize("iface", ["@3", "x" * 16, "lo:0"])
+def test_unusable_interface_names(run_skiff, asm, iface):
+    """`@NN` (a pre-opened fd) never attaches (spec §15.5); names must be < 16 characters."""
+    expect_monitor_error(run_skiff(f"--net:service0={iface}", asm["probe_net"]), "Could not attach interface")
+
+
 def test_bad_mac(run_skiff, asm):
     r = run_skiff("--net:service0=skiffnotap0", "--net-mac:service0=zz:00:00:00:00:00", asm["probe_net"])
     assert r.returncode == 1, r.describe()

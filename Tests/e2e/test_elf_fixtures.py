@@ -55,3 +55,36 @@ def test_accepted(run_skiff, row):
     assert r.returncode >= 0, "the monitor died of a signal:\n" + r.describe()
     for phrase in LOADER_PHRASES + ["Solo5 manifest is invalid", f"{row['file']}: Could not open"]:
         assert phrase not in r.stderr, f"accepted image refused ({phrase!r}):\n" + r.describe()
+
+
+def test_attach_check_of_accepted_fixtures(run_skiff, tmp_path):
+    """Spec §4.5 on the fixtures that pass loading: which declared devices still need attaching."""
+    img = tmp_path / "disk.img"
+    img.write_bytes(bytes(4096))
+    r = run_skiff(FIXTURES_DIR / "ok_mft_unknown_type.elf")
+    expect_monitor_error(r, "of type <undefined type> declared but not attached.",
+                         "All declared devices must be attached. See --help for syntax.")
+    # Two entries named storage: the option attaches one, the other stays unattached.
+    r = run_skiff(f"--block:storage={img}", FIXTURES_DIR / "ok_mft_duplicate_names.elf")
+    expect_monitor_error(r, "Device 'storage' of type BLOCK_BASIC declared but not attached.")
+    r = run_skiff(f"--block:storage={img}", FIXTURES_DIR / "ok_two_devices.elf")
+    expect_monitor_error(r, "Device 'service0' of type NET_BASIC declared but not attached.")
+
+
+@pytest.mark.kvm
+def test_fixture_with_63_devices_attached_runs(run_skiff, tmp_path):
+    images = []
+    for i in range(63):
+        images.append(tmp_path / f"s{i}.img")
+        images[-1].write_bytes(bytes(512))
+    r = run_skiff(*(f"--block:storage{i}={p}" for i, p in enumerate(images)), FIXTURES_DIR / "ok_63_block_devices.elf")
+    # The fixture's code is `hlt`: getting there means every device attached.
+    expect_monitor_error(r, "exit_reason=0x5")
+
+
+@pytest.mark.kvm
+@pytest.mark.xfail(strict=True, reason="monitor bug: entries with type >= MFT_RESERVED_FIRST (0x40000000) must not "
+                   "need attaching (spec §4.5), but skiff reports \"Device '' of type RESERVED_FIRST declared but "
+                   "not attached.\"")
+def test_fixture_reserved_type_needs_no_attach(run_skiff):
+    expect_monitor_error(run_skiff(FIXTURES_DIR / "ok_mft_reserved_type_in_entry1.elf"), "exit_reason=0x5")

@@ -111,11 +111,13 @@ def test_halt_cookie_ignored_for_status(probe):
     expect_status(probe("buf 3 haltc"), 3)
 
 
-def test_mem_rounding_warning(probe):
-    r = probe("mem print", mem=3)
+@pytest.mark.parametrize("mem,size", [(3, 0x200000), (1, 0x200000), (65, 0x4000000)])
+def test_mem_rounding_warning(probe, mem, size):
+    """Spec §5.1: rounded down to 2 MiB, at least 2 MiB, with a warning."""
+    r = probe("mem print", mem=mem)
     expect_status(r, 0)
-    assert r.stdout == b"0x200000\n", r.describe()
-    assert "adjusting memory to 2097152 bytes" in r.stderr, r.describe()
+    assert r.stdout == f"{size:#x}\n".encode(), r.describe()
+    assert f"adjusting memory to {size} bytes" in r.stderr, r.describe()
 
 
 def test_mem_trailing_garbage_ignored(run_skiff, asm):
