@@ -89,6 +89,7 @@ int skiff_fdt_valid(const void *fdt)
 /* One node's interesting properties, gathered until its END_NODE. */
 struct node {
     const char *name;
+    size_t name_len;
     const char *compat; uint32_t compat_len;
     const uint8_t *reg; uint32_t reg_len;
     const uint8_t *irq; uint32_t irq_len;
@@ -282,6 +283,7 @@ int skiff_fdt_parse(const void *fdt, struct skiff_board *b)
             struct node *nd = &stack[depth];
             memset(nd, 0, sizeof *nd);
             nd->name = name;
+            nd->name_len = n;
             nd->child_acells = 2;      /* defaults (devicetree spec 2.3.5) */
             nd->child_scells = 1;
             size_t base_len = depth > 0 ? stack[depth - 1].path_len : 0;
@@ -333,7 +335,7 @@ int skiff_fdt_parse(const void *fdt, struct skiff_board *b)
                 nd->child_acells = be32(val);
             } else if (streq(pn, pl, "#size-cells") && len == 4) {
                 nd->child_scells = be32(val);
-            } else if (depth == 1 && streq(nd->name, slen(nd->name, 64), "chosen")) {
+            } else if (depth == 1 && streq(nd->name, nd->name_len, "chosen")) {
                 if (streq(pn, pl, "bootargs")) {
                     size_t n = slen((const char *)val, len);
                     if (n >= sizeof b->bootargs)
@@ -348,7 +350,7 @@ int skiff_fdt_parse(const void *fdt, struct skiff_board *b)
                 } else if (streq(pn, pl, "stdout-path")) {
                     w.stdout_path = (const char *)val; w.stdout_len = len;
                 }
-            } else if (depth == 1 && streq(nd->name, slen(nd->name, 64), "aliases")) {
+            } else if (depth == 1 && streq(nd->name, nd->name_len, "aliases")) {
                 if (w.naliases < MAX_ALIASES) {
                     w.aliases[w.naliases].name = pn;
                     w.aliases[w.naliases].value = (const char *)val;
