@@ -1,10 +1,12 @@
 /*
  * layout.h: fixed addresses and sizes of the Skiff aarch64 (QEMU virt) image.
  *
- * Shared by boot.S, skiff.ld (through the C preprocessor is not possible for
- * .ld, so skiff.ld repeats SKIFF_LINK_BASE and asserts it) and the C runtime.
- * The image is linked at RAM base + text_offset and must be loaded there;
- * boot.S checks its run-time address and stops if it is elsewhere. See
+ * Shared by boot.S and the C runtime. skiff.ld cannot include it and
+ * repeats the link address (0x40200000) and SKIFF_PT_FIXED_PAGES (16);
+ * `skiff build` checks the linked image against its own copy of the link
+ * address and text_offset (Sources/SkiffBuild/AArch64.swift). The image is
+ * linked at RAM base + text_offset and must be loaded there; boot.S checks
+ * its run-time address and stops if it is elsewhere. See
  * docs/boot-aarch64.md for the memory map.
  */
 #ifndef SKIFF_AARCH64_LAYOUT_H
