@@ -6,6 +6,7 @@ probe's `hc` word stores five qwords at its argument block and does
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -140,3 +141,14 @@ def test_poll_zero_timeout_returns(probe):
 
 def test_poll_argument_out_of_range(probe):
     expect_monitor_error(probe("mem 16 sub 0x503 outl"), "Invalid guest access")
+
+
+def test_invalid_access_message_format(probe):
+    """Spec §8: `<source>:<line>: Invalid guest access: gpa=0x…, sz=<n>`."""
+    r = probe("mem 8 sub 16 puts")
+    expect_monitor_error(r, "Invalid guest access: gpa=0x3fffff8, sz=16")
+    line = next(l for l in r.stderr_lines if "Invalid guest access" in l)
+    site = line.split("Invalid guest access")[0]
+    assert re.search(r"\S+:\d+: $", site), f"no source:line before the message: {line!r}"
+    r = probe("mem 255 haltc")
+    expect_monitor_error(r, "Invalid guest access: gpa=0x4000000, sz=512")
