@@ -2,10 +2,16 @@
 
 import CSkiffABI
 
-/// hvt hypercall numbers (spec §8).
+/// hvt hypercall numbers (spec §8), plus Skiff's extension.
 public enum Hypercall: UInt32, CaseIterable, Sendable {
     case walltime = 1, puts = 2, poll = 3, blockWrite = 4, blockRead = 5, netWrite = 6, netRead = 7, halt = 8
+    /// Skiff extension (docs/block-ring.md): serve a guest's block ring. Only
+    /// decoded when offered (a block device is attached).
+    case skiffBlockRing = 9
+    /// `HVT_HYPERCALL_MAX`: numbers below it are hvt hypercalls.
     public static let limit: UInt32 = 9
+    /// Table size: hvt numbers and Skiff's extensions.
+    public static let tableSize: UInt32 = 16
 }
 
 /// A hypercall that breaks the ABI: the run ends with exit status 1.
@@ -36,7 +42,7 @@ public typealias HypercallHandler = (_ argument: GuestAddress) throws(HypercallF
 /// Hypercall number → handler. Numbers with no handler are invalid (fatal).
 public struct HypercallTable {
     public struct DuplicateHandler: Error { public let number: Hypercall }
-    private var handlers: [HypercallHandler?] = Array(repeating: nil, count: Int(Hypercall.limit))
+    private var handlers: [HypercallHandler?] = Array(repeating: nil, count: Int(Hypercall.tableSize))
 
     public init() {}
 
@@ -47,7 +53,7 @@ public struct HypercallTable {
     }
 
     public func handler(for number: UInt32) -> HypercallHandler? {
-        number < Hypercall.limit ? handlers[Int(number)] : nil
+        number < Hypercall.tableSize ? handlers[Int(number)] : nil
     }
 
     public func isRegistered(_ number: Hypercall) -> Bool { handlers[Int(number.rawValue)] != nil }

@@ -140,6 +140,8 @@ public final class KVMX86VCPU: VirtualCPU {
     public let programCounterName = "rip"
     /// Ports whose 4-byte OUTs are ignored (benchmark floor).
     public var ignoredPorts: [UInt32] = []
+    /// Hypercall numbers decoded from ports 0x500 + n: hvt's, or more when an extension is offered.
+    public var hypercallLimit: UInt32 = Hypercall.limit
 
     init(vm: KVMVirtualMachine, state: BootCPUState) throws(BackendError) {
         memorySize = vm.memory.allocationSize
@@ -238,7 +240,7 @@ public final class KVMX86VCPU: VirtualCPU {
             let isOut = io.direction == UInt8(KVM_EXIT_IO_OUT)
             if isOut, io.size == 4, !ignoredPorts.isEmpty, ignoredPorts.contains(port) { return .ignored }
             guard isOut, io.size == 4, io.count == 1,
-                  port >= HypercallPorts.base, port < HypercallPorts.base + Hypercall.limit else {
+                  port >= HypercallPorts.base, port < HypercallPorts.base + hypercallLimit else {
                 return .invalidPortAccess(port: port, size: Int(io.size), isWrite: isOut)
             }
             let value = UnsafeRawPointer(cskiff_run_io_data(runState)).loadUnaligned(as: UInt32.self)

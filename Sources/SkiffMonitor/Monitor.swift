@@ -125,10 +125,11 @@ public struct Monitor {
             try? memory.write(tables.bytes, at: GuestAddress(LowTables.base))
             if devices.hasNet && size.allocation > size.guest {
                 ring = startNetRing(vm: vm, memory: memory, at: GuestAddress(size.guest), devices: devices)
-                if ring != nil { boot.hostFeatures = HVT_FEATURE_RING_IO; boot.netRing = size.guest } else {
+                if ring != nil { boot.hostFeatures |= HVT_FEATURE_RING_IO; boot.netRing = size.guest } else {
                     warn("net ring I/O set-up failed, falling back to hypercalls")
                 }
             }
+            if devices.hasBlock { boot.hostFeatures |= SKIFF_FEATURE_BLOCK_RING }
             try? boot.write(to: memory)
             vcpu = try vm.makeX86VCPU(state: BootCPUState(entry: plan.entry, guestMemSize: size.guest))
             vcpu.ignoredPorts = o.ignoredPorts
@@ -137,7 +138,11 @@ public struct Monitor {
         // 6. Hypercalls.
         var table = HypercallTable()
         registerCoreHypercalls(&table, memory: memory, netFDs: devices.netFDs)
-        if devices.hasBlock { registerBlockHypercalls(&table, memory: memory, devices: devices.blocks) }
+        if devices.hasBlock {
+            registerBlockHypercalls(&table, memory: memory, devices: devices.blocks)
+            registerBlockRingHypercall(&table, memory: memory, devices: devices.blocks)
+            vcpu.hypercallLimit = Hypercall.skiffBlockRing.rawValue + 1
+        }
         if devices.hasNet { registerNetHypercalls(&table, memory: memory, devices: devices.nets) }
         var loop = RunLoop(memory: memory, vcpu: vcpu, table: table)
         loop.stopReason = {

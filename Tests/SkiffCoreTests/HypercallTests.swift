@@ -278,3 +278,86 @@ func runLoopFatalExits(_ exit: VCPUExit, _ message: String) throws {
                        table: HypercallTable())
     #expect(try loop.run().exitStatus == 3)
 }
+
+// MARK: Block ring (Skiff extension)
+
+func ringTable(_ mem: GuestMemory, path: String, blockSize: UInt64 = 512) throws -> HypercallTable {
+    var t = HypercallTable()
+    let dev = try BlockBackend(name: "storage", path: path, blockSize: blockSize)
+    registerBlockRingHypercall(&t, memory: mem, devices: [nil, dev])
+    return t
+}
+
+let ringAt: UInt64 = 0x280000
+
+func putRing(_ mem: GuestMemory, size: UInt32, head: UInt32, tail: UInt32) throws {
+    try mem.store((size, head, tail, UInt32(0)), at: GuestAddress(ringAt))
+}
+
+func putEntry(_ mem: GuestMemory, slot: UInt64, _ e: skiff_block_ring_entry) throws {
+    try mem.store(e, at: GuestAddress(ringAt + 16 + 40 * slot))
+}
+
+func entryRet(_ mem: GuestMemory, slot: UInt64) throws -> Int32 {
+    try mem.load(skiff_block_ring_entry.self, at: GuestAddress(ringAt + 16 + 40 * slot)).ret
+}
+
+func kick(_ t: HypercallTable, _ mem: GuestMemory) throws -> skiff_hc_block_ring {
+    try mem.store(skiff_hc_block_ring(ring: ringAt, served: 99, ret: -1), at: argAt)
+    try t.handler(for: 9)!(argAt)
+    return try mem.load(skiff_hc_block_ring.self, at: argAt)
+}
+
+func entry(_ op: UInt32, handle: UInt32 = 1, offset: UInt64, data: UInt64, len: UInt64) -> skiff_block_ring_entry {
+    skiff_block_ring_entry(op: op, handle: handle, offset: offset, data: data, len: len, ret: -1, reserved: 0)
+}
+
+@Test func blockRingServesABatch() throws {
+    let path = tempImage(size: 1 << 20)
+    defer { unlink(path) }
+    let mem = try makeGuest()
+    let t = try ringTable(mem, path: path)
+    let pattern = (0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
+    try mem.write(pattern, at: GuestAddress(0x300000))
+    // Free-running indices that wrap the 32-bit counter: tail 0xffff_fffe, head 0x0000_0004 (6 entries).
+    try putRing(mem, size: 8, head: 4, tail: 0xffff_fffe)
+    try putEntry(mem, slot: 6, entry(2, offset: 4096, data: 0x300000, len: 8192))        // write 16 blocks
+    try putEntry(mem, slot: 7, entry(3, offset: 0, data: 0, len: 0))                      // flush
+    try putEntry(mem, slot: 0, entry(1, offset: 4096, data: 0x320000, len: 8192))        // read back
+    try putEntry(mem, slot: 1, entry(1, offset: 100, data: 0x320000, len: 512))          // misaligned
+    try putEntry(mem, slot: 2, entry(1, offset: (1 << 20) - 512, data: 0x320000, len: 1024))  // past the end
+    try putEntry(mem, slot: 3, entry(1, handle: 0, offset: 0, data: 0x320000, len: 512)) // reserved handle
+    let r = try kick(t, mem)
+    #expect(r.ret == 0 && r.served == 6)
+    #expect(try [6, 7, 0, 1, 2, 3].map { try entryRet(mem, slot: $0) } == [0, 0, 0, 2, 2, 2])
+    #expect(try mem.read(at: GuestAddress(0x320000), count: 8192) == pattern)
+    #expect(try mem.load(UInt32.self, at: GuestAddress(ringAt + 8)) == 4)   // tail caught up with head
+    // Nothing pending: a second kick serves nothing.
+    #expect(try kick(t, mem).served == 0)
+}
+
+@Test(arguments: [(UInt32(3), UInt32(0), UInt32(0)), (0, 0, 0), (2048, 0, 0), (8, 9, 0)] as [(UInt32, UInt32, UInt32)])
+func blockRingMalformedHeader(_ size: UInt32, _ head: UInt32, _ tail: UInt32) throws {
+    let path = tempImage(size: 1 << 20)
+    defer { unlink(path) }
+    let mem = try makeGuest()
+    let t = try ringTable(mem, path: path)
+    try putRing(mem, size: size, head: head, tail: tail)
+    let r = try kick(t, mem)
+    #expect(r.ret == 2 && r.served == 0)
+}
+
+@Test func blockRingOutsideMemoryIsAFault() throws {
+    let path = tempImage(size: 1 << 20)
+    defer { unlink(path) }
+    let mem = try makeGuest()
+    let t = try ringTable(mem, path: path)
+    // An entry whose buffer is past the end of guest memory.
+    try putRing(mem, size: 4, head: 1, tail: 0)
+    try putEntry(mem, slot: 0, entry(1, offset: 0, data: memSize - 256, len: 512))
+    #expect(throws: HypercallFault.self) { _ = try kick(t, mem) }
+    // A ring whose entries would run past the end of memory.
+    try mem.store(skiff_hc_block_ring(ring: memSize - 64, served: 0, ret: 0), at: argAt)
+    try mem.store((UInt32(1024), UInt32(1), UInt32(0), UInt32(0)), at: GuestAddress(memSize - 64))
+    #expect(throws: HypercallFault.self) { try t.handler(for: 9)!(argAt) }
+}
