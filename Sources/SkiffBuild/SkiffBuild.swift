@@ -1,5 +1,7 @@
 // SkiffBuild.swift: `skiff build`: Embedded Swift sources + manifest.json → an hvt unikernel (x86_64).
 
+import Glibc
+
 /// Options of `skiff build PATH -o OUT [--arch x86_64] [--verbose]`.
 public struct BuildOptions: Equatable, Sendable {
     public var source: String
@@ -120,9 +122,9 @@ public func skiffBuildMain(_ args: [String]) -> Int32 {
 /// The build, step by step:
 ///
 /// 1. Collect PATH's `.swift` files and `manifest.json`; validate the manifest.
-/// 2. In a temporary directory, in parallel: clang the C runtime
-///    (Guest/rt/*.c), start.S and the generated notes; swiftc the `Skiff`
-///    module (Guest/Skiff/*.swift).
+/// 2. The runtime: the `Skiff` module (Guest/Skiff/*.swift), the C runtime
+///    (Guest/rt/*.c) and start.S, compiled in parallel (with the generated
+///    notes) unless the runtime cache already holds them (RuntimeCache.swift).
 /// 3. swiftc the application module against it (`import Skiff`).
 /// 4. ld.lld with Guest/x86_64/skiff.ld.
 /// 5. Compute the page tables from the linked layout, write them into the
@@ -149,66 +151,18 @@ struct Builder {
         }
         if options.verbose { printError("+ # runtime \(runtime.root), scratch \(tmp)") }
 
+        let flags = Flags(runtime: runtime)
         try FileSystem.writeFile(tmp + "/notes.S", SoloNotes.assembly(devices))
-        let includes = ["-I", runtime.includeDirectory, "-I", runtime.abiIncludeDirectory]
-        let cflags = ["-target", Builder.triple, "-ffreestanding", "-fno-builtin", "-nostdlib",
-                      "-O2", "-fno-pic", "-mstack-protector-guard=global", "-fstack-protector-strong",
-                      "-fno-asynchronous-unwind-tables", "-ffunction-sections", "-fdata-sections",
-                      "-std=c11", "-Wall", "-Werror=implicit-function-declaration"] + includes
-        var swiftFlags: [String] = ["-target", Builder.triple, "-enable-experimental-feature", "Embedded",
-                                    "-wmo", "-parse-as-library", "-O", "-Xcc", "-fno-pic",
-                                    "-Xfrontend", "-function-sections"]
-        swiftFlags += includes.flatMap { ["-Xcc", $0] }
-        swiftFlags += ["-I", runtime.includeDirectory]
-        // Extra flags for experiments, e.g. SKIFF_SWIFTFLAGS="-Xfrontend -disable-stack-protector".
-        if let extra = FileSystem.environment("SKIFF_SWIFTFLAGS") {
-            swiftFlags += extra.split(separator: " ").map(String.init)
-        }
-
-        // The runtime (Skiff module, C runtime, start.S) depends only on its
-        // sources, the toolchain and the flags: build it once per content hash
-        // into the cache and reuse it; the notes are per application.
         let notes = Command(executable: tools.clang, arguments: [
             "-target", Builder.triple, "-c", tmp + "/notes.S", "-o", tmp + "/notes.o"])
-        var stage: [Command] = [notes]
-        var runtimeCommands: [Command] = []
-        let cache = RuntimeCache(key: try RuntimeCache.key(runtime: runtime, tools: tools,
-                                                           flags: swiftFlags + ["|"] + cflags
-                                                               + ["|stack=\(options.stackSize)"]))
-        let runtimeDir = cache.map { $0.hit ? $0.directory : tmp + "/runtime" } ?? tmp + "/runtime"
-        let runtimeObjects = try runtime.objectNames().map { runtimeDir + "/" + $0 }
-        if cache?.hit != true {
-            if mkdir(runtimeDir, 0o755) != 0 && errno != EEXIST {
-                throw BuildError("\(runtimeDir): \(FileSystem.errnoText())")
-            }
-            runtimeCommands.append(Command(executable: tools.swiftc, arguments: swiftFlags + [
-                "-module-name", "Skiff", "-emit-module", "-emit-module-path", runtimeDir + "/Skiff.swiftmodule",
-                "-c", "-o", runtimeDir + "/Skiff.o"] + (try runtime.swiftSources())))
-            runtimeCommands.append(Command(executable: tools.clang, arguments: [
-                "-target", Builder.triple, "-I", runtime.platformDirectory] + includes
-                + ["-DSKIFF_STACK_SIZE=\(options.stackSize)", "-c", runtime.startAssembly,
-                   "-o", runtimeDir + "/start.o"]))
-            for c in try runtime.cSources() {
-                runtimeCommands.append(Command(executable: tools.clang, arguments: cflags + [
-                    "-c", c, "-o", runtimeDir + "/" + RuntimeSources.objectName(c)]))
-            }
-            stage += runtimeCommands
-        } else if options.verbose {
-            printError("+ # runtime objects from the cache: \(runtimeDir)")
-        }
-        try Processes.run(stage, verbose: options.verbose)
-        var moduleDir = runtimeDir
-        if let cache, !cache.hit {
-            moduleDir = cache.store(runtimeDir) ?? runtimeDir
-        }
-        var objects = runtimeObjects.map { moduleDir + "/" + FileSystem.basename($0) }
-        objects.append(tmp + "/notes.o")
+        let runtimeDir = try buildRuntime(runtime, tools: tools, flags: flags, scratch: tmp, alongside: [notes])
 
-        try Processes.run([Command(executable: tools.swiftc, arguments: swiftFlags + [
-            "-module-name", "SkiffApp", "-I", moduleDir, "-c", "-o", tmp + "/app.o"] + sources)],
+        try Processes.run([Command(executable: tools.swiftc, arguments: flags.swift + [
+            "-module-name", "SkiffApp", "-I", runtimeDir, "-c", "-o", tmp + "/app.o"] + sources)],
             verbose: options.verbose)
-        objects.append(tmp + "/app.o")
 
+        let objects = (try runtime.objectNames()).map { runtimeDir + "/" + $0 }
+            + [tmp + "/notes.o", tmp + "/app.o"]
         let elf = tmp + "/image.elf"
         try Processes.run([Command(executable: tools.lld, arguments: [
             "-T", runtime.linkerScript, "-nostdlib", "-static", "--gc-sections",
@@ -226,6 +180,63 @@ struct Builder {
             unlink(partial)
             throw BuildError("\(options.output): \(e)")
         }
+    }
+
+    /// Compiler flags for the runtime and the application.
+    struct Flags {
+        var c: [String]
+        var swift: [String]
+
+        init(runtime: RuntimeSources) {
+            let includes = ["-I", runtime.includeDirectory, "-I", runtime.abiIncludeDirectory]
+            c = ["-target", Builder.triple, "-ffreestanding", "-fno-builtin", "-nostdlib",
+                 "-O2", "-fno-pic", "-mstack-protector-guard=global", "-fstack-protector-strong",
+                 "-fno-asynchronous-unwind-tables", "-ffunction-sections", "-fdata-sections",
+                 "-std=c11", "-Wall", "-Werror=implicit-function-declaration"]
+            c += includes
+            swift = ["-target", Builder.triple, "-enable-experimental-feature", "Embedded",
+                     "-wmo", "-parse-as-library", "-O", "-Xcc", "-fno-pic",
+                     "-Xfrontend", "-function-sections"]
+            swift += includes.flatMap { ["-Xcc", $0] }
+            swift += ["-I", runtime.includeDirectory]
+            // Extra flags for experiments, e.g. SKIFF_SWIFTFLAGS="-Xfrontend -disable-stack-protector".
+            if let extra = FileSystem.environment("SKIFF_SWIFTFLAGS") {
+                swift += extra.split(separator: " ").map(String.init)
+            }
+        }
+    }
+
+    /// Makes sure the runtime objects exist and returns their directory (the
+    /// cache entry, or one in `scratch`); runs `alongside` in the same
+    /// parallel batch. The runtime depends only on its sources, the
+    /// toolchain, the flags and the stack size, so it is built once per
+    /// content hash.
+    func buildRuntime(_ runtime: RuntimeSources, tools: Toolchain, flags: Flags, scratch: String,
+                      alongside: [Command]) throws(BuildError) -> String {
+        let key = try RuntimeCache.key(runtime: runtime, tools: tools,
+                                       flags: flags.swift + ["|"] + flags.c + ["|stack=\(options.stackSize)"])
+        let cache = RuntimeCache(key: key)
+        if let cache, cache.hit {
+            if options.verbose { printError("+ # runtime objects from the cache: \(cache.directory)") }
+            try Processes.run(alongside, verbose: options.verbose)
+            return cache.directory
+        }
+        let dir = scratch + "/runtime"
+        guard mkdir(dir, 0o755) == 0 else { throw BuildError("\(dir): \(FileSystem.errnoText())") }
+        var commands = alongside
+        commands.append(Command(executable: tools.swiftc, arguments: flags.swift + [
+            "-module-name", "Skiff", "-emit-module", "-emit-module-path", dir + "/Skiff.swiftmodule",
+            "-c", "-o", dir + "/Skiff.o"] + (try runtime.swiftSources())))
+        commands.append(Command(executable: tools.clang, arguments: [
+            "-target", Builder.triple, "-I", runtime.platformDirectory,
+            "-I", runtime.includeDirectory, "-I", runtime.abiIncludeDirectory,
+            "-DSKIFF_STACK_SIZE=\(options.stackSize)", "-c", runtime.startAssembly, "-o", dir + "/start.o"]))
+        for c in try runtime.cSources() {
+            commands.append(Command(executable: tools.clang, arguments: flags.c + [
+                "-c", c, "-o", dir + "/" + RuntimeSources.objectName(c)]))
+        }
+        try Processes.run(commands, verbose: options.verbose)
+        return cache?.store(dir) ?? dir
     }
 
     /// The `.swift` files to compile and the manifest, if any.
@@ -249,8 +260,6 @@ struct Builder {
         }
     }
 }
-
-import Glibc
 
 func printOut(_ text: String) {
     var s = text
