@@ -57,10 +57,15 @@ public struct CommandLineTooLong: Error, Equatable, Sendable {
 }
 
 public func guestCommandLine(_ args: [String]) throws(CommandLineTooLong) -> [UInt8] {
+    try guestCommandLine(args.map { Array($0.utf8) })
+}
+
+/// The same from raw argument bytes (arguments need not be UTF-8).
+public func guestCommandLine(_ args: [[UInt8]]) throws(CommandLineTooLong) -> [UInt8] {
     var bytes: [UInt8] = []
     for (i, a) in args.enumerated() {
         if i > 0 { bytes.append(0x20) }
-        bytes += Array(a.utf8)
+        bytes += a
     }
     guard bytes.count <= CommonLayout.commandLineSize - 1 else { throw CommandLineTooLong() }
     return bytes

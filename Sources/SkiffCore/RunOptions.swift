@@ -5,6 +5,11 @@
 public struct RunOptions: Equatable, Sendable {
     public var kernel: String
     public var guestArguments: [String] = []
+    /// The guest arguments as the exact bytes the caller passed (argv need not
+    /// be UTF-8); when nil, `guestArguments`' UTF-8 is used.
+    public var rawGuestArguments: [[UInt8]]? = nil
+    /// The bytes of the guest command line's words.
+    public var guestArgumentBytes: [[UInt8]] { rawGuestArguments ?? guestArguments.map { Array($0.utf8) } }
     public var memoryBytes: UInt64 = CommonLayout.defaultMemory
     public var blocks: [NamedValue] = []
     public var blockSectorSizes: [NamedValue] = []

@@ -58,7 +58,8 @@ public final class DeviceSet {
             nets[h] = dev
             manifest.entries[h].attachNet(mac: dev.mac, mtu: dev.mtu, hostFD: dev.fd)
         }
-        let missing = manifest.devices.filter { !$0.attached }.map { e in
+        // Entries of type >= MFT_RESERVED_FIRST are not devices and need no attachment (spec §4.5).
+        let missing = manifest.devices.filter { !$0.attached && $0.typeCode < DeviceType.reservedFirst.rawValue }.map { e in
             (e.name, e.type.map(\.name) ?? "<undefined type>")
         }
         guard missing.isEmpty else { throw .notAttached(missing) }

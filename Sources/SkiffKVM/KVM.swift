@@ -209,8 +209,12 @@ public final class KVMX86VCPU: VirtualCPU {
 
     /// Makes SIGINT/SIGTERM interrupt this vCPU; call on the thread that runs it.
     public func becomeSignalTarget() {
-        signalTargetRun = runState
         ownerThread = pthread_self()
+        signalTargetRun = runState
+        // A signal that arrived during set-up (before there was a target) still
+        // stops the first KVM_RUN: the handler sets immediate_exit from now on,
+        // and this covers the ones recorded before.
+        if pendingSignalNumber != 0 { runState.pointee.immediate_exit = 1 }
     }
 
     /// Forces the running `KVM_RUN` to return (from another thread).

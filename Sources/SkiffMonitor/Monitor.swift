@@ -92,7 +92,7 @@ public struct Monitor {
         // 2. Options against the manifest, command line, memory size, load plan.
         do { try DeviceSet.checkNames(o, against: manifest) } catch { throw .devices(error) }
         let cmdline: [UInt8]
-        do { cmdline = try guestCommandLine(o.guestArguments) } catch { throw .commandLine(error) }
+        do { cmdline = try guestCommandLine(o.guestArgumentBytes) } catch { throw .commandLine(error) }
         let size: MemorySize
         do { size = try MemorySize(requestedBytes: o.memoryBytes, withRing: !o.nets.isEmpty) } catch { throw .memory(error) }
         if size.adjusted { warn("adjusting memory to \(size.guest) bytes") }

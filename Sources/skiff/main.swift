@@ -31,9 +31,18 @@ let topUsage = """
       --version                             print the version
     """
 
+/// argv exactly as the kernel passed it (CommandLine.arguments repairs invalid UTF-8).
+let rawArguments: [[UInt8]] = (0..<Int(CommandLine.argc)).map { i in
+    guard let p = CommandLine.unsafeArgv[i] else { return [] }
+    return Array(UnsafeRawBufferPointer(start: p, count: strlen(p)))
+}
+
 func runCommand(_ args: [String]) -> Int32 {
-    let options: RunOptions
-    do { options = try RunOptions.parse(args) } catch {
+    var options: RunOptions
+    do {
+        options = try RunOptions.parse(args)
+        options.rawGuestArguments = Array(rawArguments.suffix(options.guestArguments.count))
+    } catch {
         switch error {
         case .help: emit(1, RunOptions.usage); return 0
         case .version: printVersion(); return 0

@@ -83,8 +83,5 @@ def test_fixture_with_63_devices_attached_runs(run_skiff, tmp_path):
 
 
 @pytest.mark.kvm
-@pytest.mark.xfail(strict=True, reason="monitor bug: entries with type >= MFT_RESERVED_FIRST (0x40000000) must not "
-                   "need attaching (spec §4.5), but skiff reports \"Device '' of type RESERVED_FIRST declared but "
-                   "not attached.\"")
 def test_fixture_reserved_type_needs_no_attach(run_skiff):
     expect_monitor_error(run_skiff(FIXTURES_DIR / "ok_mft_reserved_type_in_entry1.elf"), "exit_reason=0x5")

@@ -146,9 +146,6 @@ def test_sse_at_cpl0(probe, syms):
     assert reported_rip(r, "internal error exit") == syms["probe_sse"], r.describe()
 
 
-@pytest.mark.xfail(strict=True, reason="monitor bug: a SIGINT/SIGTERM that arrives after the handlers are installed "
-                   "but before the vCPU is the signal target (set-up) is recorded and never acted on: a spinning "
-                   "guest then runs forever")
 def test_signal_during_setup_is_not_lost(skiff, asm):
     """SIGTERM at 0-20 ms after start (while the monitor sets up the VM) must still end the run."""
     for i in range(80):

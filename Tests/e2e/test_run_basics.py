@@ -144,8 +144,6 @@ def test_maximum_memory(run_skiff, asm):
     assert r.stdout == b"0x100000000\n", r.describe()
 
 
-@pytest.mark.xfail(strict=True, reason="monitor bug: arguments are decoded as UTF-8 (Swift CommandLine.arguments), "
-                   "so invalid bytes reach the guest as U+FFFD (EF BF BD) instead of verbatim")
 def test_non_utf8_argument_bytes_pass_through(skiff, asm):
     import helpers
     r = helpers.run([str(skiff), "run", "--mem=64", str(asm["hello"]), b"\xff\xfeA", b"caf\xe9"])
