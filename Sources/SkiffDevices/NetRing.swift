@@ -98,11 +98,15 @@ public final class NetRing: @unchecked Sendable {
         onFatal()
     }
 
+    /// Serves entries until stopped; after a stop request, whatever the guest
+    /// queued before HALT is still served once (no frame written before HALT is lost).
     private func serve() {
-        while !stopping && !hasFailed {
+        while !hasFailed {
+            let finalPass = stopping
             var head = u32(Self.entHead)
-            if !waitForEntries(head) { continue }
+            if !finalPass && !waitForEntries(head) { continue }
             let tail = u32(Self.entTail)
+            if head == tail && finalPass { return }
             var pendingWrites: UInt32 = 0
             while head != tail {
                 let e = (base + Self.entries + 32 * Int(head & (Self.slots - 1))).loadUnaligned(as: hvt_ring_entry.self)
@@ -128,6 +132,7 @@ public final class NetRing: @unchecked Sendable {
                 setU32(Self.entHead, head)
             }
             if pendingWrites > 0 { setU32(Self.entHead, head) }
+            if finalPass { return }
         }
     }
 
@@ -144,7 +149,7 @@ public final class NetRing: @unchecked Sendable {
             while read(eventFD, &v, 8) < 0 && errno == EINTR {}
         }
         setU32(Self.needsKick, 0)
-        return u32(Self.entTail) != head && !stopping
+        return u32(Self.entTail) != head
     }
 
     private func device(_ handle: UInt32) -> NetBackend? {

@@ -77,7 +77,7 @@ import Testing
 }
 
 @Test func commandLineAssembly() throws {
-    #expect(try guestCommandLine([]) == [])
+    #expect(try guestCommandLine([String]()) == [])
     #expect(try guestCommandLine(["a", "", "b"]) == Array("a  b".utf8))
     #expect(try guestCommandLine([String(repeating: "x", count: 8191)]).count == 8191)
     #expect(throws: CommandLineTooLong.self) { try guestCommandLine([String(repeating: "x", count: 8192)]) }

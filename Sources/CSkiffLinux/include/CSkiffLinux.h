@@ -7,9 +7,6 @@
  */
 #ifndef CSKIFF_LINUX_H
 #define CSKIFF_LINUX_H
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <poll.h>
 
 #include <linux/kvm.h>
@@ -75,7 +72,10 @@ static inline uint8_t *cskiff_run_io_data(struct kvm_run *run) {
 #include <sys/random.h>
 static inline long cskiff_getrandom(void *buf, unsigned long n) { return getrandom(buf, n, 0); }
 
-/* ppoll is a GNU extension Glibc's Swift module does not show. */
+/* ppoll is a GNU extension: <poll.h> declares it only with _GNU_SOURCE, which
+ * must not be defined here (it changes glibc's types, e.g. fd_set, and the
+ * module then conflicts with SwiftGlibc). Declare it as glibc does. */
+extern int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *sigmask);
 static inline int cskiff_ppoll(struct pollfd *fds, unsigned long n, const struct timespec *ts) {
     return ppoll(fds, (nfds_t)n, ts, NULL);
 }
