@@ -8,6 +8,7 @@ exits 255 and the output contains ABORT. Every process gets a timeout.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import struct
@@ -161,6 +162,7 @@ ASM_GUESTS = {
     "probe_blknet": AsmGuest("probe.S", ("-DPROBE_BLOCK", "-DPROBE_NET")),
     "probe_net2": AsmGuest("probe.S", ("-DPROBE_NET2",)),
     "probe_maxdev": AsmGuest("probe.S", ("-DPROBE_MAXDEV",)),
+    "probe_big": AsmGuest("probe_big.S"),
 }
 
 
@@ -320,3 +322,73 @@ def finish(p: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> Result:
                     f"{so.decode('utf-8', 'replace')[-2000:]}\n--- stderr ---\n{se.decode('utf-8', 'replace')[-2000:]}",
                     pytrace=False)
     return Result([str(a) for a in p.args], p.returncode, so, se.decode("utf-8", "replace"))
+
+
+# ---------------------------------------------------------------------------
+# Looking at a running monitor (test_sandbox.py, test_durability.py, test_hostile.py, test_config_more.py)
+
+def proc_status(pid: int, tid: int | None = None) -> dict[str, str]:
+    """/proc/PID/status (or /proc/PID/task/TID/status) as a dict of stripped values."""
+    path = f"/proc/{pid}/task/{tid}/status" if tid is not None else f"/proc/{pid}/status"
+    out = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def threads(pid: int) -> list[int]:
+    return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+
+
+def session_members(sid: int) -> list[int]:
+    """Pids of the live processes in session `sid` (field 6 of /proc/PID/stat)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(d))
+    return pids
+
+
+def wait_for_output(p: subprocess.Popen, want: bytes, timeout: float = 30) -> bytes:
+    """Reads the Popen'd monitor's stdout until it has `want` bytes, i.e. the guest is running."""
+    got = b""
+    deadline = time.monotonic() + timeout
+    while len(got) < len(want):
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([p.stdout], [], [], max(left, 0))
+        if not ready:
+            raise AssertionError(f"the guest printed {got!r}, not {want!r}, within {timeout} s")
+        chunk = os.read(p.stdout.fileno(), len(want) - len(got))
+        if not chunk:
+            raise AssertionError(f"the monitor exited ({p.wait()}) after printing {got!r}; "
+                                 f"stderr: {p.stderr.read().decode('utf-8', 'replace')[-2000:]}")
+        got += chunk
+    assert got == want, f"the guest printed {got!r}, expected {want!r}"
+    return got
+
+
+def stop(p: subprocess.Popen) -> None:
+    """Kills a Popen'd process group that is still running (test clean-up)."""
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
+def drop_dac_override() -> None:
+    """preexec_fn: remove CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set, so that
+    file permissions apply to the child even when the suite runs as root (no-op when unprivileged)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
+    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
