@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "hvt_abi.h"
+#include "skiff_block_ring.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -90,6 +91,45 @@ int skiff_net_write(uint64_t handle, const void *frame, size_t len);
 int skiff_net_read(uint64_t handle, void *buf, size_t size, size_t *len);
 int skiff_net_ring_active(void);
 void skiff_net_ring_enable(int on);
+
+/*
+ * Block ring (Skiff extension, docs/block-ring.md): serve every request
+ * queued in `ring` (tail..head) and return how many were served. With a
+ * monitor that offers SKIFF_FEATURE_BLOCK_RING this is one hypercall;
+ * otherwise (upstream solo5-hvt, or aarch64 virtio) each entry is one
+ * skiff_block_read/skiff_block_write, and FLUSH reports HVT_R_EUNSPEC
+ * (hvt has no flush). Each entry's `ret` holds its result.
+ */
+int skiff_block_ring_offered(void);
+static inline uint32_t skiff_block_ring_submit(struct skiff_block_ring *ring)
+{
+    uint32_t size = ring->size, head = ring->head, tail = ring->tail;
+#if defined(__x86_64__)
+    if (skiff_block_ring_offered()) {
+        volatile struct skiff_hc_block_ring arg = {
+            .ring = (uint64_t)(uintptr_t)ring, .served = 0, .ret = HVT_R_EUNSPEC };
+        __asm__ __volatile__("outl %%eax, (%%dx)"
+                             :
+                             : "a"((uint32_t)(uintptr_t)&arg),
+                               "d"((uint16_t)(HVT_HYPERCALL_PIO_BASE + SKIFF_HYPERCALL_BLOCK_RING))
+                             : "memory");
+        return arg.ret == HVT_R_OK ? arg.served : 0;
+    }
+#endif
+    uint32_t served = 0;
+    for (uint32_t i = tail; i != head; i++, served++) {
+        struct skiff_block_ring_entry *e = &ring->entries[i & (size - 1)];
+        void *buf = (void *)(uintptr_t)e->data;
+        switch (e->op) {
+        case SKIFF_BLOCK_OP_READ:  e->ret = skiff_block_read(e->handle, e->offset, buf, e->len); break;
+        case SKIFF_BLOCK_OP_WRITE: e->ret = skiff_block_write(e->handle, e->offset, buf, e->len); break;
+        case SKIFF_BLOCK_OP_FLUSH: e->ret = HVT_R_EUNSPEC; break;
+        default:                   e->ret = HVT_R_EINVAL; break;
+        }
+    }
+    ring->tail = head;
+    return served;
+}
 
 /* Heap (malloc, free, posix_memalign... are in rt/heap.c). */
 struct skiff_heap_stats {

@@ -42,6 +42,11 @@ const struct mft_entry *skiff_mft_lookup(const char *name, size_t len,
     return NULL;
 }
 
+int skiff_block_ring_offered(void)
+{
+    return (skiff_boot_info->host_features & SKIFF_FEATURE_BLOCK_RING) != 0;
+}
+
 int skiff_block_write(uint64_t handle, uint64_t offset, const void *buf,
                       uint64_t len)
 {

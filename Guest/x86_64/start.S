@@ -175,14 +175,19 @@ skiff_tss:
         .word   SKIFF_TSS_IOMAP_OFF       /* I/O map base */
         /*
          * I/O permission bitmap: a 32-bit OUT to port p checks bits p..p+3,
-         * so `outl` to 0x500-0x508 needs 0x500-0x50b clear and the ring kick
+         * so `outl` to 0x500-0x509 (hvt hypercalls 0-8 and Skiff's block
+         * ring, 9) needs 0x500-0x50c clear, the benchmark port 0x510
+         * (`skiff run --bench-port`) needs 0x510-0x513 and the ring kick
          * `outl` to 0x600 needs 0x600-0x603 clear. Everything else is denied
-         * (#GP at CPL3). The 0xff byte terminates the map inside the limit.
+         * (#GP at CPL3). The monitor refuses 0x509 (unless it offers the block
+         * ring) and 0x510 (unless benchmarking) itself. The 0xff byte
+         * terminates the map inside the limit.
          */
         .fill   0xa0, 1, 0xff             /* ports 0x000-0x4ff */
         .byte   0x00                      /* 0x500-0x507 */
-        .byte   0xf0                      /* 0x508-0x50b open, 0x50c-0x50f */
-        .fill   0xc0 - 0xa2, 1, 0xff      /* 0x510-0x5ff */
+        .byte   0xe0                      /* 0x508-0x50c open, 0x50d-0x50f */
+        .byte   0xf0                      /* 0x510-0x513 open, 0x514-0x517 */
+        .fill   0xc0 - 0xa3, 1, 0xff      /* 0x518-0x5ff */
         .byte   0xf0                      /* 0x600-0x603 open, 0x604-0x607 */
         .byte   0xff                      /* terminator */
 

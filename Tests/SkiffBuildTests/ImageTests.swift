@@ -81,11 +81,11 @@ func loadHello() throws -> ELFFile {
     // TSS: RSP0 = kernel stack top, I/O map at +0x68.
     #expect(q(0x107084) == 0x109000)
     #expect(elf.bytes.le16(at: Int(kdata.offset + 0x6080 + 0x66)) == 0x68)
-    // I/O bitmap: only 0x500-0x50b and 0x600-0x603 open, 0xff terminator.
+    // I/O bitmap: only 0x500-0x50c, 0x510-0x513 and 0x600-0x603 open, 0xff terminator.
     let io: UInt64 = 0x107080 + 0x68
     func allowed(_ port: Int) -> Bool { b(io + UInt64(port / 8)) & (1 << (port % 8)) == 0 }
     let open = (0..<0x610).filter(allowed)
-    #expect(open == Array(0x500...0x50b) + Array(0x600...0x603))
+    #expect(open == Array(0x500...0x50c) + Array(0x510...0x513) + Array(0x600...0x603))
     #expect(b(io + 0xc1) == 0xff)
     // IDT: 32 gates to the 16-byte stubs at 0x100800, kernel CS, #BP DPL3.
     for v in 0..<32 {
