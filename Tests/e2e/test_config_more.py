@@ -227,3 +227,39 @@ def test_unreadable_kernel(skiff, asm, tmp_path):
     k.chmod(0)
     r, elapsed, left = run_without_dac([str(skiff), "run", str(k), "ok"])
     expect_clean_refusal(r, elapsed, left, f"{k}: Could not open: Permission denied")
+
+
+# ---------------------------------------------------------------------------
+# Interfaces that are not taps; special files
+
+@pytest.mark.root
+@pytest.mark.parametrize("kind", ["tun", "veth"])
+def test_interface_that_is_not_a_tap(skiff, asm, netns, kind):
+    if kind == "tun":
+        netns.ip("tuntap", "add", "notap0", "mode", "tun")
+    else:
+        netns.ip("link", "add", "notap0", "type", "veth", "peer", "name", "notap1")
+    netns.ip("link", "set", "notap0", "up")
+    r, elapsed, left = run_timed(netns.exec_argv([str(skiff), "run", "--mem=64", "--net:service0=notap0",
+                                                  str(asm["probe_net"]), "ok"]))
+    expect_clean_refusal(r, elapsed, left, "Could not attach interface: notap0: Invalid argument")
+
+
+def test_block_image_that_is_a_fifo(skiff, asm, tmp_path):
+    fifo = tmp_path / "disk.fifo"
+    os.mkfifo(fifo)
+    r, elapsed, left = run_timed([str(skiff), "run", f"--block:storage={fifo}", str(asm["probe_blk"]), "ok"])
+    expect_clean_refusal(r, elapsed, left, f"{fifo}: Could not determine capacity")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "monitor bug: a kernel path naming a FIFO hangs `skiff run` (and `skiff inspect`) in open(O_RDONLY) "
+    "until a writer appears, instead of the one-line 'Could not open: not a regular file' (exit 1) that "
+    "/dev/zero gets; the image is opened without O_NONBLOCK (main.swift's VirtImage/ImageInfo probes and "
+    "Monitor.readImage) and the file type is only checked after open"))
+@pytest.mark.parametrize("command", ["run", "inspect"])
+def test_kernel_that_is_a_fifo(skiff, tmp_path, command):
+    fifo = tmp_path / "kernel.fifo"
+    os.mkfifo(fifo)
+    r = helpers.run([str(skiff), command, str(fifo)], timeout=3)
+    expect_monitor_error(r, "not a regular file")
