@@ -47,7 +47,8 @@ public struct RunResult: Sendable {
 
 /// Reads a whole regular file (at most `limit` bytes).
 func readImage(_ path: String, limit: Int = 1 << 30) throws(ImageError) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; the type check follows.
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { throw .cannotOpen(String(cString: strerror(errno))) }
     defer { close(fd) }
     var st = stat()
@@ -183,6 +184,10 @@ func startNetRing(vm: KVMVirtualMachine, memory: GuestMemory, at gpa: GuestAddre
 }
 
 extension Monitor {
-    /// Makes SIGINT/SIGTERM end a running guest cleanly ("Exiting on signal N", status 1).
-    public static func installTerminationHandlers() { SkiffKVM.installTerminationHandlers() }
+    /// Makes SIGINT/SIGTERM end a running guest cleanly ("Exiting on signal N", status 1)
+    /// and turns a closed stdout into a console write error (no SIGPIPE death).
+    public static func installTerminationHandlers() {
+        signal(SIGPIPE, SIG_IGN)
+        SkiffKVM.installTerminationHandlers()
+    }
 }

@@ -124,7 +124,7 @@ public struct VirtImage: Equatable, Sendable {
     }
 
     static func readFile(_ path: String, limit: Int) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // a FIFO must not block
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()

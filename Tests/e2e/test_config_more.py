@@ -252,11 +252,6 @@ def test_block_image_that_is_a_fifo(skiff, asm, tmp_path):
     expect_clean_refusal(r, elapsed, left, f"{fifo}: Could not determine capacity")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "monitor bug: a kernel path naming a FIFO hangs `skiff run` (and `skiff inspect`) in open(O_RDONLY) "
-    "until a writer appears, instead of the one-line 'Could not open: not a regular file' (exit 1) that "
-    "/dev/zero gets; the image is opened without O_NONBLOCK (main.swift's VirtImage/ImageInfo probes and "
-    "Monitor.readImage) and the file type is only checked after open"))
 @pytest.mark.parametrize("command", ["run", "inspect"])
 def test_kernel_that_is_a_fifo(skiff, tmp_path, command):
     fifo = tmp_path / "kernel.fifo"

@@ -176,10 +176,6 @@ def test_fdatasync_after_a_signal(strace, skiff, asm, image, tmp_path, sig):
 # ---------------------------------------------------------------------------
 # Known gap
 
-@pytest.mark.xfail(strict=True, reason=(
-    "monitor bug: PUTS to a closed stdout pipe kills the monitor with SIGPIPE (status -13 / 141) "
-    "instead of the one-line 'Fatal error when writing to the console' and exit 1; the block devices "
-    "are not fdatasync'ed on that way out (strace: pwrite64, write = EPIPE, killed by SIGPIPE)"))
 def test_puts_to_a_closed_stdout_is_a_clean_monitor_error(skiff, asm, image):
     r_fd, w_fd = os.pipe()
     os.close(r_fd)
