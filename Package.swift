@@ -32,6 +32,7 @@ let package = Package(
             name: "skiff",
             dependencies: ["SkiffCore", "SkiffMonitor", "SkiffBuild", "SkiffQEMU"]),
         .testTarget(name: "SkiffCoreTests", dependencies: ["SkiffCore", "SkiffX86_64", "SkiffDevices"]),
+        .testTarget(name: "SkiffMonitorTests", dependencies: ["SkiffMonitor", "SkiffCore"]),
         .testTarget(name: "SkiffBuildTests", dependencies: ["SkiffBuild", "SkiffCore"]),
         .testTarget(name: "SkiffQEMUTests", dependencies: ["SkiffQEMU", "SkiffCore"]),
     ]

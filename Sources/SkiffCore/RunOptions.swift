@@ -21,6 +21,7 @@ public struct RunOptions: Equatable, Sendable {
 
     public struct NamedValue: Equatable, Sendable {
         public var name: String, value: String
+        public init(name: String, value: String) { self.name = name; self.value = value }
     }
 
     public init(kernel: String) { self.kernel = kernel }
