@@ -132,7 +132,7 @@ void skiff_clock_init(void);
 /* Waits (WFI) until the counter reaches `deadline` ticks or an enabled
  * interrupt arrives; returns at once if the deadline is past. */
 void skiff_wait_until(uint64_t deadline_ticks);
-/* Before checking the condition waited for: acknowledge device and GIC
+/* Before checking the condition waited for: acknowledge GIC, then device
  * interrupts, so that any later event wakes the next skiff_wait_until. */
 void skiff_wait_prepare(void);
 uint64_t skiff_ns_to_ticks(uint64_t ns);

@@ -16,8 +16,8 @@
  * arms the virtual timer (CNTV_CVAL_EL0 = deadline) whose PPI is enabled in
  * the GIC, and executes WFI: a pending interrupt wakes WFI even while masked.
  * Nothing is taken as an exception. A waiter loops: skiff_wait_prepare()
- * (acknowledge the devices, so their interrupt lines drop and the next
- * event is a fresh edge, then everything pending in the GIC), check its
+ * (acknowledge everything pending in the GIC, then the devices, so their
+ * interrupt lines drop and the next event is a fresh edge), check its
  * condition, skiff_wait_until(). An event after the acknowledgement either
  * shows in the check or leaves an interrupt pending that ends the WFI. virtio interrupts wake WFI the same
  * way (devices.c). Without a usable GIC, waits spin on the counter instead.
@@ -78,8 +78,16 @@ void skiff_wait_until(uint64_t deadline)
     isb();
 }
 
+/*
+ * The order matters. Draining the GIC first forgets old edges; acknowledging
+ * the devices then drops their lines, so the next event is a new edge that
+ * stays pending until the WFI. The other order can lose a wake-up: an event
+ * (say a TX completion) between the two steps has its edge drained while the
+ * device's status stays set, so its line stays high and later events (RX)
+ * make no edge at all.
+ */
 void skiff_wait_prepare(void)
 {
-    skiff_devices_ack_interrupts();
     skiff_gic_drain();
+    skiff_devices_ack_interrupts();
 }

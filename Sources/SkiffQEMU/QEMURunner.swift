@@ -19,6 +19,8 @@
 //   SKIFF_QEMU_MACHINE    more -machine options, e.g. "virtualization=on" (EL2 entry)
 //   SKIFF_QEMU_ACCEL      -accel (default tcg; "kvm" on an arm64 host with /dev/kvm)
 //   SKIFF_QEMU_VERBOSE    if set, print the QEMU command line on stderr
+//   SKIFF_QEMU_EXTRA      more QEMU arguments, split on spaces (debugging: "-s -S",
+//                         "-d int", "-monitor unix:/tmp/m.sock,server,nowait")
 
 import Glibc
 import SkiffCore
@@ -43,6 +45,7 @@ public struct QEMULaunch: Equatable, Sendable {
     public var gicVersion: String?
     public var machineOptions: String?
     public var accel = "tcg"
+    public var extraArguments: [String] = []
     public var memoryMiB: UInt64
     public var kernel: String
     public var guestCommandLine: String
@@ -96,7 +99,7 @@ public struct QEMULaunch: Equatable, Sendable {
             a += ["-netdev", "tap,id=net-\(d.name),ifname=" + QEMULaunch.escape(tap) + ",script=no,downscript=no",
                   "-device", "virtio-net-device,netdev=net-\(d.name),mac=\(macText),host_mtu=\(mtu)"]
         }
-        return a
+        return a + extraArguments
     }
 }
 
@@ -146,6 +149,7 @@ public func prepareQEMULaunch(_ o: RunOptions, image: VirtImage,
     if let g = env("SKIFF_QEMU_GIC"), !g.isEmpty { l.gicVersion = g }
     if let m = env("SKIFF_QEMU_MACHINE"), !m.isEmpty { l.machineOptions = m }
     if let a = env("SKIFF_QEMU_ACCEL"), !a.isEmpty { l.accel = a }
+    if let x = env("SKIFF_QEMU_EXTRA") { l.extraArguments = x.split(separator: " ").map(String.init) }
     return l
 }
 

@@ -46,7 +46,7 @@ IMAGES = {
     "netecho": helpers.EXAMPLES_DIR / "netecho",
     **{g: helpers.SWIFT_GUESTS_DIR / g for g in
        ["hello", "quiet", "output", "globals", "exception", "zeropage", "xnow", "nxdata", "ssp", "fpu", "time",
-        "blk", "mft_maxdevices", "net_2if", "net_mtu"]},
+        "blk", "mft_maxdevices", "net_2if", "net_mtu", "trap", "stackoverflow"]},
 }
 
 
@@ -252,6 +252,21 @@ def test_ssp(skiff, a64, cpu, gic):
     r = run(skiff, a64["ssp"], cpu=cpu, gic=gic)
     expect_abort(r)
     assert "Stack corruption detected" in r.out, r.describe()
+
+
+def test_stack_overflow(skiff, a64):
+    """Running into the guard page below SP_EL0's stack: the handler runs on SP_EL1 and names it."""
+    r = run(skiff, "--mem=64", a64["stackoverflow"])
+    expect_abort(r)
+    assert "type=data abort" in r.out and "(stack overflow)" in r.out, r.describe()
+
+
+@pytest.mark.parametrize("mode", ["index", "overflow", "oom", "fatal"])
+def test_swift_runtime_traps_abort(skiff, a64, mode):
+    """Embedded Swift traps with BRK on arm64: reported as a BRK exception, ABORT."""
+    r = run(skiff, "--mem=16", a64["trap"], mode)
+    expect_abort(r)
+    assert f"trap: {mode}" in r.out and "type=BRK" in r.out and "FAILURE" not in r.out, r.describe()
 
 
 @pytest.mark.parametrize("cpu,gic", MATRIX, ids=MATRIX_IDS)
@@ -483,10 +498,19 @@ def _start(skiff, ns, image, nets, *args, cpu="cortex-a57", gic="2"):
     return p
 
 
-def _finish(p, timeout=30) -> helpers.Result:
-    r = helpers.finish(p, timeout=timeout)
-    r.stdout = getattr(p, "early_stdout", b"") + r.stdout
-    return r
+def _finish(p, timeout=30, ping: helpers.Result | None = None) -> helpers.Result:
+    """Waits for the guest; on a time-out kills it and fails with everything known (the ping's view too)."""
+    try:
+        so, se = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        so, se = p.communicate()
+        pytest.fail(f"the guest did not exit within {timeout}s\n--- guest stdout ---\n"
+                    f"{(getattr(p, 'early_stdout', b'') + so).decode('utf-8', 'replace')[-2000:]}\n"
+                    f"--- guest stderr ---\n{se.decode('utf-8', 'replace')[-2000:]}\n"
+                    + (("--- ping ---\n" + ping.describe()) if ping else ""), pytrace=False)
+    return helpers.Result([str(a) for a in p.args], p.returncode, getattr(p, "early_stdout", b"") + so,
+                          se.decode("utf-8", "replace"))
 
 
 def _ping(ns, ip, *options, count=5, deadline=60):
@@ -511,7 +535,7 @@ def test_netecho_ping(skiff, a64, taps, cpu, gic):
     p = _start(skiff, taps, a64["netecho"], ["tap0"], "limit=200", cpu=cpu, gic=gic)
     try:
         pr = _ping(taps, "10.77.0.2", "-i", "0.002", "-p", "deadbeef", "-s", "1400", count=200)
-        r = _finish(p)
+        r = _finish(p, ping=pr)
     finally:
         _stop(p)
     _all_replies(pr, 200)
@@ -526,7 +550,7 @@ def test_net_2if(skiff, a64, taps):
     try:
         r0 = _ping(taps, "10.77.0.2", "-i", "0.01", count=20)
         r1 = _ping(taps, "10.78.0.2", "-i", "0.01", count=20)
-        r = _finish(p)
+        r = _finish(p, ping=r1)
     finally:
         _stop(p)
     _all_replies(r0, 20)
@@ -550,7 +574,7 @@ def test_netecho_jumbo_frames(skiff, a64, netns):
     p = _start(skiff, netns, a64["netecho"], ["tap9"], "10.79.0.2", "limit=3")
     try:
         pr = _ping(netns, "10.79.0.2", "-i", "0.05", "-s", "8900", "-M", "do", count=3)
-        r = _finish(p)
+        r = _finish(p, ping=pr)
     finally:
         _stop(p)
     _all_replies(pr, 3)
