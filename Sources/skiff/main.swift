@@ -28,6 +28,7 @@ let topUsage = """
       run [OPTIONS] [--] KERNEL [ARGS...]   run an hvt unikernel (solo5-hvt syntax; see skiff run --help)
       build PATH -o OUT [--arch ARCH]       build a unikernel from Embedded Swift sources
       inspect [--json] KERNEL               print an image's ABI note and manifest
+      bench [--json] [--update-docs]        run the benchmarks (scripts/bench of the source tree)
       --version                             print the version
     """
 
@@ -70,6 +71,26 @@ func runCommand(_ args: [String]) -> Int32 {
     }
 }
 
+/// `skiff bench`: runs `scripts/bench` of the source tree this binary was built in.
+func benchCommand(_ args: [String]) -> Int32 {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+    var dir = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+    while !dir.isEmpty {
+        dir = String(dir[..<(dir.lastIndex(of: "/") ?? dir.startIndex)])
+        let script = dir + "/scripts/bench"
+        if access(script, X_OK) == 0 {
+            let argv = [script] + args
+            var cargs = argv.map { strdup($0) } + [nil]
+            execv(script, &cargs)
+            err("bench: cannot run \(script): \(String(cString: strerror(errno)))")
+            return 1
+        }
+    }
+    err("bench: scripts/bench not found above this binary (run it from the Skiff source tree)")
+    return 1
+}
+
 func printVersion() {
     emit(1, "skiff \(skiffVersion) (Solo5 hvt tender compatible)")
     emit(1, "ABI version 2")
@@ -85,6 +106,7 @@ func main() -> Int32 {
     case "run": return runCommand(args)
     case "build": return skiffBuildMain(args)
     case "inspect": return inspectCommand(args)
+    case "bench": return benchCommand(args)
     case "--version", "version": printVersion(); return 0
     case "--help", "-h", "help": emit(1, topUsage); return 0
     default:
