@@ -11,6 +11,7 @@
 #include "hvt_abi.h"
 #include "skiff_rt.h"
 #include "layout.h"
+#include "../rt/console.h"   /* shared console layer: skiff_puts_raw, skiff_fmt */
 
 /* ---- Linker symbols (skiff.ld, boot.S) ---------------------------------- */
 extern char __skiff_image_start[], __skiff_image_end[];
@@ -119,7 +120,6 @@ struct skiff_a64_frame {
 };
 
 /* ---- Console (console.c) -------------------------------------------------- */
-void skiff_puts_raw(const void *data, size_t len);
 
 /* ---- Interrupt controller (gic.c): used only for WFI wake-ups ------------- */
 int skiff_gic_init(void);               /* 0 if no usable GIC */
@@ -148,10 +148,6 @@ _Noreturn void skiff_panic(const char *what);   /* "Skiff: ABORT: <what>" */
 void skiff_warn(const char *what);              /* "Skiff: WARNING: <what>" */
 
 /* Formatting helpers for messages, no allocation. */
-struct skiff_fmt { char buf[256]; size_t len; };
-void skiff_fmt_str(struct skiff_fmt *f, const char *s);
-void skiff_fmt_hex(struct skiff_fmt *f, uint64_t v);
-void skiff_fmt_dec(struct skiff_fmt *f, uint64_t v);
 
 void skiff_heap_init(void *start, void *end);
 _Noreturn void skiff_heap_corrupt(const char *what);

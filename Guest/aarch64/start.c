@@ -32,39 +32,6 @@ extern char skiff_semihost_hlt[];
 int main(int argc, char **argv);   /* Embedded Swift's @main entry */
 const struct mft *skiff_a64_manifest(void);
 
-/* ---- Formatting --------------------------------------------------------- */
-
-void skiff_fmt_str(struct skiff_fmt *f, const char *s)
-{
-    while (*s && f->len < sizeof f->buf)
-        f->buf[f->len++] = *s++;
-}
-
-void skiff_fmt_hex(struct skiff_fmt *f, uint64_t v)
-{
-    char tmp[18];
-    int i = 0;
-    do {
-        tmp[i++] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    skiff_fmt_str(f, "0x");
-    while (i > 0 && f->len < sizeof f->buf)
-        f->buf[f->len++] = tmp[--i];
-}
-
-void skiff_fmt_dec(struct skiff_fmt *f, uint64_t v)
-{
-    char tmp[20];
-    int i = 0;
-    do {
-        tmp[i++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (i > 0 && f->len < sizeof f->buf)
-        f->buf[f->len++] = tmp[--i];
-}
-
 /* ---- Power off and exit ------------------------------------------------- */
 
 static void psci_system_off(void)

@@ -1,9 +1,11 @@
 /*
- * console.c: line-buffered console output over the PUTS hypercall.
+ * console.c: line-buffered console output and abort-message formatting,
+ * shared by every platform; the platform's skiff_puts_raw() moves the bytes
+ * (x86_64: the PUTS hypercall; aarch64: the PL011 UART).
  *
- * Embedded Swift's print() calls putchar() once per byte; each PUTS is a VM
- * exit (8-25 us on PVM), so bytes are buffered and sent one line (or one full
- * buffer) per exit. skiff_exit/abort flush before HALT.
+ * Embedded Swift's print() calls putchar() once per byte; on hvt each PUTS is
+ * a VM exit (8-25 us on PVM), so bytes are buffered and sent one line (or one
+ * full buffer) at a time. skiff_exit/abort flush before HALT.
  */
 #include "rt.h"
 
@@ -11,15 +13,6 @@
 
 static char console_buf[CONSOLE_BUFFER];
 static size_t console_len;
-
-void skiff_puts_raw(const void *data, size_t len)
-{
-    if (len == 0)
-        return;
-    volatile struct hvt_hc_puts arg = {
-        .data = (hvt_gpa_t)(uintptr_t)data, .len = len };
-    skiff_hvt_puts(&arg);
-}
 
 void skiff_console_flush(void)
 {
@@ -55,4 +48,35 @@ void skiff_console_write(const void *data, size_t len)
             break;
         }
     }
+}
+
+void skiff_fmt_str(struct skiff_fmt *f, const char *s)
+{
+    while (*s && f->len < sizeof f->buf)
+        f->buf[f->len++] = *s++;
+}
+
+void skiff_fmt_hex(struct skiff_fmt *f, uint64_t v)
+{
+    char tmp[18];
+    int i = 0;
+    do {
+        tmp[i++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    skiff_fmt_str(f, "0x");
+    while (i > 0 && f->len < sizeof f->buf)
+        f->buf[f->len++] = tmp[--i];
+}
+
+void skiff_fmt_dec(struct skiff_fmt *f, uint64_t v)
+{
+    char tmp[20];
+    int i = 0;
+    do {
+        tmp[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (i > 0 && f->len < sizeof f->buf)
+        f->buf[f->len++] = tmp[--i];
 }

@@ -9,6 +9,15 @@
  */
 #include "rt.h"
 
+void skiff_puts_raw(const void *data, size_t len)
+{
+    if (len == 0)
+        return;
+    volatile struct hvt_hc_puts arg = {
+        .data = (hvt_gpa_t)(uintptr_t)data, .len = len };
+    skiff_hvt_puts(&arg);
+}
+
 uint64_t skiff_clock_wall(void)
 {
     volatile struct hvt_hc_walltime arg = { .nsecs = 0 };

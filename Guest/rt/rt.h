@@ -9,23 +9,15 @@
 #include "hvt_abi.h"
 #include "skiff_hvt.h"
 #include "skiff_rt.h"
+#include "console.h"
 
 /* Linker symbols (skiff.ld, start.S). */
 extern char __skiff_image_end[];
 extern char __skiff_guard[];
 extern char __skiff_stack_bottom[];
 
-/* Write bytes straight to the console (one PUTS), bypassing the buffer. */
-void skiff_puts_raw(const void *data, size_t len);
-
 /* Abort with a trap-frame cookie (0 for none). */
 _Noreturn void skiff_halt(int status, const void *cookie);
-
-/* Formatting helpers for abort messages, no allocation. */
-struct skiff_fmt { char buf[256]; size_t len; };
-void skiff_fmt_str(struct skiff_fmt *f, const char *s);
-void skiff_fmt_hex(struct skiff_fmt *f, uint64_t v);
-void skiff_fmt_dec(struct skiff_fmt *f, uint64_t v);
 
 void skiff_heap_init(void *start, void *end);
 void skiff_devices_init(void);

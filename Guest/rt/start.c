@@ -80,37 +80,6 @@ _Noreturn void skiff_abort(const char *msg, size_t len)
     skiff_halt(255, 0);
 }
 
-void skiff_fmt_str(struct skiff_fmt *f, const char *s)
-{
-    while (*s && f->len < sizeof f->buf)
-        f->buf[f->len++] = *s++;
-}
-
-void skiff_fmt_hex(struct skiff_fmt *f, uint64_t v)
-{
-    char tmp[18];
-    int i = 0;
-    do {
-        tmp[i++] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    skiff_fmt_str(f, "0x");
-    while (i > 0 && f->len < sizeof f->buf)
-        f->buf[f->len++] = tmp[--i];
-}
-
-void skiff_fmt_dec(struct skiff_fmt *f, uint64_t v)
-{
-    char tmp[20];
-    int i = 0;
-    do {
-        tmp[i++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (i > 0 && f->len < sizeof f->buf)
-        f->buf[f->len++] = tmp[--i];
-}
-
 static const char *const trap_names[32] = {
     "#DE", "#DB", "#NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
     "#DF", "#CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "#15",

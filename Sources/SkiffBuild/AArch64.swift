@@ -30,7 +30,7 @@ struct AArch64Builder {
         let platform = runtime.guest + "/aarch64"
         for p in [platform + "/skiff.ld", platform + "/boot.S", platform + "/notes.S",
                   runtime.abiIncludeDirectory + "/hvt_abi.h", runtime.includeDirectory + "/module.modulemap",
-                  runtime.guest + "/rt/heap.c", runtime.guest + "/rt/math.c"]
+                  runtime.guest + "/rt/heap.c", runtime.guest + "/rt/math.c", runtime.guest + "/rt/console.c"]
         where FileSystem.kind(p) != .file {
             throw BuildError("runtime file missing: \(p)")
         }
@@ -78,7 +78,7 @@ struct AArch64Builder {
                 + includes + ["-c", asm, "-o", o]))
         }
         let cSources = try FileSystem.list(platform).filter { $0.hasSuffix(".c") }.map { platform + "/" + $0 }
-            + [runtime.guest + "/rt/heap.c", runtime.guest + "/rt/math.c"]
+            + [runtime.guest + "/rt/heap.c", runtime.guest + "/rt/math.c", runtime.guest + "/rt/console.c"]
         for (i, c) in cSources.enumerated() {
             let o = tmp + "/rt\(i)-" + FileSystem.basename(c) + ".o"
             objects.append(o)
