@@ -35,6 +35,25 @@ public final class BlockBackend {
 
     /// Makes every acknowledged write durable in the file (called on every way out of a run).
     public func flush() { _ = fdatasync(fd) }
+
+    /// Moves all of `buffer` to or from the file at `offset` (pwrite/pread,
+    /// retried on EINTR and short transfers); a host error or end of file is fatal.
+    func transfer(write isWrite: Bool, _ buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(HypercallFault) {
+        var done = 0
+        while done < buffer.count {
+            let n = isWrite
+                ? pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+                : pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                throw .hostIO("Fatal error when \(isWrite ? "writing" : "reading"): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 {
+                throw .hostIO("Fatal error: \(isWrite ? "wrote" : "read") only \(done) out of \(buffer.count) bytes")
+            }
+            done += n
+        }
+    }
 }
 
 /// Registers BLOCK_WRITE and BLOCK_READ over `devices[handle]`.
@@ -47,20 +66,7 @@ public func registerBlockHypercalls(_ table: inout HypercallTable, memory: Guest
             let (end, o) = req.offset.addingReportingOverflow(req.len)
             if !o, end <= dev.capacity {
                 try memory.withGuestBuffer(GuestAddress(req.data), count: req.len) { (b) throws(HypercallFault) in
-                        var done = 0
-                        while done < b.count {
-                            let n = isWrite
-                                ? pwrite(dev.fd, b.baseAddress! + done, b.count - done, off_t(req.offset) + off_t(done))
-                                : pread(dev.fd, b.baseAddress! + done, b.count - done, off_t(req.offset) + off_t(done))
-                            if n < 0 && errno == EINTR { continue }
-                            if n < 0 {
-                                throw .hostIO("Fatal error when \(isWrite ? "writing" : "reading"): \(String(cString: strerror(errno)))")
-                            }
-                            if n == 0 {
-                                throw .hostIO("Fatal error: \(isWrite ? "wrote" : "read") only \(done) out of \(b.count) bytes")
-                            }
-                            done += n
-                        }
+                    try dev.transfer(write: isWrite, b, at: req.offset)
                 }
                 result = .ok
             }

@@ -53,18 +53,7 @@ func serveBlockRingEntry(_ e: skiff_block_ring_entry, memory: GuestMemory,
         guard e.len > 0, e.len <= UInt64(SKIFF_BLOCK_RING_MAX_LEN), e.len % bs == 0, e.offset % bs == 0,
               e.offset < dev.capacity, e.len <= dev.capacity - e.offset else { return .invalid }
         try memory.withGuestBuffer(GuestAddress(e.data), count: e.len) { (b) throws(HypercallFault) in
-            var done = 0
-            while done < b.count {
-                let n = isWrite
-                    ? pwrite(dev.fd, b.baseAddress! + done, b.count - done, off_t(e.offset) + off_t(done))
-                    : pread(dev.fd, b.baseAddress! + done, b.count - done, off_t(e.offset) + off_t(done))
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 {
-                    throw .hostIO("Fatal error when \(isWrite ? "writing" : "reading"): \(String(cString: strerror(errno)))")
-                }
-                if n == 0 { throw .hostIO("Fatal error: \(isWrite ? "wrote" : "read") only \(done) out of \(b.count) bytes") }
-                done += n
-            }
+            try dev.transfer(write: isWrite, b, at: e.offset)
         }
         return .ok
     default:
