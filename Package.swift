@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// Package.swift: the Skiff monitor (skiff run/build/inspect/bench) and its libraries.
+// Package.swift: the Skiff monitor (skiff run/build/inspect/bench) and its libraries; docs/architecture.md explains the targets.
 import PackageDescription
 
 let package = Package(
@@ -8,32 +8,56 @@ let package = Package(
         .executable(name: "skiff", targets: ["skiff"]),
         .library(name: "SkiffCore", targets: ["SkiffCore"]),
         .library(name: "SkiffMonitor", targets: ["SkiffMonitor"]),
+        // Fuzz targets link these (scripts/fuzz builds them with -sanitize=fuzzer).
+        .library(name: "SkiffImage", targets: ["SkiffImage"]),
+        .library(name: "SkiffModules", targets: ["SkiffModules"]),
     ],
     targets: [
-        // The hvt ABI structs, shared with guests (C99, header only).
+        // C interfaces. The hvt ABI structs, shared with guests (C99, header only).
         .target(name: "CSkiffABI"),
-        // Linux/KVM system interface: ioctl wrappers and constants Swift cannot import.
+        // libc, tun and seccomp wrappers Swift cannot import directly (any architecture).
         .target(name: "CSkiffLinux"),
-        // Arch- and backend-independent core: guest memory, ELF/notes/manifest, hypercalls, run loop.
-        .target(name: "SkiffCore", dependencies: ["CSkiffABI"]),
-        // x86_64 layout, page tables, GDT and boot CPU state (pure data; no KVM).
-        .target(name: "SkiffX86_64", dependencies: ["SkiffCore"]),
-        // Host device modules: block (file), net (tap), console, clock.
-        .target(name: "SkiffDevices", dependencies: ["SkiffCore", "CSkiffLinux"]),
-        // The Linux KVM backend.
-        .target(name: "SkiffKVM", dependencies: ["SkiffCore", "SkiffX86_64", "CSkiffLinux"]),
-        // The embeddable monitor: options + image + devices + backend → a run with an exit status.
-        .target(name: "SkiffMonitor", dependencies: ["SkiffCore", "SkiffX86_64", "SkiffDevices", "SkiffKVM", "CSkiffLinux"]),
+        // KVM ioctl numbers and kvm_run accessors (per-architecture blocks).
+        .target(name: "CSkiffKVM"),
+
+        // The tender's path: no Foundation; typed throws; class-bound existentials only.
+        // POSIX calls with raw buffers: files, argv, processes, threads, seccomp.
+        .target(name: "SkiffHost", dependencies: ["CSkiffLinux"]),
+        // The one image reader: ELF, notes, Solo5 manifest, arm64 Image header.
+        .target(name: "SkiffImage", dependencies: ["SkiffHost"]),
+        // Arch- and backend-independent core: guest memory, hypercall table, run loop, backend and module protocols, options.
+        .target(name: "SkiffCore", dependencies: ["SkiffImage", "SkiffHost", "CSkiffABI", "CSkiffLinux"]),
+        // Per-architecture layout, page tables, boot CPU state and hypercall transport (pure data).
+        .target(name: "SkiffArchX86_64", dependencies: ["SkiffCore"]),
+        .target(name: "SkiffArchAArch64", dependencies: ["SkiffCore"]),
+        // Boot protocols: hvt today.
+        .target(name: "SkiffBoot", dependencies: ["SkiffCore", "CSkiffABI"]),
+        // Backends: Linux KVM (generic part + KVMVCPU+ARCH.swift).
+        .target(name: "SkiffKVM", dependencies: ["SkiffCore", "SkiffArchX86_64", "SkiffArchAArch64", "CSkiffLinux", "CSkiffKVM"]),
+        // Device and debug modules: core (console/clock/poll), block, net.
+        .target(name: "SkiffModules", dependencies: ["SkiffCore", "CSkiffLinux", "CSkiffABI"]),
+        // The embeddable monitor: image → boot protocol → modules → backend → run loop.
+        .target(name: "SkiffMonitor", dependencies: ["SkiffCore", "SkiffBoot", "SkiffModules", "SkiffKVM",
+                                                     "SkiffArchX86_64", "CSkiffLinux"]),
+
+        // Tools (may use more of the ecosystem; still no Foundation today).
         // aarch64 images on QEMU's virt machine: `skiff run` launches qemu-system-aarch64.
-        .target(name: "SkiffQEMU", dependencies: ["SkiffCore", "SkiffDevices"]),
+        .target(name: "SkiffQEMU", dependencies: ["SkiffCore", "SkiffModules"]),
         // Guest image builder (`skiff build`): drives swiftc, clang and ld.lld.
         .target(name: "SkiffBuild", dependencies: ["SkiffCore"]),
         .executableTarget(
             name: "skiff",
-            dependencies: ["SkiffCore", "SkiffMonitor", "SkiffBuild", "SkiffQEMU"]),
-        .testTarget(name: "SkiffCoreTests", dependencies: ["SkiffCore", "SkiffX86_64", "SkiffDevices"]),
-        .testTarget(name: "SkiffMonitorTests", dependencies: ["SkiffMonitor", "SkiffCore"]),
-        .testTarget(name: "SkiffBuildTests", dependencies: ["SkiffBuild", "SkiffCore"]),
+            dependencies: ["SkiffCore", "SkiffMonitor", "SkiffModules", "SkiffBuild", "SkiffQEMU"]),
+
+        // Unit tests mirror the library targets; helpers they share.
+        .target(name: "SkiffTestSupport", dependencies: ["SkiffCore"], path: "Tests/SkiffTestSupport"),
+        .testTarget(name: "SkiffImageTests", dependencies: ["SkiffTestSupport", "SkiffImage"]),
+        .testTarget(name: "SkiffCoreTests", dependencies: ["SkiffTestSupport", "SkiffCore", "SkiffModules", "SkiffBoot"]),
+        .testTarget(name: "SkiffArchTests", dependencies: ["SkiffTestSupport", "SkiffArchX86_64", "SkiffArchAArch64", "SkiffCore"]),
+        .testTarget(name: "SkiffBootTests", dependencies: ["SkiffTestSupport", "SkiffBoot", "SkiffCore"]),
+        .testTarget(name: "SkiffModulesTests", dependencies: ["SkiffTestSupport", "SkiffModules", "SkiffCore"]),
+        .testTarget(name: "SkiffMonitorTests", dependencies: ["SkiffMonitor", "SkiffCore", "SkiffModules"]),
+        .testTarget(name: "SkiffBuildTests", dependencies: ["SkiffBuild", "SkiffCore", "SkiffBoot"]),
         .testTarget(name: "SkiffQEMUTests", dependencies: ["SkiffQEMU", "SkiffCore"]),
     ]
 )

@@ -20,6 +20,3 @@ public struct GuestAddress: RawRepresentable, Hashable, Comparable, Sendable, Cu
 
     public var description: String { "0x" + String(rawValue, radix: 16) }
 }
-
-/// Lowercase hex with a 0x prefix, as the monitor's messages print numbers.
-@inlinable public func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }

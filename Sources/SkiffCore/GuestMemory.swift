@@ -1,14 +1,18 @@
 // GuestMemory.swift: the single owner of guest RAM; every access is bounds- and overflow-checked.
 //
-// This is one of the few files allowed raw pointers (with the KVM backend and
-// the C shim). Everything else reads and writes guest memory through the typed,
-// checked methods here.
+// One of the few files allowed raw pointers (with SkiffHost's Host.swift and
+// the KVM backend's KVMSystem.swift). Everything else reads and writes guest
+// memory through the typed, checked methods here: copies in and out, host
+// I/O straight between a checked guest range and a file descriptor, and
+// atomic 32-bit accesses for rings shared with a running guest. No host
+// pointer into guest memory leaves this file except to the hypervisor.
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSkiffLinux
 
 /// A guest access that failed the bounds check: `[address, address + count)`
 /// is not inside the guest-usable memory.
@@ -27,7 +31,7 @@ public struct GuestAccessError: Error, Equatable, Sendable {
 /// (spec §5.2). Checked accesses use `usableSize`; the loader and the
 /// monitor's own set-up use `withAllocation`.
 public final class GuestMemory: @unchecked Sendable {
-    // SAFETY: `base` is a private MAP_SHARED|MAP_ANONYMOUS mapping of
+    // SAFETY: `base` is a MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE mapping of
     // `allocationSize` bytes owned by this object and unmapped in deinit; no
     // pointer into it escapes except to the hypervisor (KVM memslot), whose
     // lifetime is bounded by the VM that holds this object.
@@ -81,12 +85,14 @@ public final class GuestMemory: @unchecked Sendable {
     /// Copies a value of trivial type `T` out of guest memory.
     public func load<T: BitwiseCopyable>(_: T.Type, at gpa: GuestAddress) throws(GuestAccessError) -> T {
         try check(gpa, UInt64(MemoryLayout<T>.size))
+        // SAFETY: the range was checked against the mapping on the line(s) above.
         return (base + Int(gpa.rawValue)).loadUnaligned(as: T.self)
     }
 
     /// Copies a value of trivial type `T` into guest memory.
     public func store<T: BitwiseCopyable>(_ value: T, at gpa: GuestAddress) throws(GuestAccessError) {
         try check(gpa, UInt64(MemoryLayout<T>.size))
+        // SAFETY: the range was checked against the mapping on the line(s) above.
         (base + Int(gpa.rawValue)).storeBytes(of: value, as: T.self)
     }
 
@@ -95,38 +101,19 @@ public final class GuestMemory: @unchecked Sendable {
         try store(value, at: GuestAddress(gpa.rawValue &+ UInt64(offset)))
     }
 
-    /// Gives `body` a view of `[gpa, gpa + count)` after the bounds check. The
-    /// buffer must not escape `body`.
-    public func withBytes<R, E: Error>(
-        at gpa: GuestAddress, count: UInt64,
-        _ body: (UnsafeRawBufferPointer) throws(E) -> R
-    ) throws(GuestMemoryAccessError<E>) -> R {
-        do { try check(gpa, count) } catch { throw .access(error) }
-        do { return try body(UnsafeRawBufferPointer(start: base + Int(gpa.rawValue), count: Int(count))) }
-        catch { throw .body(error) }
-    }
-
-    /// Mutable variant of `withBytes`.
-    public func withMutableBytes<R, E: Error>(
-        at gpa: GuestAddress, count: UInt64,
-        _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
-    ) throws(GuestMemoryAccessError<E>) -> R {
-        do { try check(gpa, count) } catch { throw .access(error) }
-        do { return try body(UnsafeMutableRawBufferPointer(start: base + Int(gpa.rawValue), count: Int(count))) }
-        catch { throw .body(error) }
-    }
-
     // MARK: Monitor set-up (whole allocation)
 
     /// Copies bytes into guest memory during set-up (loader, boot info, page tables).
     public func write(_ bytes: UnsafeRawBufferPointer, at gpa: GuestAddress) throws(GuestAccessError) {
         try checkAllocation(gpa, UInt64(bytes.count))
+        // SAFETY: the range was checked against the mapping on the line(s) above.
         if bytes.count > 0 { (base + Int(gpa.rawValue)).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
     }
 
     public func write(_ bytes: ArraySlice<UInt8>, at gpa: GuestAddress) throws(GuestAccessError) {
         try checkAllocation(gpa, UInt64(bytes.count))
         bytes.withUnsafeBytes { b in
+            // SAFETY: the range was checked against the mapping on the line(s) above.
             if b.count > 0 { (base + Int(gpa.rawValue)).copyMemory(from: b.baseAddress!, byteCount: b.count) }
         }
     }
@@ -134,6 +121,7 @@ public final class GuestMemory: @unchecked Sendable {
     public func write(_ bytes: [UInt8], at gpa: GuestAddress) throws(GuestAccessError) {
         try checkAllocation(gpa, UInt64(bytes.count))
         bytes.withUnsafeBytes { b in
+            // SAFETY: the range was checked against the mapping on the line(s) above.
             if b.count > 0 { (base + Int(gpa.rawValue)).copyMemory(from: b.baseAddress!, byteCount: b.count) }
         }
     }
@@ -141,12 +129,14 @@ public final class GuestMemory: @unchecked Sendable {
     /// Zero-fills `[gpa, gpa + count)` during set-up.
     public func zero(at gpa: GuestAddress, count: UInt64) throws(GuestAccessError) {
         try checkAllocation(gpa, count)
+        // SAFETY: the range was checked against the mapping on the line(s) above.
         if count > 0 { memset(base + Int(gpa.rawValue), 0, Int(count)) }
     }
 
     /// Reads bytes from anywhere in the allocation (tests, ring set-up).
     public func read(at gpa: GuestAddress, count: Int) throws(GuestAccessError) -> [UInt8] {
         try checkAllocation(gpa, UInt64(count))
+        // SAFETY: the range was checked against the mapping on the line(s) above.
         return Array(UnsafeRawBufferPointer(start: base + Int(gpa.rawValue), count: count))
     }
 
@@ -154,26 +144,75 @@ public final class GuestMemory: @unchecked Sendable {
     public func protect(at gpa: GuestAddress, count: UInt64, writable: Bool, readable: Bool) -> Bool {
         guard (try? checkAllocation(gpa, count)) != nil else { return false }
         let prot = (readable ? PROT_READ : 0) | (writable ? PROT_WRITE : 0)
+        // SAFETY: the range was checked against the mapping on the line(s) above.
         return mprotect(base + Int(gpa.rawValue), Int(count), prot) == 0
     }
 
-    /// The host view of a range the caller has just checked with `check`.
-    @usableFromInline
-    func unsafeMutableBuffer(_ gpa: GuestAddress, count: UInt64) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: base + Int(gpa.rawValue), count: Int(count))
+    // MARK: Host I/O on checked guest ranges
+
+    /// One `write(2)` of the guest range `[gpa, gpa + count)` to `fd`: bytes written, or -1 with errno.
+    public func write(to fd: Int32, from gpa: GuestAddress, count: UInt64) throws(GuestAccessError) -> Int {
+        try check(gpa, count)
+        // SAFETY: the range was just checked to lie inside the mapping.
+        return cskiff_write(fd, base + Int(gpa.rawValue), UInt(count))
     }
 
-    /// Host pointer of a checked range, for the ring I/O thread's reads and
-    /// writes done with read()/write() system calls. The caller must have
-    /// bounds-checked the range with `check`.
-    public func unsafeHostPointer(_ gpa: GuestAddress) -> UnsafeMutableRawPointer {
-        precondition(gpa.rawValue < allocationSize)
-        return base + Int(gpa.rawValue)
+    /// One `read(2)` from `fd` into the guest range: bytes read, or -1 with errno.
+    public func read(from fd: Int32, into gpa: GuestAddress, count: UInt64) throws(GuestAccessError) -> Int {
+        try check(gpa, count)
+        // SAFETY: the range was just checked to lie inside the mapping.
+        return cskiff_read(fd, base + Int(gpa.rawValue), UInt(count))
     }
-}
 
-/// Failure of `GuestMemory.withBytes`: either the bounds check or the body.
-public enum GuestMemoryAccessError<E: Error>: Error {
-    case access(GuestAccessError)
-    case body(E)
+    /// One `pwrite(2)` of the guest range to `fd` at `offset`: bytes written, or -1 with errno.
+    public func pwrite(to fd: Int32, from gpa: GuestAddress, count: UInt64, offset: UInt64) throws(GuestAccessError) -> Int {
+        try check(gpa, count)
+        // SAFETY: the range was just checked to lie inside the mapping.
+        return cskiff_pwrite(fd, base + Int(gpa.rawValue), UInt(count), Int(bitPattern: UInt(offset)))
+    }
+
+    /// One `pread(2)` from `fd` at `offset` into the guest range: bytes read, or -1 with errno.
+    public func pread(from fd: Int32, into gpa: GuestAddress, count: UInt64, offset: UInt64) throws(GuestAccessError) -> Int {
+        try check(gpa, count)
+        // SAFETY: the range was just checked to lie inside the mapping.
+        return cskiff_pread(fd, base + Int(gpa.rawValue), UInt(count), Int(bitPattern: UInt(offset)))
+    }
+
+    // MARK: Rings shared with a running guest (whole allocation)
+
+    /// Checks that `[gpa, gpa + count)` lies in the allocation and is 4-byte aligned, for the atomics below.
+    public func checkShared(_ gpa: GuestAddress, _ count: UInt64) throws(GuestAccessError) {
+        try checkAllocation(gpa, count)
+        guard gpa.rawValue & 3 == 0 else { throw GuestAccessError(address: gpa, count: count) }
+    }
+
+    /// Load-acquire of a 32-bit word the guest may be writing. `gpa` must lie in a range passed to `checkShared`.
+    @inline(__always)
+    public func loadAcquire32(_ gpa: GuestAddress) -> UInt32 {
+        precondition(gpa.rawValue &+ 4 <= allocationSize)
+        // SAFETY: in bounds (precondition) and aligned (checkShared).
+        return cskiff_load_acquire_u32(base + Int(gpa.rawValue))
+    }
+
+    /// Store-release of a 32-bit word the guest may be reading. `gpa` must lie in a range passed to `checkShared`.
+    @inline(__always)
+    public func storeRelease32(_ gpa: GuestAddress, _ value: UInt32) {
+        precondition(gpa.rawValue &+ 4 <= allocationSize)
+        // SAFETY: in bounds (precondition) and aligned (checkShared).
+        cskiff_store_release_u32(base + Int(gpa.rawValue), value)
+    }
+
+    /// Copies a `T` from anywhere in the allocation (a ring entry the guest owns; checked, unaligned-safe).
+    public func loadShared<T: BitwiseCopyable>(_: T.Type, at gpa: GuestAddress) throws(GuestAccessError) -> T {
+        try checkAllocation(gpa, UInt64(MemoryLayout<T>.size))
+        // SAFETY: the range was just checked to lie inside the mapping.
+        return (base + Int(gpa.rawValue)).loadUnaligned(as: T.self)
+    }
+
+    /// Copies a `T` to anywhere in the allocation (a ring commit).
+    public func storeShared<T: BitwiseCopyable>(_ value: T, at gpa: GuestAddress) throws(GuestAccessError) {
+        try checkAllocation(gpa, UInt64(MemoryLayout<T>.size))
+        // SAFETY: the range was just checked to lie inside the mapping.
+        (base + Int(gpa.rawValue)).storeBytes(of: value, as: T.self)
+    }
 }

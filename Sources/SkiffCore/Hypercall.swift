@@ -80,12 +80,10 @@ extension GuestMemory {
         do throws(GuestAccessError) { try store(value, at: gpa, offset: offset) } catch { throw error.fault(file, line) }
     }
 
-    /// Runs `body` on the checked guest range `[gpa, gpa + count)`; a failed check is a fault.
+    /// Checks a guest-supplied buffer `[gpa, gpa + count)`; a failed check is a fault naming the caller.
     @inlinable
-    public func withGuestBuffer<R>(_ gpa: GuestAddress, count: UInt64,
-                                   _ file: StaticString = #fileID, _ line: UInt = #line,
-                                   _ body: (UnsafeMutableRawBufferPointer) throws(HypercallFault) -> R) throws(HypercallFault) -> R {
+    public func checkBuffer(_ gpa: GuestAddress, count: UInt64,
+                            _ file: StaticString = #fileID, _ line: UInt = #line) throws(HypercallFault) {
         do throws(GuestAccessError) { try check(gpa, count) } catch { throw error.fault(file, line) }
-        return try body(unsafeMutableBuffer(gpa, count: count))
     }
 }

@@ -14,27 +14,21 @@ public struct HaltStatus: Equatable, Sendable {
 /// Why a run ended abnormally. Each case prints as one line; the process exits 1.
 public enum RunError: Error, Equatable, Sendable {
     case invalidPortAccess(UInt32)
-    case invalidMMIOAccess(UInt64, Int)
+    case invalidMMIOAccess(UInt64, Int?)
     case invalidHypercall(UInt32)
     case fault(HypercallFault)
-    case translationFault(pcName: String, pc: UInt64)
-    case unhandledExit(reason: UInt32, pcName: String, pc: UInt64, detail: String)
-    case failedEntry(UInt64)
-    case internalError(UInt32, pcName: String, pc: UInt64)
+    /// The guest cannot continue; the backend wrote the message.
+    case guest(GuestFault)
     case signal(Int32)
     case backend(BackendError)
 
     public var message: String {
         switch self {
         case .invalidPortAccess(let p): return "Invalid guest port access: port=\(hex(p))"
-        case .invalidMMIOAccess(let a, let l): return "Invalid guest mmio access: mmio=\(hex(a)) len=\(l)"
+        case .invalidMMIOAccess(let a, let l): return "Invalid guest mmio access: mmio=\(hex(a))" + (l.map { " len=\($0)" } ?? "")
         case .invalidHypercall(let n): return "Invalid guest hypercall: num=\(n)"
         case .fault(let f): return f.message
-        case .translationFault(let n, let pc): return "KVM: host/guest translation fault: \(n)=\(hex(pc))"
-        case .unhandledExit(let r, let n, let pc, let d):
-            return "KVM: unhandled exit: exit_reason=\(hex(r)), \(n)=\(hex(pc))" + (d.isEmpty ? "" : " (\(d))")
-        case .failedEntry(let r): return "KVM: entry failure: hw_entry_failure_reason=\(hex(r))"
-        case .internalError(let s, let n, let pc): return "KVM: internal error exit: suberror=\(hex(s)), \(n)=\(hex(pc))"
+        case .guest(let f): return f.message
         case .signal(let s): return "Exiting on signal \(s)"
         case .backend(let e): return e.message
         }
@@ -51,6 +45,8 @@ public struct RunLoop {
     public let vcpu: any VirtualCPU
     public var table: HypercallTable
     public var haltHooks: [HaltHook] = []
+    /// Called with a fault before the run ends with it (core dumps, diagnostics).
+    public var faultHooks: [(GuestFault) -> Void] = []
     /// Polled after every interrupted run: why the run must stop (a SIGINT/SIGTERM,
     /// a fatal error on an I/O thread), or nil to resume the guest.
     public var stopReason: () -> RunError? = { nil }
@@ -75,28 +71,14 @@ public struct RunLoop {
                 if let reason = stopReason() { throw reason }
             case .ignored:
                 continue
-            default:
-                try fail(exit)
+            case .invalidPortAccess(let port, _, _):
+                throw .invalidPortAccess(port)
+            case .invalidMMIOAccess(let a, let l, _):
+                throw .invalidMMIOAccess(a, l)
+            case .fault(let f):
+                for hook in faultHooks { hook(f) }
+                throw .guest(f)
             }
-        }
-    }
-
-    /// Dispatches one exit; exposed for tests driving the loop with synthetic exits.
-    func fail(_ exit: VCPUExit) throws(RunError) {
-        let pcn = vcpu.programCounterName
-        switch exit {
-        case .invalidPortAccess(let port, _, _): throw .invalidPortAccess(port)
-        case .invalidMMIOAccess(let a, let l, _): throw .invalidMMIOAccess(a, l)
-        case .protectionFault: throw .translationFault(pcName: pcn, pc: vcpu.programCounter())
-        case .mmio(let a, let w):
-            throw .unhandledExit(reason: 6, pcName: pcn, pc: vcpu.programCounter(),
-                                 detail: "MMIO \(w ? "write" : "read") at \(hex(a)) outside guest memory")
-        case .hlt: throw .unhandledExit(reason: 5, pcName: pcn, pc: vcpu.programCounter(), detail: "HLT")
-        case .shutdown: throw .unhandledExit(reason: 8, pcName: pcn, pc: vcpu.programCounter(), detail: "triple fault")
-        case .failedEntry(let r): throw .failedEntry(r)
-        case .internalError(let s): throw .internalError(s, pcName: pcn, pc: vcpu.programCounter())
-        case .unhandled(let r): throw .unhandledExit(reason: r, pcName: pcn, pc: vcpu.programCounter(), detail: "")
-        case .hypercall, .interrupted, .ignored: break
         }
     }
 

@@ -10,11 +10,14 @@ public struct RunOptions: Equatable, Sendable {
     public var rawGuestArguments: [[UInt8]]? = nil
     /// The bytes of the guest command line's words.
     public var guestArgumentBytes: [[UInt8]] { rawGuestArguments ?? guestArguments.map { Array($0.utf8) } }
-    public var memoryBytes: UInt64 = CommonLayout.defaultMemory
+    /// `--mem`, in bytes (default 512 MiB).
+    public var memoryBytes: UInt64 = 512 << 20
     public var blocks: [NamedValue] = []
     public var blockSectorSizes: [NamedValue] = []
     public var nets: [NamedValue] = []
     public var netMACs: [NamedValue] = []
+    /// Options of modules that keep no field here (NAME = the option without `--`, VALUE its argument).
+    public var moduleSettings: [NamedValue] = []
     public var sandbox = true
     /// I/O ports whose 4-byte OUTs are accepted and ignored (benchmarks measure the bare exit cost with them).
     public var ignoredPorts: [UInt32] = []
@@ -85,8 +88,9 @@ func scanDecimal(_ s: Substring) -> Int64? {
 }
 
 extension RunOptions {
-    /// Parses `[OPTIONS] [--] KERNEL [ARGS...]` (the words after `skiff run`).
-    public static func parse(_ args: [String]) throws(OptionError) -> RunOptions {
+    /// Parses `[OPTIONS] [--] KERNEL [ARGS...]` (the words after `skiff run`): the core's
+    /// options here, every other option by the first of `modules` that accepts it.
+    public static func parse(_ args: [String], modules: [ModuleDescriptor]) throws(OptionError) -> RunOptions {
         // Pass 1: find KERNEL; act on --help/--version as met.
         var i = 0
         while i < args.count, args[i].hasPrefix("-") {
@@ -112,27 +116,17 @@ extension RunOptions {
                     throw .invalidOption(a)
                 }
                 o.ignoredPorts.append(p)
-            } else if let nv = named(a, "--block:") {
-                o.blocks.append(nv)
-            } else if let nv = named(a, "--block-sector-size:") {
-                guard let n = UInt64(nv.value), n >= 512, n <= 32768, n & (n - 1) == 0 else {
-                    throw .badSectorSize(a)
-                }
-                o.blockSectorSizes.append(nv)
-            } else if let nv = named(a, "--net:") {
-                o.nets.append(nv)
-            } else if let nv = named(a, "--net-mac:") {
-                guard parseMAC(nv.value) != nil else { throw .badMAC(a) }
-                o.netMACs.append(nv)
             } else {
-                throw .invalidOption(a)
+                var taken = false
+                for m in modules where !taken { taken = try m.parseOption(a, &o) }
+                guard taken else { throw .invalidOption(a) }
             }
         }
         return o
     }
 
     /// `PREFIXNAME=VALUE` with a valid NAME and a non-empty VALUE.
-    private static func named(_ a: String, _ prefix: String) -> NamedValue? {
+    public static func named(_ a: String, _ prefix: String) -> NamedValue? {
         guard a.hasPrefix(prefix) else { return nil }
         let rest = a.dropFirst(prefix.count)
         guard let eq = rest.firstIndex(of: "=") else { return nil }
@@ -141,19 +135,19 @@ extension RunOptions {
         return NamedValue(name: String(name), value: String(value))
     }
 
-    /// Usage text for `skiff run --help`.
-    public static let usage = """
+    /// Usage text for `skiff run --help`, with each module's lines.
+    public static func usage(modules: [ModuleDescriptor]) -> String {
+        """
         usage: skiff run [OPTIONS] [--] KERNEL [ARGS...]
           KERNEL is an hvt unikernel (Solo5 ABI version 2); ARGS are passed to it.
         Options (solo5-hvt syntax):
           --mem=N                      guest memory in MiB (default 512, at most 4096)
-          --block:NAME=PATH            attach file PATH as block device NAME
-          --block-sector-size:NAME=N   block size of NAME: a power of two, 512 to 32768 (default 512)
-          --net:NAME=IFACE             attach the existing tap interface IFACE as network device NAME
-          --net-mac:NAME=HWADDR        MAC address of NAME (default: random, locally administered)
+
+        """ + modules.map(\.usage).filter { !$0.isEmpty }.map { $0 + "\n" }.joined() + """
           --no-sandbox                 do not confine the monitor with seccomp (debugging)
           --bench-port=PORT            ignore 4-byte OUTs to PORT (0x509-0x5ff), to measure the bare exit cost
           --                           end of options
         Exit status: the guest's (255 = guest abort), 1 for a monitor error or a signal.
         """
+    }
 }

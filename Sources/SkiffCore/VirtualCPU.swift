@@ -1,31 +1,54 @@
 // VirtualCPU.swift: the backend protocol: a vCPU that runs until an exit, decoded into `VCPUExit`.
 
 /// Why `VirtualCPU.run()` returned, decoded by the backend from its
-/// hypervisor's exit structure. The monitor core dispatches on these only.
+/// hypervisor's exit structure. The monitor core dispatches on these only;
+/// anything fatal arrives as a `GuestFault` the backend has already described.
 public enum VCPUExit: Equatable, Sendable {
     /// A well-formed hypercall: number and 32-bit argument address.
     case hypercall(number: UInt32, argument: GuestAddress)
     /// An I/O port access that is not a hypercall (x86): wrong port or size, or a read.
     case invalidPortAccess(port: UInt32, size: Int, isWrite: Bool)
-    /// An MMIO access in the hypercall window that is malformed (aarch64).
-    case invalidMMIOAccess(address: UInt64, length: Int, isWrite: Bool)
-    /// A guest access to RAM the host mapped read-only (PVM reports these as MMIO
-    /// exits, hardware KVM as `KVM_RUN` EFAULT).
-    case protectionFault(address: UInt64?)
-    /// An MMIO access outside guest RAM and outside any emulated device.
-    case mmio(address: UInt64, isWrite: Bool)
-    /// The guest executed HLT (the hvt ABI has no use for it).
-    case hlt
-    /// Triple fault.
-    case shutdown
-    case failedEntry(reason: UInt64)
-    case internalError(suberror: UInt32)
-    /// `KVM_RUN` returned early because of a signal.
+    /// An MMIO access in the hypercall window that is malformed (aarch64); the length is
+    /// reported when it (or the direction) was the fault.
+    case invalidMMIOAccess(address: UInt64, length: Int?, isWrite: Bool)
+    /// The run returned early (a signal, a kick from an I/O thread).
     case interrupted
     /// An access to a port the configuration ignores (benchmarks).
     case ignored
-    /// Anything else, with the hypervisor's exit code.
-    case unhandled(reason: UInt32)
+    /// The guest cannot continue.
+    case fault(GuestFault)
+}
+
+/// A guest state the run cannot continue from, classified for modules (core
+/// dumps, debuggers) and described by the backend in its own terms.
+public struct GuestFault: Error, Equatable, Sendable {
+    public enum Kind: Equatable, Sendable {
+        /// A write to memory the host mapped read-only, or another host/guest translation failure.
+        case protection
+        /// An MMIO access outside guest RAM and outside any emulated device.
+        case unexpectedMMIO
+        /// The guest stopped its CPU (x86 HLT; the hvt ABI has no use for it).
+        case halted
+        /// Triple fault / system reset request.
+        case shutdown
+        /// The hypervisor refused to enter the guest.
+        case entryFailure
+        /// The hypervisor could not emulate what the guest did.
+        case internalError
+        /// Any other exit the backend does not handle.
+        case unhandled
+    }
+    public var kind: Kind
+    /// One line, e.g. `KVM: host/guest translation fault: rip=0x100004`.
+    public var message: String
+    /// The program counter when it was read (nil if it could not be).
+    public var programCounter: UInt64?
+
+    public init(kind: Kind, message: String, programCounter: UInt64? = nil) {
+        self.kind = kind
+        self.message = message
+        self.programCounter = programCounter
+    }
 }
 
 /// Errors from the hypervisor interface itself (not the guest).

@@ -10,7 +10,7 @@ public struct ImageInfo: Sendable {
     /// Reads and validates the ELF header, ABI note and manifest of `path` (any supported architecture).
     public init(path: String) throws(MonitorError) {
         do {
-            let bytes = try readImage(path)
+            let bytes = try ImageFile.read(path)
             let image = try ELFImage(bytes: bytes, machines: GuestArchitecture.allCases.map(\.elfMachine))
             try image.checkABINote()
             manifest = try image.manifest()

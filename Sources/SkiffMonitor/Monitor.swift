@@ -1,11 +1,13 @@
-// Monitor.swift: the embeddable monitor: options → checked image → devices → VM → run, with typed errors and no exit().
+// Monitor.swift: the embeddable monitor: a short composition of image, boot protocol, modules, backend and run loop; typed errors, no exit().
 
+#if canImport(Glibc)
 import Glibc
-import CSkiffABI
-import CSkiffLinux
+#elseif canImport(Musl)
+import Musl
+#endif
 import SkiffCore
-import SkiffX86_64
-import SkiffDevices
+import SkiffBoot
+import SkiffModules
 import SkiffKVM
 
 /// Everything that can stop a run before or instead of a guest HALT. The
@@ -45,30 +47,7 @@ public struct RunResult: Sendable {
     public var trapFrame: [UInt64]?
 }
 
-/// Reads a whole regular file (at most `limit` bytes).
-func readImage(_ path: String, limit: Int = 1 << 30) throws(ImageError) -> [UInt8] {
-    // O_NONBLOCK: opening a FIFO must not wait for a writer; the type check follows.
-    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-    guard fd >= 0 else { throw .cannotOpen(String(cString: strerror(errno))) }
-    defer { close(fd) }
-    var st = stat()
-    guard fstat(fd, &st) == 0 else { throw .cannotOpen(String(cString: strerror(errno))) }
-    guard (st.st_mode & S_IFMT) == S_IFREG else {
-        throw .cannotOpen((st.st_mode & S_IFMT) == S_IFDIR ? "Is a directory" : "not a regular file")
-    }
-    guard st.st_size <= limit else { throw .invalidHeader("file larger than \(limit) bytes") }
-    var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { throw .cannotOpen("short read") }
-        done += n
-    }
-    return bytes
-}
-
-/// Runs hvt unikernels on Linux KVM (x86_64).
+/// Runs hvt unikernels: image → boot protocol → modules → VM → run loop.
 public struct Monitor {
     public var options: RunOptions
     /// Receives warnings (one line each, no prefix).
@@ -82,105 +61,69 @@ public struct Monitor {
     /// Loads, checks and runs the guest until it halts. Never exits the process.
     public func run() throws(MonitorError) -> RunResult {
         let o = options
-        // 1. The image: header, notes, manifest (before anything else exists).
-        let image: ELFImage, manifest: Manifest
-        do {
-            let bytes = try readImage(o.kernel)
-            image = try ELFImage(bytes: bytes, arch: .x86_64)
-            try image.checkABINote()
-            manifest = try image.manifest()
-        } catch { throw .image(file: o.kernel, error) }
-        // 2. Options against the manifest, command line, memory size, load plan.
-        do { try DeviceSet.checkNames(o, against: manifest) } catch { throw .devices(error) }
-        let cmdline: [UInt8]
-        do { cmdline = try guestCommandLine(o.guestArgumentBytes) } catch { throw .commandLine(error) }
-        let size: MemorySize
-        do { size = try MemorySize(requestedBytes: o.memoryBytes, withRing: !o.nets.isEmpty) } catch { throw .memory(error) }
-        if size.adjusted { warn("adjusting memory to \(size.guest) bytes") }
-        let plan: LoadPlan
-        do { plan = try LoadPlan(image: image, memSize: size.allocation) } catch { throw .image(file: o.kernel, error) }
-        // 3. Devices (files and taps).
-        let devices: DeviceSet
-        do { devices = try DeviceSet(options: o, manifest: manifest) } catch { throw .devices(error) }
-        defer { devices.flush() }
-        // 4. Guest memory.
+        // 1. The image and the boot protocol: every refusal before anything exists.
+        let bytes: [UInt8]
+        do { bytes = try ImageFile.read(o.kernel) } catch { throw .image(file: o.kernel, error) }
+        let boot: HvtBoot
+        do throws(BootError) {
+            boot = try HvtBoot(bytes: bytes, arch: .host, options: o) { (m) throws(BootError) in
+                do throws(DeviceError) { try ModuleSet.checkNames(o, against: m) } catch { throw .devices(error) }
+            }
+        } catch { throw MonitorError(error, file: o.kernel) }
+        if boot.memorySize.adjusted { warn("adjusting memory to \(boot.memorySize.guest) bytes") }
+        // 2. Modules: open files and taps, attach them to the manifest copy.
+        let setup = ModuleSetup(options: o, manifest: boot.manifest, warn: warn)
+        let size = boot.memorySize
+        if size.allocation > size.guest { setup.ringArea = GuestAddress(size.guest) }
+        let modules: ModuleSet
+        do { modules = try ModuleSet(setup: setup) } catch { throw .devices(error) }
+        defer { modules.finish() }
+        // 3. Guest memory and the image in it.
         let memory: GuestMemory
         do { memory = try GuestMemory(size: size.allocation) } catch {
             throw .setup("Could not allocate \(size.allocation) bytes of guest memory")
         }
-        do { try plan.load(image, into: memory) } catch { throw .image(file: o.kernel, error) }
-        if size.allocation > size.guest {
-            memory.reserveTop(size.allocation - size.guest)
-            try? memory.zero(at: GuestAddress(size.guest), count: UInt64(MemoryLayout<hvt_ring>.size))
-        }
-        var ring: NetRing? = nil
-        // 5. The VM and its vCPU.
-        let vm: KVMVirtualMachine
-        let vcpu: KVMX86VCPU
-        var boot = BootInfoWriter(memSize: size.guest, kernelEnd: plan.kernelEnd, cpuCycleFrequency: 0,
-                                  manifest: devices.manifest, commandLine: cmdline)
-        do {
-            vm = try KVMVirtualMachine(memory: memory)
-            boot.cpuCycleFrequency = try vm.tscFrequency()
-            let tables = LowTables(allocationSize: size.allocation)
-            try? memory.write(tables.bytes, at: GuestAddress(LowTables.base))
-            if devices.hasNet && size.allocation > size.guest {
-                ring = startNetRing(vm: vm, memory: memory, at: GuestAddress(size.guest), devices: devices)
-                if ring != nil { boot.hostFeatures |= HVT_FEATURE_RING_IO; boot.netRing = size.guest } else {
-                    warn("net ring I/O set-up failed, falling back to hypercalls")
-                }
-            }
-            if devices.hasBlock { boot.hostFeatures |= SKIFF_FEATURE_BLOCK_RING }
-            try? boot.write(to: memory)
-            vcpu = try vm.makeX86VCPU(state: BootCPUState(entry: plan.entry, guestMemSize: size.guest))
-            vcpu.ignoredPorts = o.ignoredPorts
-        } catch { throw .backend(error) }
-        defer { ring?.stop() }
-        // 6. Hypercalls.
+        do { try boot.loadImage(into: memory) } catch { throw .image(file: o.kernel, error) }
+        // 4. The VM, the modules' hypercalls and threads, the boot data, the vCPU (Monitor+ARCH.swift).
+        let machine = try Machine(memory: memory, boot: boot, ignoredPorts: o.ignoredPorts)
         var table = HypercallTable()
-        registerCoreHypercalls(&table, memory: memory, netFDs: devices.netFDs)
-        if devices.hasBlock {
-            registerBlockHypercalls(&table, memory: memory, devices: devices.blocks)
-            registerBlockRingHypercall(&table, memory: memory, devices: devices.blocks)
-            vcpu.hypercallLimit = Hypercall.skiffBlockRing.rawValue + 1
-        }
-        if devices.hasNet { registerNetHypercalls(&table, memory: memory, devices: devices.nets) }
+        let attachment = modules.attach(table: &table, host: machine)
+        do {
+            try boot.writeBootData(into: memory, manifest: modules.manifest, attachment: attachment,
+                                   cpuCycleFrequency: machine.cpuCycleFrequency)
+        } catch { throw .setup("Could not write the boot data: \(error.message)") }
+        let vcpu = try machine.makeVCPU(hypercallLimit: attachment.hypercallLimit)
+        // 5. The run loop.
         var loop = RunLoop(memory: memory, vcpu: vcpu, table: table)
         loop.stopReason = {
-            if let f = ring?.fatal, ring?.hasFailed == true { return .fault(f) }
+            if let f = modules.pendingFault { return .fault(f) }
             return pendingTerminationSignal().map { .signal($0) }
         }
-        loop.haltHooks.append { _ in ring?.stop() }
-        loop.haltHooks.append { _ in devices.flush() }
-        vcpu.becomeSignalTarget()
-        ring?.onFatal = { [unowned vcpu] in vcpu.kick() }
-        // 7. Confine the monitor, then run.
+        loop.haltHooks.append { _ in modules.finish() }
+        // 6. Confine the monitor, then run.
         if o.sandbox {
             let forceViolation = getenv("SKIFF_TEST_FORBIDDEN_SYSCALL") != nil
-            guard SandboxPolicy(block: devices.hasBlock, net: devices.hasNet).install() else {
-                throw .setup("Could not install the seccomp sandbox: \(String(cString: strerror(errno)))")
+            guard SandboxPolicy(moduleSyscalls: modules.syscalls).install() else {
+                throw .setup("Could not install the seccomp sandbox: \(errnoString())")
             }
             if forceViolation { _ = getppid() }  // test hook: a call outside the allow-list
         }
         let halt: HaltStatus
         do { halt = try loop.run() } catch { throw .run(error) }
-        var frame: [UInt64]? = nil
-        if let c = halt.cookie, halt.processStatus == 255 {
-            frame = (0..<7).compactMap { i in try? memory.load(UInt64.self, at: GuestAddress(c.rawValue + 8 * UInt64(i))) }
-        }
-        return RunResult(halt: halt, trapFrame: frame)
+        return RunResult(halt: halt, trapFrame: halt.processStatus == 255 ? Machine.trapFrame(halt.cookie, in: memory) : nil)
     }
 }
 
-/// Offers ring I/O (spec §11.1): needs KVM_CAP_IOEVENTFD, an eventfd on port 0x600 and the I/O thread.
-func startNetRing(vm: KVMVirtualMachine, memory: GuestMemory, at gpa: GuestAddress, devices: DeviceSet) -> NetRing? {
-    guard vm.hasCapability(KVM_CAP_IOEVENTFD), let ring = NetRing(memory: memory, at: gpa, devices: devices.nets) else {
-        return nil
+extension MonitorError {
+    /// A boot protocol's refusal of `file`.
+    init(_ e: BootError, file: String) {
+        switch e {
+        case .image(let i): self = .image(file: file, i)
+        case .memory(let m): self = .memory(m)
+        case .commandLine(let c): self = .commandLine(c)
+        case .devices(let d): self = .devices(d)
+        }
     }
-    guard (try? vm.registerPortEvent(port: UInt64(HypercallPorts.ringKick), eventFD: ring.eventFD)) != nil, ring.start() else {
-        return nil
-    }
-    return ring
 }
 
 extension Monitor {

@@ -4,20 +4,23 @@
 // guest's first instruction. A forbidden system call kills the whole process
 // with SIGSYS (status 159 in a shell).
 
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import CSkiffLinux
+import SkiffHost
 
-/// The system calls a run loop needs, given which devices are attached.
+/// The system calls a run needs: the run loop's and the runtime's, plus what the modules ask for.
 public struct SandboxPolicy: Equatable, Sendable {
     public var syscalls: [Int32]
 
-    public init(block: Bool, net: Bool) {
+    /// The run loop's and runtime's calls plus `moduleSyscalls` (from `MonitorModule.syscalls`).
+    public init(moduleSyscalls: [Int]) {
         var s: [Int32] = [
             SYS_ioctl,          // KVM_RUN, KVM_GET_REGS (diagnostics)
-            SYS_write,          // console (PUTS), diagnostics
-            SYS_ppoll,          // POLL
-            SYS_clock_gettime,  // WALLTIME (when the vDSO is not used)
-            SYS_clock_nanosleep,
+            SYS_write,          // diagnostics
             SYS_exit_group, SYS_exit,
             SYS_rt_sigreturn, SYS_rt_sigprocmask,  // termination signals
             SYS_futex,          // Swift runtime locks
@@ -25,9 +28,8 @@ public struct SandboxPolicy: Equatable, Sendable {
             SYS_close,
             SYS_getpid, SYS_gettid, SYS_tgkill,  // abort() on a runtime trap
         ]
-        if block { s += [SYS_pread64, SYS_pwrite64, SYS_fdatasync, SYS_fsync] }
-        if net { s += [SYS_read, SYS_readv, SYS_writev, SYS_eventfd2] }
-        syscalls = s.map { Int32($0) }
+        for n in moduleSyscalls.map({ Int32($0) }) where !s.contains(n) { s.append(n) }
+        syscalls = s
     }
 
     /// The BPF program: check the architecture, allow the listed numbers, kill otherwise.
@@ -60,8 +62,5 @@ public struct SandboxPolicy: Equatable, Sendable {
     }
 
     /// Installs the filter for every thread of the process (`PR_SET_NO_NEW_PRIVS`, TSYNC).
-    public func install() -> Bool {
-        var prog = program
-        return prog.withUnsafeMutableBufferPointer { cskiff_seccomp_install($0.baseAddress, UInt16($0.count), 1) } == 0
-    }
+    public func install() -> Bool { Host.installSeccomp(program) }
 }

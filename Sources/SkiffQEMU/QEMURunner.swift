@@ -22,9 +22,13 @@
 //   SKIFF_QEMU_EXTRA      more QEMU arguments, split on spaces (debugging: "-s -S",
 //                         "-d int", "-monitor unix:/tmp/m.sock,server,nowait")
 
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SkiffCore
-import SkiffDevices
+import SkiffModules
 
 /// A device to attach, resolved from the options and checked against the manifest.
 public struct QEMUDevice: Equatable, Sendable {
@@ -107,7 +111,7 @@ public struct QEMULaunch: Equatable, Sendable {
 /// messages), opens nothing but reads block sizes and tap MTUs, and returns
 /// the launch description.
 public func prepareQEMULaunch(_ o: RunOptions, image: VirtImage,
-                              environment env: (String) -> String? = { getenv($0).map { String(cString: $0) } })
+                              environment env: (String) -> String? = Host.environment)
     throws(VirtImageError) -> QEMULaunch
 {
     let cmdline = o.guestArguments.joined(separator: " ")
@@ -116,13 +120,13 @@ public func prepareQEMULaunch(_ o: RunOptions, image: VirtImage,
     guard o.memoryBytes != .max, mib >= 8, mib <= 255 * 1024 else {
         throw VirtImageError("--mem: an aarch64 guest needs 8 MiB to 255 GiB of memory (got \(o.memoryBytes == .max ? "too much" : "\(mib) MiB"))")
     }
-    do { try DeviceSet.checkNames(o, against: image.manifest) } catch { throw VirtImageError(error.message) }
+    do { try ModuleSet.checkNames(o, against: image.manifest) } catch { throw VirtImageError(error.message) }
     var devices: [QEMUDevice] = []
     for nv in o.blocks {
         let bs = o.blockSectorSizes.last { $0.name == nv.name }.flatMap { UInt64($0.value) } ?? 512
         var st = stat()
         guard access(nv.value, R_OK | W_OK) == 0, stat(nv.value, &st) == 0 else {
-            throw VirtImageError(DeviceError.cannotOpenBlock(path: nv.value, error: String(cString: strerror(errno))).message)
+            throw VirtImageError(DeviceError.cannotOpenBlock(path: nv.value, error: errnoString()).message)
         }
         let capacity = UInt64(st.st_size)
         if capacity % bs != 0 { throw VirtImageError(DeviceError.notBlockAligned(name: nv.name, blockSize: bs).message) }
@@ -131,9 +135,9 @@ public func prepareQEMULaunch(_ o: RunOptions, image: VirtImage,
     }
     for nv in o.nets {
         guard let mtu = tapMTU(nv.value) else {
-            throw VirtImageError(DeviceError.cannotAttachNet(iface: nv.value, error: String(cString: strerror(ENOENT))).message)
+            throw VirtImageError(DeviceError.cannotAttachNet(iface: nv.value, error: errnoString(ENOENT)).message)
         }
-        let mac = o.netMACs.last { $0.name == nv.name }.flatMap { parseMAC($0.value) } ?? randomMAC()
+        let mac = o.netMACs.last { $0.name == nv.name }.flatMap { parseMAC($0.value) } ?? NetBackend.randomMAC()
         devices.append(QEMUDevice(name: nv.name, kind: .net(tap: nv.value, mac: mac, mtu: mtu)))
     }
     guard devices.count <= QEMULaunch.virtioSlots else {
@@ -162,18 +166,6 @@ func tapMTU(_ iface: String) -> Int? {
     guard fgets(&buf, 32, f) != nil else { return nil }
     let text = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     return Int(text.trimmingSuffix)
-}
-
-/// Six random bytes, unicast and locally administered (as the hvt tender).
-func randomMAC() -> [UInt8] {
-    var mac = [UInt8](repeating: 0, count: 6)
-    let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-    if fd >= 0 {
-        _ = mac.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 6) }
-        close(fd)
-    }
-    mac[0] = (mac[0] & 0xfe) | 0x02
-    return mac
 }
 
 extension String {
@@ -205,7 +197,7 @@ public func runAArch64Image(_ options: RunOptions, warn: (String) -> Void) -> In
     }
     var argv = launch.arguments
     argv[0] = qemu
-    if getenv("SKIFF_QEMU_VERBOSE") != nil {
+    if Host.environment("SKIFF_QEMU_VERBOSE") != nil {
         warn("+ " + argv.map { $0.contains(" ") || $0.isEmpty ? "'\($0)'" : $0 }.joined(separator: " "))
     }
     return spawnAndWait(argv, warn: warn)
@@ -213,7 +205,7 @@ public func runAArch64Image(_ options: RunOptions, warn: (String) -> Void) -> In
 
 func findExecutable(_ name: String) -> String? {
     if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
-    let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
+    let path = Host.environment("PATH") ?? "/usr/bin:/bin"
     for dir in path.split(separator: ":") where !dir.isEmpty {
         let p = dir + "/" + name
         if access(p, X_OK) == 0 { return p }
@@ -225,11 +217,6 @@ func findExecutable(_ name: String) -> String? {
 /// child; returns its exit status (1, after "Exiting on signal N", if we
 /// were signalled; 128 + N if QEMU died of signal N on its own).
 func spawnAndWait(_ argv: [String], warn: (String) -> Void) -> Int32 {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-
     var sa = sigaction()
     sa.__sigaction_handler.sa_handler = { sig in
         if receivedSignal == 0 { receivedSignal = sig }
@@ -244,24 +231,16 @@ func spawnAndWait(_ argv: [String], warn: (String) -> Void) -> Int32 {
         sigaction(SIGINT, &oldInt, nil)
         sigaction(SIGTERM, &oldTerm, nil)
     }
-
-    let cargs = argv.map { strdup($0) }
-    defer { cargs.forEach { free($0) } }
-    var cargv: [UnsafeMutablePointer<CChar>?] = cargs + [nil]
-    var pid: pid_t = 0
-    let rc = cargv.withUnsafeMutableBufferPointer { buf in
-        posix_spawn(&pid, argv[0], &actions, nil, buf.baseAddress!, environ)
-    }
-    guard rc == 0 else {
-        warn("cannot run \(argv[0]): \(String(cString: strerror(rc)))")
+    let pid: pid_t
+    switch Host.spawn(argv, stdinFromNull: true) {
+    case .success(let p): pid = p
+    case .failure(let e):
+        warn("cannot run \(argv[0]): \(e.message)")
         return 1
     }
     childPID = pid
     if receivedSignal != 0 { kill(pid, SIGTERM) }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 {
-        if errno != EINTR { warn("waitpid: \(String(cString: strerror(errno)))"); return 1 }
-    }
+    guard let status = Host.wait(pid) else { warn("waitpid: \(errnoString())"); return 1 }
     childPID = 0
     if receivedSignal != 0 {
         warn("Exiting on signal \(receivedSignal)")

@@ -5,6 +5,7 @@ import Glibc
 import Testing
 @testable import SkiffBuild
 import SkiffCore
+import SkiffBoot
 
 let toolchainPresent = shell("command -v swiftc >/dev/null 2>&1 || test -x /opt/swift/usr/bin/swiftc") == 0
 

@@ -2,6 +2,8 @@
 
 import Testing
 @testable import SkiffCore
+import SkiffModules
+import SkiffBoot
 
 @Test func parsesSolo5Syntax() throws {
     let o = try RunOptions.parse(["--mem=64", "--block:storage=/tmp/d.img", "--block-sector-size:storage=4096",

@@ -49,7 +49,7 @@ func rawImage(manifest: [UInt8]?, platform: [UInt8]? = platformNote) -> [UInt8] 
                             name: "t")
     #expect(img.format == .image)
     #expect(img.manifest.devices.map(\.name) == ["storage", "service0"])
-    #expect(VirtImage.isRawImage(rawImage(manifest: nil)))
+    #expect(SkiffImageBlock.isPresent(in: rawImage(manifest: nil)))
 }
 
 @Test func imageWithoutManifestHasNoDevices() throws {
@@ -74,16 +74,16 @@ func rawImage(manifest: [UInt8]?, platform: [UInt8]? = platformNote) -> [UInt8] 
 }
 
 @Test func otherFilesAreNotVirtImages() {
-    #expect(!VirtImage.isRawImage([UInt8](repeating: 0, count: 256)))
+    #expect(!SkiffImageBlock.isPresent(in: [UInt8](repeating: 0, count: 256)))
     #expect(throws: VirtImageError.self) { try VirtImage(bytes: [UInt8](repeating: 7, count: 256), name: "t") }
 }
 
 @Test func hostileNoteHeadersStopTheWalk() {
     // namesz/descsz that run past the region: no notes, no trap.
     let bad = le32(0xffff_fff0) + le32(8) + le32(1) + [0, 0, 0, 0]
-    #expect(VirtImage.parseNotes(bad).isEmpty)
+    #expect(ELFNote.parse(bad).isEmpty)
     let huge = le32(6) + le32(0xffff_fff0) + le32(1) + Array("Solo5\0\0\0".utf8)
-    #expect(VirtImage.parseNotes(huge).isEmpty)
+    #expect(ELFNote.parse(huge).isEmpty)
 }
 
 // MARK: The QEMU command line

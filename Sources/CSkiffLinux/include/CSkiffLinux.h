@@ -1,15 +1,15 @@
 /*
- * CSkiffLinux.h: the Linux system interface the Swift monitor cannot import directly.
+ * CSkiffLinux.h: the Linux system interface (libc, tun, seccomp) the Swift monitor cannot import directly.
  *
- * ioctl is variadic and KVM's request numbers are function-like macros (_IOW...),
- * so both are re-exported here as plain functions and constants. Everything that
- * touches KVM, tun or seccomp at the C level lives in this one header.
+ * ioctl is variadic and request numbers are function-like macros (_IOW...),
+ * so both are re-exported here as plain functions and constants. Architecture-
+ * independent: it compiles against x86_64 and arm64 Linux headers. KVM's
+ * interface is in CSkiffKVM.
  */
 #ifndef CSKIFF_LINUX_H
 #define CSKIFF_LINUX_H
 #include <poll.h>
 
-#include <linux/kvm.h>
 #include <linux/if_tun.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -31,23 +31,11 @@ static inline int cskiff_ioctl_ptr(int fd, unsigned long req, void *arg) {
     return ioctl(fd, req, arg);
 }
 
-static const unsigned long CSKIFF_KVM_GET_API_VERSION = KVM_GET_API_VERSION;
-static const unsigned long CSKIFF_KVM_CREATE_VM = KVM_CREATE_VM;
-static const unsigned long CSKIFF_KVM_CHECK_EXTENSION = KVM_CHECK_EXTENSION;
-static const unsigned long CSKIFF_KVM_GET_VCPU_MMAP_SIZE = KVM_GET_VCPU_MMAP_SIZE;
-static const unsigned long CSKIFF_KVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
-static const unsigned long CSKIFF_KVM_SET_USER_MEMORY_REGION = KVM_SET_USER_MEMORY_REGION;
-static const unsigned long CSKIFF_KVM_CREATE_VCPU = KVM_CREATE_VCPU;
-static const unsigned long CSKIFF_KVM_SET_TSS_ADDR = KVM_SET_TSS_ADDR;
-static const unsigned long CSKIFF_KVM_RUN = KVM_RUN;
-static const unsigned long CSKIFF_KVM_GET_REGS = KVM_GET_REGS;
-static const unsigned long CSKIFF_KVM_SET_REGS = KVM_SET_REGS;
-static const unsigned long CSKIFF_KVM_GET_SREGS = KVM_GET_SREGS;
-static const unsigned long CSKIFF_KVM_SET_SREGS = KVM_SET_SREGS;
-static const unsigned long CSKIFF_KVM_SET_CPUID2 = KVM_SET_CPUID2;
-static const unsigned long CSKIFF_KVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
-static const unsigned long CSKIFF_KVM_IOEVENTFD = KVM_IOEVENTFD;
-static const unsigned int CSKIFF_KVM_IOEVENTFD_FLAG_PIO = KVM_IOEVENTFD_FLAG_PIO;
+/* read/write/pread/pwrite by names that no Swift method shadows (GuestMemory has its own read/write). */
+static inline long cskiff_read(int fd, void *buf, unsigned long n) { return read(fd, buf, n); }
+static inline long cskiff_write(int fd, const void *buf, unsigned long n) { return write(fd, buf, n); }
+static inline long cskiff_pread(int fd, void *buf, unsigned long n, long off) { return pread(fd, buf, n, off); }
+static inline long cskiff_pwrite(int fd, const void *buf, unsigned long n, long off) { return pwrite(fd, buf, n, off); }
 
 static const unsigned long CSKIFF_TUNSETIFF = TUNSETIFF;
 static const unsigned long CSKIFF_SIOCGIFMTU = SIOCGIFMTU;
@@ -62,12 +50,6 @@ static inline void cskiff_ifreq_set_flags(struct ifreq *ifr, short flags) { ifr-
 static inline short cskiff_ifreq_flags(const struct ifreq *ifr) { return ifr->ifr_flags; }
 static inline int cskiff_ifreq_mtu(const struct ifreq *ifr) { return ifr->ifr_mtu; }
 static inline const char *cskiff_ifreq_name(const struct ifreq *ifr) { return ifr->ifr_name; }
-
-/* kvm_run accessors for the anonymous union, kept here so Swift never does
- * pointer arithmetic on kvm_run itself. */
-static inline uint8_t *cskiff_run_io_data(struct kvm_run *run) {
-    return (uint8_t *)run + run->io.data_offset;
-}
 
 #include <sys/random.h>
 static inline long cskiff_getrandom(void *buf, unsigned long n) { return getrandom(buf, n, 0); }

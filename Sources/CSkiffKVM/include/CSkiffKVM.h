@@ -1,0 +1,55 @@
+/*
+ * CSkiffKVM.h: the Linux KVM interface for the Swift backend: ioctl request numbers and kvm_run accessors.
+ *
+ * KVM's request numbers are function-like macros (_IOW...) Swift cannot
+ * import, so each is re-exported as a constant. Requests that exist on every
+ * architecture come first; then one block per architecture (the x86-only
+ * ones use structs such as kvm_cpuid2 that arm64 headers do not have).
+ */
+#ifndef CSKIFF_KVM_H
+#define CSKIFF_KVM_H
+#include <linux/kvm.h>
+#include <stdint.h>
+
+/* Every architecture. */
+static const unsigned long CSKIFF_KVM_GET_API_VERSION = KVM_GET_API_VERSION;
+static const unsigned long CSKIFF_KVM_CREATE_VM = KVM_CREATE_VM;
+static const unsigned long CSKIFF_KVM_CHECK_EXTENSION = KVM_CHECK_EXTENSION;
+static const unsigned long CSKIFF_KVM_GET_VCPU_MMAP_SIZE = KVM_GET_VCPU_MMAP_SIZE;
+static const unsigned long CSKIFF_KVM_SET_USER_MEMORY_REGION = KVM_SET_USER_MEMORY_REGION;
+static const unsigned long CSKIFF_KVM_CREATE_VCPU = KVM_CREATE_VCPU;
+static const unsigned long CSKIFF_KVM_RUN = KVM_RUN;
+static const unsigned long CSKIFF_KVM_IOEVENTFD = KVM_IOEVENTFD;
+static const unsigned long CSKIFF_KVM_SET_ONE_REG = KVM_SET_ONE_REG;
+static const unsigned long CSKIFF_KVM_GET_ONE_REG = KVM_GET_ONE_REG;
+
+#if defined(__x86_64__)
+static const unsigned long CSKIFF_KVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
+static const unsigned long CSKIFF_KVM_SET_TSS_ADDR = KVM_SET_TSS_ADDR;
+static const unsigned long CSKIFF_KVM_GET_REGS = KVM_GET_REGS;
+static const unsigned long CSKIFF_KVM_SET_REGS = KVM_SET_REGS;
+static const unsigned long CSKIFF_KVM_GET_SREGS = KVM_GET_SREGS;
+static const unsigned long CSKIFF_KVM_SET_SREGS = KVM_SET_SREGS;
+static const unsigned long CSKIFF_KVM_SET_CPUID2 = KVM_SET_CPUID2;
+static const unsigned long CSKIFF_KVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
+static const unsigned int CSKIFF_KVM_IOEVENTFD_FLAG_PIO = KVM_IOEVENTFD_FLAG_PIO;
+#endif
+
+#if defined(__aarch64__)
+static const unsigned long CSKIFF_KVM_ARM_PREFERRED_TARGET = KVM_ARM_PREFERRED_TARGET;
+static const unsigned long CSKIFF_KVM_ARM_VCPU_INIT = KVM_ARM_VCPU_INIT;
+#endif
+
+/* kvm_run accessors for the anonymous union, kept here so Swift never does
+ * pointer arithmetic on kvm_run itself. */
+static inline uint32_t cskiff_run_io_u32(const struct kvm_run *run) {
+    uint32_t v;
+    __builtin_memcpy(&v, (const uint8_t *)run + run->io.data_offset, sizeof v);
+    return v;
+}
+static inline uint32_t cskiff_run_mmio_u32(const struct kvm_run *run) {
+    uint32_t v;
+    __builtin_memcpy(&v, run->mmio.data, sizeof v);
+    return v;
+}
+#endif /* CSKIFF_KVM_H */

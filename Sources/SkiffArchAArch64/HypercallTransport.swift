@@ -1,0 +1,22 @@
+// HypercallTransport.swift: aarch64 hypercalls: a 32-bit store of the argument's GPA to 0x100000000 + nr × 8 (spec §8).
+
+import SkiffCore
+
+public enum HypercallMMIO {
+    /// The MMIO window: 1 GiB, not backed by memory.
+    public static let window: UInt64 = 0x1_0000_0000
+    public static let windowSize: UInt64 = 0x4000_0000
+    /// The net ring's kick (an ioeventfd when ring I/O is offered; spec §11).
+    public static let ringKick: UInt64 = 0x1_0000_0100
+
+    /// Decodes an MMIO exit in the window. `limit` is the first hypercall number not decoded.
+    /// Wrong length or a read: `len` is reported; a write outside the hypercall range: address only.
+    @inlinable
+    public static func decode(address: UInt64, length: Int, isWrite: Bool, value: () -> UInt32, limit: UInt32) -> VCPUExit {
+        guard isWrite, length == 4 else { return .invalidMMIOAccess(address: address, length: length, isWrite: isWrite) }
+        guard address >= window, address < window + UInt64(limit) * 8 else {
+            return .invalidMMIOAccess(address: address, length: nil, isWrite: isWrite)
+        }
+        return .hypercall(number: UInt32((address - window) >> 3), argument: GuestAddress(UInt64(value())))
+    }
+}

@@ -1,0 +1,172 @@
+// Host.swift: the POSIX calls that need raw buffers or C strings (files, console, randomness, argv, processes, seccomp), in one place.
+//
+// Everything above this file (and GuestMemory, and the KVM backend) works on
+// Swift values only. Each function here checks its results and reports
+// errno; none of them keeps a pointer after it returns.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSkiffLinux
+import Synchronization
+
+/// `strerror(e)` as a String.
+public func errnoString(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
+
+/// Why a whole-file read failed.
+public enum FileReadError: Error, Equatable, Sendable {
+    /// open/fstat/read failed with this errno.
+    case system(Int32)
+    case directory
+    case notRegular
+    case tooLarge(limit: Int)
+    case shortRead
+
+    /// As strerror would say it (EINVAL for a file that is not regular, EFBIG, EIO).
+    public var errnoReason: String {
+        switch self {
+        case .system(let e): return errnoString(e)
+        case .directory, .notRegular: return errnoString(EINVAL)
+        case .tooLarge: return errnoString(EFBIG)
+        case .shortRead: return errnoString(EIO)
+        }
+    }
+}
+
+public enum Host {
+    /// Reads `path` whole, or with `prefixOnly` at most its first `limit` bytes.
+    /// Regular files only: opened O_NONBLOCK so a FIFO is refused, never waited on.
+    public static func readFile(_ path: String, limit: Int, prefixOnly: Bool = false) throws(FileReadError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw .system(errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .system(errno) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw (st.st_mode & S_IFMT) == S_IFDIR ? .directory : .notRegular
+        }
+        guard prefixOnly || st.st_size <= limit else { throw .tooLarge(limit: limit) }
+        var bytes = [UInt8](repeating: 0, count: min(Int(st.st_size), limit))
+        var done = 0
+        while done < bytes.count {
+            // SAFETY: the buffer is the array's own storage, `count - done` bytes from `done`.
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw .shortRead }
+            done += n
+        }
+        return bytes
+    }
+
+    /// Writes all of `bytes` to `fd` (retrying EINTR and short writes); false on error.
+    @discardableResult
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var off = 0
+        while off < bytes.count {
+            // SAFETY: the buffer is the array's own storage, `count - off` bytes from `off`.
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            off += n
+        }
+        return true
+    }
+
+    /// `n` bytes from the kernel's random source (getrandom; zeros if it fails).
+    public static func randomBytes(_ n: Int) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: n)
+        // SAFETY: getrandom writes at most `n` bytes into the array's storage.
+        _ = b.withUnsafeMutableBytes { cskiff_getrandom($0.baseAddress, UInt($0.count)) }
+        return b
+    }
+
+    /// argv exactly as the kernel passed it (CommandLine.arguments repairs invalid UTF-8).
+    public static func rawArguments() -> [[UInt8]] {
+        (0..<Int(CommandLine.argc)).map { i in
+            // SAFETY: argv[0..<argc] are NUL-terminated strings owned by the process for its lifetime.
+            guard let p = CommandLine.unsafeArgv[i] else { return [] }
+            return Array(UnsafeRawBufferPointer(start: p, count: strlen(p)))
+        }
+    }
+
+    /// The path of the running executable (/proc/self/exe), if readable.
+    public static func executablePath() -> String? {
+        var buf = [UInt8](repeating: 0, count: 4096)
+        // SAFETY: readlink writes at most `count - 1` bytes into the array's storage.
+        let n = buf.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count - 1) }
+        return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : nil
+    }
+
+    /// The environment variable `name`, if set.
+    public static func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+
+    /// Starts `argv[0]` (a path) with `argv`, stdin from /dev/null when asked; returns the pid or an errno.
+    public static func spawn(_ argv: [String], stdinFromNull: Bool = false) -> Result<pid_t, SpawnError> {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if stdinFromNull { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
+        let cargs = argv.map { strdup($0) }
+        defer { cargs.forEach { free($0) } }
+        var cargv = cargs + [nil]
+        var pid: pid_t = 0
+        // SAFETY: `cargv` is a NULL-terminated array of strdup'ed strings alive until the deferred free.
+        let rc = cargv.withUnsafeMutableBufferPointer { posix_spawn(&pid, argv[0], &actions, nil, $0.baseAddress!, environ) }
+        return rc == 0 ? .success(pid) : .failure(SpawnError(errno: rc))
+    }
+
+    /// Waits for `pid` (retrying EINTR); the raw wait status, or nil with errno set.
+    public static func wait(_ pid: pid_t) -> Int32? {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return nil }
+        }
+        return status
+    }
+
+    /// Starts a thread running `body`; returns once the thread runs Swift code (by then the C
+    /// library has made the thread's start-up system calls, so a seccomp filter installed next
+    /// never sees them). Nil if the thread could not be created.
+    public static func startThread(_ body: @escaping () -> Void) -> HostThread? {
+        final class Start {
+            let body: () -> Void
+            let started = Atomic<UInt32>(0)
+            init(_ body: @escaping () -> Void) { self.body = body }
+        }
+        let start = Start(body)
+        var thread = pthread_t()
+        // SAFETY: the retained `Start` is released exactly once, by the new thread or on failure below.
+        let ctx = Unmanaged.passRetained(start).toOpaque()
+        let r = pthread_create(&thread, nil, { ctx in
+            let start = Unmanaged<Start>.fromOpaque(ctx!).takeRetainedValue()
+            start.started.store(1, ordering: .releasing)
+            start.body()
+            return nil
+        }, ctx)
+        if r != 0 { Unmanaged<Start>.fromOpaque(ctx).release(); return nil }
+        while start.started.load(ordering: .acquiring) == 0 { sched_yield() }
+        return HostThread(thread: thread)
+    }
+
+    /// Installs a seccomp-BPF program for every thread (`PR_SET_NO_NEW_PRIVS`, TSYNC); false with errno set on failure.
+    public static func installSeccomp(_ program: [sock_filter]) -> Bool {
+        var prog = program
+        // SAFETY: the kernel copies the program during the call; the array outlives it.
+        return prog.withUnsafeMutableBufferPointer { cskiff_seccomp_install($0.baseAddress, UInt16($0.count), 1) } == 0
+    }
+}
+
+/// A thread started by `Host.startThread`.
+public struct HostThread {
+    let thread: pthread_t
+    /// Waits for the thread to end.
+    public func join() { pthread_join(thread, nil) }
+}
+
+/// posix_spawn's error number.
+public struct SpawnError: Error, Equatable, Sendable {
+    public let errno: Int32
+    public var message: String { errnoString(errno) }
+}

@@ -1,0 +1,130 @@
+// KVMVCPU+x86_64.swift: the KVM backend's x86_64 part: the hvt boot CPU state, CPUID, TSC frequency, port-I/O exits.
+
+#if os(Linux) && arch(x86_64)
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSkiffLinux
+import CSkiffKVM
+import SkiffCore
+import SkiffArchX86_64
+
+extension KVMVirtualMachine {
+    /// x86 needs a TSS region below 4 GiB for Intel's real-mode emulation (harmless elsewhere).
+    func prepareArchitecture() throws(BackendError) {
+        try kvmIoctl(vmFD, CSKIFF_KVM_SET_TSS_ADDR, 0xfffb_d000, "KVM_SET_TSS_ADDR")
+    }
+
+    /// The guest's cycle counter frequency in Hz (spec §6.5: the TSC, `KVM_GET_TSC_KHZ`).
+    public func cycleCounterFrequency() throws(BackendError) -> UInt64 {
+        guard hasCapability(KVM_CAP_GET_TSC_KHZ) else {
+            throw BackendError("KVM: host does not support KVM_CAP_GET_TSC_KHZ")
+        }
+        let r = cskiff_ioctl(vmFD, CSKIFF_KVM_GET_TSC_KHZ, 0)
+        if r < 0 && errno == EIO { throw BackendError("KVM: host TSC is unstable, cannot continue") }
+        guard r > 0 else { throw BackendError("KVM: ioctl (KVM_GET_TSC_KHZ) failed: \(errnoString())") }
+        return UInt64(r) * 1000
+    }
+
+    /// True if the host can signal an eventfd on a guest doorbell write (`KVM_CAP_IOEVENTFD`).
+    public var supportsDoorbells: Bool { hasCapability(KVM_CAP_IOEVENTFD) }
+
+    /// Registers `eventFD` for 4-byte OUTs to I/O port `port`.
+    public func registerDoorbell(_ port: UInt64, eventFD: Int32) throws(BackendError) {
+        try registerIOEvent(address: port, flags: UInt32(CSKIFF_KVM_IOEVENTFD_FLAG_PIO), eventFD: eventFD)
+    }
+
+    /// Creates vCPU 0 in the x86_64 hvt boot state.
+    public func makeVCPU(state: BootCPUState) throws(BackendError) -> KVMVCPU {
+        try KVMVCPU(vm: self, state: state)
+    }
+}
+
+/// vCPU 0 of an x86_64 KVM VM.
+public final class KVMVCPU: VirtualCPU {
+    let state: KVMRunState
+    let thread = VCPUThread()
+    let memorySize: UInt64
+    public let programCounterName = "rip"
+    /// Ports whose 4-byte OUTs are ignored (benchmark floor).
+    public var ignoredPorts: [UInt32] = []
+    /// Hypercall numbers decoded from ports 0x500 + n: hvt's, or more when an extension is offered.
+    public var hypercallLimit: UInt32 = Hypercall.limit
+
+    init(vm: KVMVirtualMachine, state boot: BootCPUState) throws(BackendError) {
+        memorySize = vm.memory.allocationSize
+        state = try KVMRunState(vm: vm)
+        try setCPUID(vm: vm)
+        try setState(boot)
+    }
+
+    /// Installs KVM's supported CPUID table unmodified (spec §6.4).
+    private func setCPUID(vm: KVMVirtualMachine) throws(BackendError) {
+        let n = 100
+        var buf = [UInt64](repeating: 0, count: (MemoryLayout<kvm_cpuid2>.size + n * MemoryLayout<kvm_cpuid_entry2>.stride + 7) / 8)
+        buf[0] = UInt64(n)  // kvm_cpuid2.nent (UInt32) in the first word; padding stays 0
+        try kvmIoctl(vm.kvmFD, CSKIFF_KVM_GET_SUPPORTED_CPUID, &buf, "GET_SUPPORTED_CPUID")
+        try kvmIoctl(state.fd, CSKIFF_KVM_SET_CPUID2, &buf, "SET_CPUID2")
+    }
+
+    private func setState(_ s: BootCPUState) throws(BackendError) {
+        var sregs = kvm_sregs()
+        try kvmIoctl(state.fd, CSKIFF_KVM_GET_SREGS, &sregs, "KVM_GET_SREGS")
+        func seg(_ g: Segment) -> kvm_segment {
+            var k = kvm_segment()
+            k.base = g.base; k.limit = g.limit; k.selector = g.selector; k.type = g.type
+            k.present = g.present ? 1 : 0; k.dpl = g.dpl; k.db = g.db ? 1 : 0; k.s = g.s ? 1 : 0
+            k.l = g.l ? 1 : 0; k.g = g.g ? 1 : 0; k.unusable = g.unusable ? 1 : 0
+            return k
+        }
+        sregs.cs = seg(s.cs)
+        sregs.ds = seg(s.data); sregs.es = seg(s.data); sregs.fs = seg(s.data)
+        sregs.gs = seg(s.data); sregs.ss = seg(s.data)
+        sregs.tr = seg(s.tr)
+        sregs.ldt.unusable = 1
+        sregs.gdt.base = s.gdtBase; sregs.gdt.limit = s.gdtLimit
+        sregs.idt.base = 0; sregs.idt.limit = 0
+        sregs.cr0 = s.cr0; sregs.cr3 = s.cr3; sregs.cr4 = s.cr4; sregs.efer = s.efer
+        sregs.cr2 = 0; sregs.cr8 = 0
+        try kvmIoctl(state.fd, CSKIFF_KVM_SET_SREGS, &sregs, "KVM_SET_SREGS")
+        var regs = kvm_regs()
+        regs.rip = s.rip; regs.rsp = s.rsp; regs.rdi = s.rdi; regs.rflags = s.rflags
+        try kvmIoctl(state.fd, CSKIFF_KVM_SET_REGS, &regs, "KVM_SET_REGS")
+    }
+
+    public func programCounter() -> UInt64 {
+        var regs = kvm_regs()
+        guard (try? kvmIoctl(state.fd, CSKIFF_KVM_GET_REGS, &regs, "KVM_GET_REGS")) != nil else { return 0 }
+        return regs.rip
+    }
+
+    /// Makes SIGINT/SIGTERM interrupt this vCPU; call on the thread that runs it.
+    public func becomeSignalTarget() {
+        thread.claim()
+        state.becomeSignalTarget()
+    }
+
+    /// Forces the running `KVM_RUN` to return (from another thread).
+    public func kick() {
+        state.setImmediateExit(true)
+        thread.kick()
+    }
+
+    public func run() throws(BackendError) -> VCPUExit {
+        if let e = state.enter() { return try state.decodeRunError(e, pcName: programCounterName, pc: programCounter) }
+        let r = state.exit
+        if Int32(r.exit_reason) == KVM_EXIT_IO {
+            let io = r.io
+            return HypercallPorts.decode(port: UInt32(io.port), size: Int(io.size), count: Int(io.count),
+                                         isOut: io.direction == UInt8(KVM_EXIT_IO_OUT), value: { state.ioValue },
+                                         limit: hypercallLimit, ignoredPorts: ignoredPorts)
+        }
+        if let exit = state.decodeCommonExit(r, memorySize: memorySize, pcName: programCounterName, pc: programCounter) {
+            return exit
+        }
+        return state.unhandled(r, pcName: programCounterName, pc: programCounter())
+    }
+}
+#endif

@@ -1,0 +1,81 @@
+// ModuleSet.swift: the monitor's modules (the list to extend) and the set one run uses: checks, opening, attaching, finishing.
+
+import SkiffCore
+
+public enum MonitorModules {
+    /// Every module of the monitor, in option-parsing, usage and attach order. A new module
+    /// (a device, `--gdb`, `--dumpcore`) is one file with a `descriptor` and one line here.
+    public static let all: [ModuleDescriptor] = [
+        CoreModule.descriptor,
+        BlockModule.descriptor,
+        NetModule.descriptor,
+    ]
+}
+
+extension RunOptions {
+    /// Parses a `skiff run` / solo5-hvt command line with every module's options.
+    public static func parse(_ args: [String]) throws(OptionError) -> RunOptions {
+        try parse(args, modules: MonitorModules.all)
+    }
+
+    /// `skiff run --help`.
+    public static var usage: String { usage(modules: MonitorModules.all) }
+}
+
+/// The modules taking part in one run, with the manifest copy they attached their devices to.
+public final class ModuleSet {
+    public let setup: ModuleSetup
+    public private(set) var modules: [any MonitorModule] = []
+    private var finished = false
+
+    /// Checks names only (before any file or tap is opened): every given name is
+    /// declared with the right type, given once.
+    public static func checkNames(_ o: RunOptions, against manifest: Manifest) throws(DeviceError) {
+        try ModuleDescriptor.checkDeviceNames(o, against: manifest, modules: MonitorModules.all)
+    }
+
+    /// Opens every module's devices; throws if any declared device is left unattached.
+    public init(setup: ModuleSetup, descriptors: [ModuleDescriptor] = MonitorModules.all) throws(DeviceError) {
+        self.setup = setup
+        try ModuleDescriptor.checkDeviceNames(setup.options, against: setup.manifest, modules: descriptors)
+        for d in descriptors {
+            if let m = try d.make(setup) { modules.append(m) }
+        }
+        try ModuleDescriptor.checkAllAttached(setup.manifest)
+    }
+
+    public var manifest: Manifest { setup.manifest }
+
+    /// Every module's system calls.
+    public var syscalls: [Int] { modules.flatMap(\.syscalls) }
+
+    /// Attaches every module to the run: hypercalls, I/O threads; their contributions merged.
+    public func attach(table: inout HypercallTable, host: any ModuleHost) -> ModuleAttachment {
+        var all = ModuleAttachment()
+        for m in modules {
+            let a = m.attach(table: &table, host: host, setup: setup)
+            all.hostFeatures |= a.hostFeatures
+            all.netRing = all.netRing ?? a.netRing
+            if let l = a.hypercallLimit { all.hypercallLimit = max(all.hypercallLimit ?? 0, l) }
+        }
+        return all
+    }
+
+    /// A fatal error an I/O thread found, if any.
+    public var pendingFault: HypercallFault? {
+        for m in modules { if let f = m.pendingFault { return f } }
+        return nil
+    }
+
+    /// Stops threads and flushes disks (once); the first error that must change the exit status.
+    @discardableResult
+    public func finish() -> HypercallFault? {
+        guard !finished else { return nil }
+        finished = true
+        var first: HypercallFault? = nil
+        for m in modules.reversed() { if let f = m.finish(), first == nil { first = f } }
+        return first
+    }
+
+    deinit { finish() }
+}

@@ -1,0 +1,47 @@
+// LayoutTests.swift: the x86_64 page tables, GDT and boot CPU state, byte by byte against the spec.
+
+import Testing
+import SkiffTestSupport
+@testable import SkiffCore
+@testable import SkiffArchX86_64
+
+@Test func lowTablesMatchSpec() {
+    let t = LowTables(allocationSize: 64 << 20).bytes
+    func q(_ gpa: UInt64) -> UInt64 { t.qword(Int(gpa - 0x1000)) }
+    // GDT (spec §6.2)
+    #expect(q(0x1000) == 0)
+    #expect(q(0x1008) == 0x00AF_9900_0000_FFFF)
+    #expect(q(0x1010) == 0x00CF_9300_0000_FFFF)
+    // PML4, PDPT
+    #expect(q(0x2000) == 0x3003)
+    for i in 1..<512 { #expect(q(0x2000 + 8 * UInt64(i)) == 0) }
+    #expect([q(0x3000), q(0x3008), q(0x3010), q(0x3018)] == [0x4003, 0x5003, 0x6003, 0x7003])
+    #expect(q(0x3020) == 0)
+    // PDs: entry 0 → PT0, then 2 MiB pages below the allocation, zero above.
+    #expect(q(0x4000) == 0x8003)
+    for i in UInt64(1)..<32 { #expect(q(0x4000 + 8 * i) == (i * 0x200000) | 0x83) }
+    #expect(q(0x4000 + 8 * 32) == 0)
+    #expect(q(0x7ff8) == 0)
+    // PT0: 0–0xFFFF absent, 0x10000–0xFFFFF read-only, then read-write.
+    for j in UInt64(0)..<16 { #expect(q(0x8000 + 8 * j) == 0) }
+    #expect(q(0x8000 + 8 * 16) == 0x10001)
+    #expect(q(0x8000 + 8 * 255) == 0xFF001)
+    #expect(q(0x8000 + 8 * 256) == 0x100003)
+    #expect(q(0x8000 + 8 * 511) == 0x1FF003)
+}
+
+@Test func lowTablesFullFourGiB() {
+    let t = LowTables(allocationSize: 4 << 30).bytes
+    #expect(t.qword(0x7ff8 - 0x1000) == (2047 * 0x200000) | 0x83)
+}
+
+@Test func bootCPUStateMatchesSpec() {
+    let s = BootCPUState(entry: 0x100040, guestMemSize: 64 << 20)
+    #expect(s.cr0 == 0x8001_0021 && s.cr3 == 0x2000 && s.cr4 == 0x620 && s.efer == 0x500)
+    #expect(s.rip == 0x100040 && s.rsp == (64 << 20) - 8 && s.rdi == 0x10000 && s.rflags == 2)
+    #expect(s.cs.selector == 8 && s.cs.type == 9 && s.cs.l && !s.cs.db)
+    #expect(s.data.selector == 0x10 && s.data.type == 3 && s.data.db && !s.data.l)
+    #expect(s.gdtBase == 0x1000 && s.gdtLimit == 23)
+    #expect(s.tr.type == 11)
+}
+
