@@ -55,6 +55,7 @@ let package = Package(
         .testTarget(name: "SkiffCoreTests", dependencies: ["SkiffTestSupport", "SkiffCore", "SkiffModules", "SkiffBoot"]),
         .testTarget(name: "SkiffArchTests", dependencies: ["SkiffTestSupport", "SkiffArchX86_64", "SkiffArchAArch64", "SkiffCore"]),
         .testTarget(name: "SkiffBootTests", dependencies: ["SkiffTestSupport", "SkiffBoot", "SkiffCore"]),
+        .testTarget(name: "SkiffKVMTests", dependencies: ["SkiffKVM", "SkiffCore", "CSkiffKVM"]),
         .testTarget(name: "SkiffModulesTests", dependencies: ["SkiffTestSupport", "SkiffModules", "SkiffCore"]),
         .testTarget(name: "SkiffMonitorTests", dependencies: ["SkiffMonitor", "SkiffCore", "SkiffModules"]),
         .testTarget(name: "SkiffBuildTests", dependencies: ["SkiffBuild", "SkiffCore", "SkiffBoot"]),

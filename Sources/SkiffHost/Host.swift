@@ -126,6 +126,49 @@ public enum Host {
         return status
     }
 
+    /// How a child run by `runForwardingTermination` ended.
+    public enum ChildOutcome: Equatable, Sendable {
+        public enum Step: Sendable { case spawn, wait }
+        /// It exited with this status.
+        case exited(Int32)
+        /// It died of this signal on its own.
+        case killed(Int32)
+        /// We received this SIGINT/SIGTERM and passed it on as SIGTERM.
+        case interrupted(Int32)
+        case failed(Step, errno: Int32)
+    }
+
+    /// Runs `argv` (argv[0] a path) with stdin from /dev/null and waits for it; a SIGINT or SIGTERM
+    /// received meanwhile is forwarded to the child as SIGTERM.
+    public static func runForwardingTermination(_ argv: [String]) -> ChildOutcome {
+        var sa = sigaction()
+        sa.__sigaction_handler.sa_handler = { sig in
+            if forwardedSignal == 0 { forwardedSignal = sig }
+            if forwardingChild > 0 { kill(forwardingChild, SIGTERM) }
+        }
+        sigemptyset(&sa.sa_mask)
+        sa.sa_flags = SA_RESTART
+        var oldInt = sigaction(), oldTerm = sigaction()
+        sigaction(SIGINT, &sa, &oldInt)
+        sigaction(SIGTERM, &sa, &oldTerm)
+        defer {
+            sigaction(SIGINT, &oldInt, nil)
+            sigaction(SIGTERM, &oldTerm, nil)
+        }
+        let pid: pid_t
+        switch spawn(argv, stdinFromNull: true) {
+        case .success(let p): pid = p
+        case .failure(let e): return .failed(.spawn, errno: e.errno)
+        }
+        forwardingChild = pid
+        defer { forwardingChild = 0 }
+        if forwardedSignal != 0 { kill(pid, SIGTERM) }
+        guard let status = wait(pid) else { return .failed(.wait, errno: errno) }
+        if forwardedSignal != 0 { return .interrupted(forwardedSignal) }
+        let sig = status & 0x7f
+        return sig != 0 ? .killed(sig) : .exited((status >> 8) & 0xff)
+    }
+
     /// Starts a thread running `body`; returns once the thread runs Swift code (by then the C
     /// library has made the thread's start-up system calls, so a seccomp filter installed next
     /// never sees them). Nil if the thread could not be created.
@@ -157,6 +200,11 @@ public enum Host {
         return prog.withUnsafeMutableBufferPointer { cskiff_seccomp_install($0.baseAddress, UInt16($0.count), 1) } == 0
     }
 }
+
+// SAFETY: written by the signal handler and read by the one thread that runs
+// `runForwardingTermination`; word-sized, so a torn read is impossible.
+nonisolated(unsafe) private var forwardingChild: pid_t = 0
+nonisolated(unsafe) private var forwardedSignal: Int32 = 0
 
 /// A thread started by `Host.startThread`.
 public struct HostThread {

@@ -8,6 +8,9 @@ import Musl
 #endif
 import CSkiffKVM
 
+// SAFETY: both are written by set-up code and signal handlers on the vCPU's
+// thread and read there; `signalTargetRun` points at a live kvm_run mapping
+// (KVMRunState clears it before unmapping).
 /// The pending termination signal, set by the signal handler (0 = none).
 nonisolated(unsafe) var pendingSignalNumber: Int32 = 0
 /// The running vCPU's `kvm_run`, so the signal handler can set `immediate_exit`.

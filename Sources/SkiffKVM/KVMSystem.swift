@@ -133,7 +133,7 @@ final class KVMRunState {
     }
 
     /// The exits every architecture decodes alike; nil for the architecture's own.
-    func decodeCommonExit(_ r: kvm_run, memorySize: UInt64, pcName: String, pc: () -> UInt64) -> VCPUExit? {
+    static func decodeCommonExit(_ r: kvm_run, memorySize: UInt64, pcName: String, pc: () -> UInt64) -> VCPUExit? {
         /// A fault whose message names the program counter (`rip=0x…` / `pc=0x…`).
         func fault(_ kind: GuestFault.Kind, _ text: (_ at: String) -> String) -> VCPUExit {
             let p = pc()
@@ -172,7 +172,7 @@ final class KVMRunState {
     }
 
     /// The fault for an exit nobody decoded.
-    func unhandled(_ r: kvm_run, pcName: String, pc: UInt64) -> VCPUExit {
+    static func unhandled(_ r: kvm_run, pcName: String, pc: UInt64) -> VCPUExit {
         .fault(GuestFault(kind: .unhandled, message: "KVM: unhandled exit: exit_reason=\(hex(r.exit_reason)), \(pcName)=\(hex(pc))",
                           programCounter: pc))
     }

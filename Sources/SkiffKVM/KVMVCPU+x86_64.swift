@@ -121,10 +121,10 @@ public final class KVMVCPU: VirtualCPU {
                                          isOut: io.direction == UInt8(KVM_EXIT_IO_OUT), value: { state.ioValue },
                                          limit: hypercallLimit, ignoredPorts: ignoredPorts)
         }
-        if let exit = state.decodeCommonExit(r, memorySize: memorySize, pcName: programCounterName, pc: programCounter) {
+        if let exit = KVMRunState.decodeCommonExit(r, memorySize: memorySize, pcName: programCounterName, pc: programCounter) {
             return exit
         }
-        return state.unhandled(r, pcName: programCounterName, pc: programCounter())
+        return KVMRunState.unhandled(r, pcName: programCounterName, pc: programCounter())
     }
 }
 #endif

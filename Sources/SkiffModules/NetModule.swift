@@ -132,7 +132,7 @@ public final class NetModule: MonitorModule {
         // Ring I/O (spec §11.1): the ring area the boot protocol reserved, an eventfd on the kick, the I/O thread.
         if let area = setup.ringArea, let ring = NetRing(memory: host.memory, at: area, devices: devices) {
             if host.registerRingKick(eventFD: ring.eventFD), ring.start() {
-                ring.onFatal = { [unowned host] in host.kickVCPU() }
+                ring.onFatal = { host.kickVCPU() }   // strong: the host outlives the ring thread (stopped in finish)
                 self.ring = ring
                 a.hostFeatures = HVT_FEATURE_RING_IO
                 a.netRing = area.rawValue

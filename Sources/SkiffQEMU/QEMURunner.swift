@@ -176,10 +176,6 @@ extension String {
     }
 }
 
-// Signal forwarding: the child's pid and the first termination signal seen.
-nonisolated(unsafe) private var childPID: pid_t = 0
-nonisolated(unsafe) private var receivedSignal: Int32 = 0
-
 /// Runs an aarch64 image described by `options` under qemu-system-aarch64 and
 /// returns the process exit status (the guest's).
 public func runAArch64Image(_ options: RunOptions, warn: (String) -> Void) -> Int32 {
@@ -213,40 +209,17 @@ func findExecutable(_ name: String) -> String? {
     return nil
 }
 
-/// posix_spawn with stdin = /dev/null; SIGINT/SIGTERM are forwarded to the
-/// child; returns its exit status (1, after "Exiting on signal N", if we
-/// were signalled; 128 + N if QEMU died of signal N on its own).
+/// Runs QEMU with stdin = /dev/null, forwarding SIGINT/SIGTERM; returns its exit status (1, after
+/// "Exiting on signal N", if we were signalled; 128 + N if QEMU died of signal N on its own).
 func spawnAndWait(_ argv: [String], warn: (String) -> Void) -> Int32 {
-    var sa = sigaction()
-    sa.__sigaction_handler.sa_handler = { sig in
-        if receivedSignal == 0 { receivedSignal = sig }
-        if childPID > 0 { kill(childPID, SIGTERM) }
-    }
-    sigemptyset(&sa.sa_mask)
-    sa.sa_flags = SA_RESTART
-    var oldInt = sigaction(), oldTerm = sigaction()
-    sigaction(SIGINT, &sa, &oldInt)
-    sigaction(SIGTERM, &sa, &oldTerm)
-    defer {
-        sigaction(SIGINT, &oldInt, nil)
-        sigaction(SIGTERM, &oldTerm, nil)
-    }
-    let pid: pid_t
-    switch Host.spawn(argv, stdinFromNull: true) {
-    case .success(let p): pid = p
-    case .failure(let e):
-        warn("cannot run \(argv[0]): \(e.message)")
+    switch Host.runForwardingTermination(argv) {
+    case .exited(let status): return status
+    case .killed(let sig): return 128 + sig
+    case .interrupted(let sig):
+        warn("Exiting on signal \(sig)")
+        return 1
+    case .failed(let what, let e):
+        warn("\(what == .spawn ? "cannot run \(argv[0])" : "waitpid"): \(errnoString(e))")
         return 1
     }
-    childPID = pid
-    if receivedSignal != 0 { kill(pid, SIGTERM) }
-    guard let status = Host.wait(pid) else { warn("waitpid: \(errnoString())"); return 1 }
-    childPID = 0
-    if receivedSignal != 0 {
-        warn("Exiting on signal \(receivedSignal)")
-        return 1
-    }
-    let sig = status & 0x7f
-    if sig != 0 { return 128 + sig }
-    return (status >> 8) & 0xff
 }

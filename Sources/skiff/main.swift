@@ -3,23 +3,14 @@
 import Glibc
 import SkiffCore
 import SkiffMonitor
+import SkiffModules
 import SkiffBuild
 import SkiffQEMU
 
 let skiffVersion = "0.1.0"
 
 func emit(_ fd: Int32, _ s: String) {
-    var s = s
-    if !s.hasSuffix("\n") { s += "\n" }
-    s.withCString { p in
-        var off = 0
-        let n = strlen(p)
-        while off < n {
-            let w = write(fd, p + off, n - off)
-            if w <= 0 { if errno == EINTR { continue }; return }
-            off += w
-        }
-    }
+    Host.writeAll(fd, Array(s.utf8) + (s.hasSuffix("\n") ? [] : [0x0a]))
 }
 func err(_ s: String) { emit(2, "skiff: " + s) }
 
@@ -33,10 +24,7 @@ let topUsage = """
     """
 
 /// argv exactly as the kernel passed it (CommandLine.arguments repairs invalid UTF-8).
-let rawArguments: [[UInt8]] = (0..<Int(CommandLine.argc)).map { i in
-    guard let p = CommandLine.unsafeArgv[i] else { return [] }
-    return Array(UnsafeRawBufferPointer(start: p, count: strlen(p)))
-}
+let rawArguments = Host.rawArguments()
 
 func runCommand(_ args: [String]) -> Int32 {
     var options: RunOptions

@@ -45,3 +45,19 @@ import SkiffTestSupport
     #expect(s.tr.type == 11)
 }
 
+
+@Test(arguments: [
+    // port, size, count, out → expected exit
+    (UInt32(0x502), 4, 1, true, VCPUExit.hypercall(number: 2, argument: GuestAddress(0x1234))),
+    (0x508, 4, 1, true, .hypercall(number: 8, argument: GuestAddress(0x1234))),
+    (0x509, 4, 1, true, .invalidPortAccess(port: 0x509, size: 4, isWrite: true)),   // beyond hvt's limit
+    (0x502, 2, 1, true, .invalidPortAccess(port: 0x502, size: 2, isWrite: true)),
+    (0x502, 4, 1, false, .invalidPortAccess(port: 0x502, size: 4, isWrite: false)),
+    (0x502, 4, 2, true, .invalidPortAccess(port: 0x502, size: 4, isWrite: true)),   // rep outsl
+    (0x4ff, 4, 1, true, .invalidPortAccess(port: 0x4ff, size: 4, isWrite: true)),
+    (0x510, 4, 1, true, .ignored),                                                 // --bench-port
+] as [(UInt32, Int, Int, Bool, VCPUExit)])
+func portHypercallDecoding(_ port: UInt32, _ size: Int, _ count: Int, _ out: Bool, _ expected: VCPUExit) {
+    #expect(HypercallPorts.decode(port: port, size: size, count: count, isOut: out, value: { 0x1234 },
+                                  limit: 9, ignoredPorts: [0x510]) == expected)
+}

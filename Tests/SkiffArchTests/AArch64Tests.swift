@@ -1,0 +1,51 @@
+// AArch64Tests.swift: the aarch64 hvt page tables, entry state and MMIO hypercall decoding against the spec (§7, §8), without KVM.
+
+import Testing
+import SkiffTestSupport
+import SkiffCore
+import SkiffArchAArch64
+
+@Test func pageTablesMatchSpec() {
+    let t = PageTables(allocationSize: 64 << 20).bytes
+    func q(_ gpa: UInt64) -> UInt64 { t.qword(Int(gpa - 0x1000)) }
+    #expect(q(0x1000) == 0x2003)
+    #expect(q(0x1008) == 0)
+    #expect(q(0x2000) == 0x3003)           // 64 MiB: one GiB entry
+    #expect(q(0x2008) == 0)
+    #expect(q(0x2020) == 0x1_0000_0000 | 0x60_0000_0000_0705)
+    #expect(q(0x3000) == 0x7003)
+    #expect(q(0x3008) == 0x20_0000 | 0x40_0000_0000_0711)
+    #expect(q(0x3000 + 8 * 31) == 31 * 0x20_0000 | 0x40_0000_0000_0711)
+    #expect(q(0x3000 + 8 * 32) == 0)       // 64 MiB = 32 blocks
+    #expect(q(0x7000 + 8 * 15) == 0)
+    #expect(q(0x7000 + 8 * 16) == 0x10000 | 0x60_0000_0000_0793)
+    #expect(q(0x7000 + 8 * 255) == 0xFF000 | 0x60_0000_0000_0793)
+    #expect(q(0x7000 + 8 * 256) == 0x100000 | 0x40_0000_0000_0713)
+}
+
+@Test func pageTablesForFourGiB() {
+    let t = PageTables(allocationSize: 4 << 30).bytes
+    func q(_ gpa: UInt64) -> UInt64 { t.qword(Int(gpa - 0x1000)) }
+    for i in UInt64(0)..<4 { #expect(q(0x2000 + 8 * i) == (0x3000 + 0x1000 * i) | 3) }
+    #expect(q(0x3000 + 8 * 2047) == 2047 * 0x20_0000 | 0x40_0000_0000_0711)
+}
+
+@Test func bootStateMatchesSpec() {
+    let s = BootCPUState(entry: 0x100000, guestMemSize: 64 << 20)
+    #expect(s.pc == 0x100000 && s.sp == (64 << 20) - 16 && s.x0 == 0x10000)
+    #expect(s.pstate == 0x3C5 && s.sctlr == 0x1005 && s.ttbr0 == 0x1000)
+    #expect(s.mair == 0x0000_BBFF_440C_0400 && s.tcr == 0x32_B518_3518)
+}
+
+@Test(arguments: [
+    // address, length, write → expected exit
+    (UInt64(0x1_0000_0000) + 8 * 2, 4, true, VCPUExit.hypercall(number: 2, argument: GuestAddress(0x1234))),
+    (0x1_0000_0000 + 8 * 8, 4, true, .hypercall(number: 8, argument: GuestAddress(0x1234))),
+    (0x1_0000_0000 + 8 * 2 + 4, 4, true, .hypercall(number: 2, argument: GuestAddress(0x1234))),  // no alignment check (§8)
+    (0x1_0000_0000 + 8 * 9, 4, true, .invalidMMIOAccess(address: 0x1_0000_0048, length: nil, isWrite: true)),
+    (0x1_0000_0000 + 8 * 2, 8, true, .invalidMMIOAccess(address: 0x1_0000_0010, length: 8, isWrite: true)),
+    (0x1_0000_0000 + 8 * 2, 4, false, .invalidMMIOAccess(address: 0x1_0000_0010, length: 4, isWrite: false)),
+] as [(UInt64, Int, Bool, VCPUExit)])
+func mmioHypercallDecoding(_ address: UInt64, _ length: Int, _ write: Bool, _ expected: VCPUExit) {
+    #expect(HypercallMMIO.decode(address: address, length: length, isWrite: write, value: { 0x1234 }, limit: 9) == expected)
+}
