@@ -32,3 +32,15 @@ public protocol BootProtocol: AnyObject {
     func writeBootData(into memory: GuestMemory, manifest: Manifest, attachment: ModuleAttachment,
                        cpuCycleFrequency: UInt64) throws(GuestAccessError)
 }
+
+/// The boot protocols the monitor speaks, chosen from the image itself.
+public enum BootProtocols {
+    /// The protocol for `bytes` on `arch`, checked against `options` (all refusals happen here).
+    /// Today every image is read as hvt (its checks give the messages for anything else);
+    /// PVH (an ELF with XEN_ELFNOTE_PHYS32_ENTRY and no ABI1 note) and the arm64 `Image`
+    /// (`ARM64ImageHeader.hasMagic`) are the next rows.
+    public static func select(_ bytes: [UInt8], arch: GuestArchitecture, options: RunOptions,
+                              validate: (Manifest) throws(BootError) -> Void) throws(BootError) -> any BootProtocol {
+        try HvtBoot(bytes: bytes, arch: arch, options: options, validate: validate)
+    }
+}

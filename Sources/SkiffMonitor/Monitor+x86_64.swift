@@ -10,13 +10,13 @@ import SkiffKVM
 final class Machine: ModuleHost {
     let memory: GuestMemory
     let vm: KVMVirtualMachine
-    let boot: HvtBoot
+    let boot: any BootProtocol
     let ignoredPorts: [UInt32]
     let cpuCycleFrequency: UInt64
     private weak var vcpu: KVMVCPU?
 
     /// Creates the VM over `memory` and writes the x86_64 low tables (GDT, page tables).
-    init(memory: GuestMemory, boot: HvtBoot, ignoredPorts: [UInt32]) throws(MonitorError) {
+    init(memory: GuestMemory, boot: any BootProtocol, ignoredPorts: [UInt32]) throws(MonitorError) {
         self.memory = memory
         self.boot = boot
         self.ignoredPorts = ignoredPorts

@@ -64,9 +64,9 @@ public struct Monitor {
         // 1. The image and the boot protocol: every refusal before anything exists.
         let bytes: [UInt8]
         do { bytes = try ImageFile.read(o.kernel) } catch { throw .image(file: o.kernel, error) }
-        let boot: HvtBoot
+        let boot: any BootProtocol
         do throws(BootError) {
-            boot = try HvtBoot(bytes: bytes, arch: .host, options: o) { (m) throws(BootError) in
+            boot = try BootProtocols.select(bytes, arch: .host, options: o) { (m) throws(BootError) in
                 do throws(DeviceError) { try ModuleSet.checkNames(o, against: m) } catch { throw .devices(error) }
             }
         } catch { throw MonitorError(error, file: o.kernel) }
