@@ -11,6 +11,7 @@ let package = Package(
         // Fuzz targets link these (scripts/fuzz builds them with -sanitize=fuzzer).
         .library(name: "SkiffImage", targets: ["SkiffImage"]),
         .library(name: "SkiffModules", targets: ["SkiffModules"]),
+        .library(name: "SkiffBoot", targets: ["SkiffBoot"]),
     ],
     targets: [
         // C interfaces. The hvt ABI structs, shared with guests (C99, header only).

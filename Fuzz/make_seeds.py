@@ -54,7 +54,9 @@ SEEDS = {
                              rec(5, data_mode=ALLOC_END, data=0x1000, flags=GUEST_B | P_DATA | P_LEN | P_HANDLE,
                                  handle=1, length=512),
                              rec(1, arg_mode=USABLE_END, arg=8, flags=GUEST_B)],
-    "synthetic_exits": [rec(0xF0 + i, arg=0x1234 * i, data=i) for i in range(8)],
+    # one record per exit of HypercallFuzz `syntheticExit` (port, MMIO, interrupted, ignored, 7 fault kinds);
+    # flag bit 1 (odd i) gives the MMIO access a length and the fault a program counter
+    "synthetic_exits": [rec(0xF0 + i, arg=0x1234 * i, data=i, flags=2 if i % 2 else 0) for i in range(11)],
 }
 
 

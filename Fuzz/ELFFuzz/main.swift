@@ -1,6 +1,6 @@
 // ELFFuzz/main.swift: libFuzzer target for the image loader: ELF header, ABI1/MFT1 notes, manifest, load plan, load.
 //
-// Built by scripts/fuzz (swiftc -sanitize=fuzzer,address), not by SwiftPM.
+// The ELFFuzz target of Fuzz/Package.swift; scripts/fuzz builds it with -sanitize=fuzzer,address.
 // Every input is treated two ways:
 //   1. as an ELF file: `ELFImage` (both machines, and each arch), `checkABINote`,
 //      `manifest`, `LoadPlan` for several memory sizes, and `LoadPlan.load` into
@@ -11,6 +11,8 @@
 // round-trip, a multi-line error message) is a bug.
 
 import Glibc
+import FuzzSupport
+import SkiffBoot
 import SkiffCore
 
 /// Guest RAM for the load step, made once; segments are wiped after each load.
@@ -31,6 +33,12 @@ let statsEnabled: Bool = {
 
 func count(_ what: @autoclosure () -> String) {
     if statsEnabled { stats[what(), default: 0] += 1 }
+}
+
+/// The entry SwiftPM links as `main` (see `libFuzzerMain`).
+@_cdecl("ELFFuzz_main")
+public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    libFuzzerMain(argc, argv, fuzzOne)
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -74,8 +82,8 @@ func fuzzELF(_ bytes: [UInt8]) {
     // guest's 8 MiB, the minimum base (nothing fits), an odd size derived from
     // the last byte (often not page-aligned), and two huge ones.
     let last = UInt64(bytes.last ?? 0)
-    let sizes: [UInt64] = [512 << 20, loadMemSize, hvtGuestMinBase,
-                           hvtGuestMinBase + (last << 16) + (last & 3) * 0x801,
+    let sizes: [UInt64] = [512 << 20, loadMemSize, HvtLayout.guestMinBase,
+                           HvtLayout.guestMinBase + (last << 16) + (last & 3) * 0x801,
                            1 << 32, .max]
     for (i, memSize) in sizes.enumerated() {
         let plan: LoadPlan
@@ -88,14 +96,14 @@ func fuzzELF(_ bytes: [UInt8]) {
 
 /// Spec §2.3 rules every accepted plan must satisfy.
 func checkPlan(_ plan: LoadPlan, image: ELFImage, memSize: UInt64) {
-    invariant(plan.entry >= hvtGuestMinBase && plan.entry < memSize, "entry \(hex(plan.entry)) outside [min, \(hex(memSize)))")
+    invariant(plan.entry >= HvtLayout.guestMinBase && plan.entry < memSize, "entry \(hex(plan.entry)) outside [min, \(hex(memSize)))")
     var prevEnd: UInt64 = 0
     var maxEnd: UInt64 = 0
     for s in plan.segments {
         let ph = image.programHeaders[s.index]
         invariant(ph.type == ProgramHeader.load && ph.filesz != 0, "segment \(s.index) is not a file-backed PT_LOAD")
-        invariant(s.start >= hvtGuestMinBase, "segment \(s.index) starts below the minimum base")
-        invariant(s.start % hvtPageSize == 0 && s.end % hvtPageSize == 0, "segment \(s.index) not page-aligned")
+        invariant(s.start >= HvtLayout.guestMinBase, "segment \(s.index) starts below the minimum base")
+        invariant(s.start % HvtLayout.pageSize == 0 && s.end % HvtLayout.pageSize == 0, "segment \(s.index) not page-aligned")
         invariant(s.start <= s.vaddr && s.start >= prevEnd, "segment \(s.index) overlaps the previous one")
         let (memEnd, o) = s.vaddr.addingReportingOverflow(s.memsz)
         invariant(!o && memEnd <= s.end && s.end <= memSize, "segment \(s.index) runs past memory")

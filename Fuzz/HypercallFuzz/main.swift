@@ -1,6 +1,6 @@
 // HypercallFuzz/main.swift: libFuzzer target for the hypercall handlers and the run loop, with hostile guest addresses.
 //
-// Built by scripts/fuzz (swiftc -sanitize=fuzzer,address), not by SwiftPM.
+// The HypercallFuzz target of Fuzz/Package.swift; scripts/fuzz builds it with -sanitize=fuzzer,address.
 //
 // Two 4 MiB guests are made once:
 //   A: all 4 MiB usable;
@@ -35,8 +35,9 @@
 
 import Glibc
 import CSkiffABI
+import FuzzSupport
 import SkiffCore
-import SkiffDevices
+import SkiffModules
 
 let memSize: UInt64 = 4 << 20
 let ringReserve: UInt64 = 1 << 20
@@ -70,9 +71,9 @@ final class Guest {
             precondition(memory.protect(at: GuestAddress(memory.usableSize), count: reserveTop,
                                         writable: false, readable: false))
         }
-        registerCoreHypercalls(&table, memory: memory, console: h.console, netFDs: [(handle: pollHandle, fd: h.pollFD)])
-        registerBlockHypercalls(&table, memory: memory, devices: h.blocks)
-        registerNetHypercalls(&table, memory: memory, devices: [nil, nil])
+        CoreModule.registerHypercalls(&table, memory: memory, console: h.console, pollFDs: [(handle: pollHandle, fd: h.pollFD)])
+        BlockModule.registerHypercalls(&table, memory: memory, devices: h.blocks)
+        NetModule.registerHypercalls(&table, memory: memory, devices: [nil, nil])
     }
 }
 
@@ -384,28 +385,38 @@ func runCall(_ r: Record) {
     if statsEnabled && got == .done && o.transfer { stats[Int(nr)][3] += 1 }
 }
 
-/// A non-hypercall exit through the run loop: it must end the run with one line, never trap.
+/// A non-hypercall exit through the run loop: it must end the run with the
+/// matching one-line error (a fault after the fault hooks saw it), never trap;
+/// `.interrupted` and `.ignored` resume the vCPU, whose script is then exhausted.
 func syntheticExit(_ r: Record, _ g: Guest) {
     let p = r.argParam, q = r.dataParam
+    let kinds: [GuestFault.Kind] = [.protection, .unexpectedMMIO, .halted, .shutdown, .entryFailure, .internalError, .unhandled]
     let exits: [VCPUExit] = [
         .invalidPortAccess(port: UInt32(truncatingIfNeeded: p), size: Int(truncatingIfNeeded: q), isWrite: r.flag(0)),
-        .invalidMMIOAccess(address: p, length: Int(truncatingIfNeeded: q), isWrite: r.flag(0)),
-        .protectionFault(address: r.flag(1) ? p : nil),
-        .mmio(address: p, isWrite: r.flag(0)),
-        .hlt, .shutdown,
-        .failedEntry(reason: p),
-        .internalError(suberror: UInt32(truncatingIfNeeded: p)),
-        .unhandled(reason: UInt32(truncatingIfNeeded: p)),
-        .interrupted,
-    ]
+        .invalidMMIOAccess(address: p, length: r.flag(1) ? Int(truncatingIfNeeded: q) : nil, isWrite: r.flag(0)),
+        .interrupted, .ignored,
+    ] + kinds.map { .fault(GuestFault(kind: $0, message: "fuzz: \($0) exit: reason=\(hex(p))", programCounter: r.flag(1) ? q : nil)) }
     let e = exits[Int(r.nr & 0x0f) % exits.count]
-    let loop = RunLoop(memory: g.memory, vcpu: ScriptedVCPU([e]), table: g.table)
+    var loop = RunLoop(memory: g.memory, vcpu: ScriptedVCPU([e]), table: g.table)
+    var hooked: [GuestFault] = []
+    loop.faultHooks = [{ hooked.append($0) }]
+    loop.haltHooks = [{ _ in fatalError("halt hook ran after \(e)") }]
     do {
         _ = try loop.run()
         fatalError("run returned after \(e) with an exhausted script")
     } catch {
         invariant(!error.message.isEmpty && !error.message.contains("\n"), "run error message: \(error.message)")
-        if case .interrupted = e { invariant(error == .backend(BackendError("script exhausted")), "interrupted: \(error)") }
+        let expected: RunError
+        switch e {
+        case .invalidPortAccess(let port, _, _): expected = .invalidPortAccess(port)
+        case .invalidMMIOAccess(let a, let l, _): expected = .invalidMMIOAccess(a, l)
+        case .fault(let f): expected = .guest(f)
+        default: expected = .backend(BackendError("script exhausted"))
+        }
+        invariant(error == expected, "\(e) ended the run with \(error), expected \(expected)")
+        if case .fault(let f) = e { invariant(hooked == [f], "fault hooks saw \(hooked) for \(f)") } else {
+            invariant(hooked.isEmpty, "fault hooks ran after \(e)")
+        }
     }
 }
 
@@ -425,6 +436,12 @@ let statsEnabled: Bool = {
 func count(_ nr: Int, _ o: Outcome) {
     guard statsEnabled else { return }
     stats[nr][o == .fault ? 0 : o == .done ? 1 : 2] += 1
+}
+
+/// The entry SwiftPM links as `main` (see `libFuzzerMain`).
+@_cdecl("HypercallFuzz_main")
+public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    libFuzzerMain(argc, argv, fuzzOne)
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
