@@ -6,6 +6,7 @@ let package = Package(
     name: "Skiff",
     products: [
         .executable(name: "skiff", targets: ["skiff"]),
+        .executable(name: "skiff-hvt", targets: ["skiff-hvt"]),
         .library(name: "SkiffCore", targets: ["SkiffCore"]),
         .library(name: "SkiffMonitor", targets: ["SkiffMonitor"]),
         // Fuzz targets link these (scripts/fuzz builds them with -sanitize=fuzzer).
@@ -46,6 +47,8 @@ let package = Package(
         .target(name: "SkiffQEMU", dependencies: ["SkiffCore", "SkiffModules"]),
         // Guest image builder (`skiff build`): drives swiftc, clang and ld.lld.
         .target(name: "SkiffBuild", dependencies: ["SkiffCore"]),
+        // The per-VM tender (solo5-hvt's command line); also built as Embedded Swift by scripts/build.
+        .executableTarget(name: "skiff-hvt", dependencies: ["SkiffCore", "SkiffMonitor"]),
         .executableTarget(
             name: "skiff",
             dependencies: ["SkiffCore", "SkiffMonitor", "SkiffModules", "SkiffBuild", "SkiffQEMU"]),

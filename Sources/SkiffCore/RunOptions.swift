@@ -136,9 +136,9 @@ extension RunOptions {
     }
 
     /// Usage text for `skiff run --help`, with each module's lines.
-    public static func usage(modules: [ModuleDescriptor]) -> String {
+    public static func usage(command: String, modules: [ModuleDescriptor]) -> String {
         """
-        usage: skiff run [OPTIONS] [--] KERNEL [ARGS...]
+        usage: \(command) [OPTIONS] [--] KERNEL [ARGS...]
           KERNEL is an hvt unikernel (Solo5 ABI version 2); ARGS are passed to it.
         Options (solo5-hvt syntax):
           --mem=N                      guest memory in MiB (default 512, at most 4096)

@@ -74,6 +74,12 @@ public enum Host {
         return true
     }
 
+    /// Writes `line` and a newline (unless it ends with one) to `fd`.
+    @discardableResult
+    public static func writeLine(_ fd: Int32, _ line: String) -> Bool {
+        writeAll(fd, Array(line.utf8) + (line.utf8.last == 0x0a ? [] : [0x0a]))
+    }
+
     /// `n` bytes from the kernel's random source (getrandom; zeros if it fails).
     public static func randomBytes(_ n: Int) -> [UInt8] {
         var b = [UInt8](repeating: 0, count: n)
@@ -97,6 +103,25 @@ public enum Host {
         // SAFETY: readlink writes at most `count - 1` bytes into the array's storage.
         let n = buf.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count - 1) }
         return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : nil
+    }
+
+    /// Ends the process (for executables' `main` only: the libraries never call it).
+    public static func exit(_ status: Int32) -> Never { Glibc.exit(status) }
+
+    /// Replaces the process with `path` run as `argv` (argv[0] may differ from the path); returns only on failure, with errno.
+    public static func exec(_ path: String, _ argv: [[UInt8]]) -> Int32 {
+        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { a in
+            // SAFETY: a NUL-terminated copy, freed below if execv returns.
+            let p = UnsafeMutablePointer<CChar>.allocate(capacity: a.count + 1)
+            for (i, b) in a.enumerated() { p[i] = CChar(bitPattern: b) }
+            p[a.count] = 0
+            return p
+        }
+        cargs.append(nil)
+        execv(path, &cargs)
+        let e = errno
+        for p in cargs { p?.deallocate() }
+        return e
     }
 
     /// The environment variable `name`, if set.

@@ -18,8 +18,8 @@ extension RunOptions {
         try parse(args, modules: MonitorModules.all)
     }
 
-    /// `skiff run --help`.
-    public static var usage: String { usage(modules: MonitorModules.all) }
+    /// `skiff run --help` (or `skiff-hvt --help` with `command: "skiff-hvt"`).
+    public static func usage(command: String = "skiff run") -> String { usage(command: command, modules: MonitorModules.all) }
 }
 
 /// The modules taking part in one run, with the manifest copy they attached their devices to.

@@ -7,7 +7,6 @@ import SkiffModules
 import SkiffBuild
 import SkiffQEMU
 
-let skiffVersion = "0.1.0"
 
 func emit(_ fd: Int32, _ s: String) {
     Host.writeAll(fd, Array(s.utf8) + (s.hasSuffix("\n") ? [] : [0x0a]))
@@ -27,36 +26,23 @@ let topUsage = """
 let rawArguments = Host.rawArguments()
 
 func runCommand(_ args: [String]) -> Int32 {
-    var options: RunOptions
-    do {
-        options = try RunOptions.parse(args)
-        options.rawGuestArguments = Array(rawArguments.suffix(options.guestArguments.count))
-    } catch {
-        switch error {
-        case .help: emit(1, RunOptions.usage); return 0
-        case .version: printVersion(); return 0
-        default:
-            err(error.message)
-            emit(2, RunOptions.usage)
+    // aarch64: a Skiff QEMU-virt image (raw arm64 Image or its ELF), or any aarch64 ELF.
+    if let options = try? RunOptions.parse(args),
+       VirtImage.isVirtImage(path: options.kernel) || (try? ImageInfo(path: options.kernel))?.architecture == .aarch64 {
+        return runAArch64Image(options, warn: { err($0) })
+    }
+    // hvt: the tender beside this binary, as `skiff` (so its messages and usage say `skiff run`).
+    let guest = Array(rawArguments.suffix(args.count))
+    if let exe = Host.executablePath(), let slash = exe.lastIndex(of: "/") {
+        let tender = String(exe[..<slash]) + "/skiff-hvt"
+        if access(tender, X_OK) == 0 {
+            let e = Host.exec(tender, [Array("skiff".utf8)] + guest)
+            err("cannot run \(tender): \(errnoString(e))")
             return 1
         }
     }
-    // aarch64: a Skiff QEMU-virt image (raw arm64 Image or its ELF), or any aarch64 ELF.
-    if VirtImage.isVirtImage(path: options.kernel) || (try? ImageInfo(path: options.kernel))?.architecture == .aarch64 {
-        return runAArch64Image(options, warn: { err($0) })
-    }
-    if !options.sandbox { err("WARNING: --no-sandbox: the monitor runs without its seccomp filter (debugging only)") }
-    Monitor.installTerminationHandlers()
-    do {
-        let result = try Monitor(options: options, warn: { err("WARNING: " + $0) }).run()
-        if result.halt.processStatus == 255, let f = result.trapFrame, f.count == 7 {
-            err("guest aborted: trap frame cr2=\(hex(f[0])) ec=\(hex(f[1])) rip=\(hex(f[2])) rsp=\(hex(f[5])) rflags=\(hex(f[4]))")
-        }
-        return result.halt.processStatus
-    } catch {
-        err(error.message)
-        return error.exitStatus
-    }
+    // No tender installed beside skiff: the same monitor, in this process.
+    return Tender.main(args, rawArguments: guest, program: "skiff")
 }
 
 /// `skiff bench`: runs `scripts/bench` of the source tree this binary was built in.
@@ -79,15 +65,14 @@ func benchCommand(_ args: [String]) -> Int32 {
     return 1
 }
 
-func printVersion() {
-    emit(1, "skiff \(skiffVersion) (Solo5 hvt tender compatible)")
-    emit(1, "ABI version 2")
-}
+func printVersion() { Tender.printVersion(program: "skiff") }
 
 func main() -> Int32 {
     var args = Array(CommandLine.arguments.dropFirst())
     let prog = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "skiff"
-    if prog == "solo5-hvt" { return runCommand(args) }
+    if prog == "solo5-hvt" || prog == "solo5-hvt-debug" || prog == "skiff-hvt" {
+        return Tender.main(args, rawArguments: Array(rawArguments.dropFirst()), program: prog)
+    }
     guard let cmd = args.first else { emit(2, topUsage); return 1 }
     args.removeFirst()
     switch cmd {
