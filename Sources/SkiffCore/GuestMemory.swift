@@ -7,11 +7,7 @@
 // atomic 32-bit accesses for rings shared with a running guest. No host
 // pointer into guest memory leaves this file except to the hypervisor.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
+import SkiffHost
 import CSkiffLinux
 
 /// A guest access that failed the bounds check: `[address, address + count)`

@@ -114,7 +114,7 @@ extension ModuleDescriptor {
                                         modules: [ModuleDescriptor]) throws(DeviceError) {
         var seen: Set<String> = []
         for pass in [true, false] {
-            for rule in modules.flatMap(\.deviceRules) where rule.attaches == pass {
+            for rule in modules.flatMap({ $0.deviceRules }) where rule.attaches == pass {
                 for nv in rule.values(options) {
                     guard let h = manifest.handle(named: nv.name), manifest.entries[h].type == rule.type else {
                         throw .notDeclared(nv.name)
@@ -129,7 +129,7 @@ extension ModuleDescriptor {
     public static func checkAllAttached(_ manifest: Manifest) throws(DeviceError) {
         // Entries of type >= MFT_RESERVED_FIRST are not devices and need no attachment (spec §4.5).
         let missing = manifest.devices.filter { !$0.attached && $0.typeCode < DeviceType.reservedFirst.rawValue }.map { e in
-            (e.name, e.type.map(\.name) ?? "<undefined type>")
+            (e.name, e.type.map { $0.name } ?? "<undefined type>")
         }
         guard missing.isEmpty else { throw .notAttached(missing) }
     }

@@ -143,7 +143,7 @@ extension RunOptions {
         Options (solo5-hvt syntax):
           --mem=N                      guest memory in MiB (default 512, at most 4096)
 
-        """ + modules.map(\.usage).filter { !$0.isEmpty }.map { $0 + "\n" }.joined() + """
+        """ + modules.map { $0.usage }.filter { !$0.isEmpty }.map { $0 + "\n" }.joined() + """
           --no-sandbox                 do not confine the monitor with seccomp (debugging)
           --bench-port=PORT            ignore 4-byte OUTs to PORT (0x509-0x5ff), to measure the bare exit cost
           --                           end of options

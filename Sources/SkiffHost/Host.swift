@@ -4,11 +4,6 @@
 // Swift values only. Each function here checks its results and reports
 // errno; none of them keeps a pointer after it returns.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CSkiffLinux
 import Synchronization
 
@@ -44,8 +39,8 @@ public enum Host {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .system(errno) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw (st.st_mode & S_IFMT) == S_IFDIR ? .directory : .notRegular
+        guard cskiff_is_regular(UInt32(st.st_mode)) != 0 else {
+            throw cskiff_is_directory(UInt32(st.st_mode)) != 0 ? .directory : .notRegular
         }
         guard prefixOnly || st.st_size <= limit else { throw .tooLarge(limit: limit) }
         var bytes = [UInt8](repeating: 0, count: min(Int(st.st_size), limit))
@@ -90,11 +85,25 @@ public enum Host {
 
     /// argv exactly as the kernel passed it (CommandLine.arguments repairs invalid UTF-8).
     public static func rawArguments() -> [[UInt8]] {
-        (0..<Int(CommandLine.argc)).map { i in
+        #if hasFeature(Embedded)
+        return embeddedArguments
+        #else
+        return arguments(Int(CommandLine.argc), CommandLine.unsafeArgv)
+        #endif
+    }
+
+    /// Copies `argv[0..<argc]`.
+    public static func arguments(_ argc: Int, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> [[UInt8]] {
+        (0..<argc).map { i in
             // SAFETY: argv[0..<argc] are NUL-terminated strings owned by the process for its lifetime.
-            guard let p = CommandLine.unsafeArgv[i] else { return [] }
+            guard let p = argv[i] else { return [] }
             return Array(UnsafeRawBufferPointer(start: p, count: strlen(p)))
         }
+    }
+
+    /// Records argv for `rawArguments()` where the standard library has no CommandLine (Embedded: call from `main`).
+    public static func setArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) {
+        embeddedArguments = arguments(Int(argc), argv)
     }
 
     /// The path of the running executable (/proc/self/exe), if readable.
@@ -106,7 +115,7 @@ public enum Host {
     }
 
     /// Ends the process (for executables' `main` only: the libraries never call it).
-    public static func exit(_ status: Int32) -> Never { Glibc.exit(status) }
+    public static func exit(_ status: Int32) -> Never { cskiff_exit(status) }
 
     /// Replaces the process with `path` run as `argv` (argv[0] may differ from the path); returns only on failure, with errno.
     public static func exec(_ path: String, _ argv: [[UInt8]]) -> Int32 {
@@ -138,7 +147,7 @@ public enum Host {
         var cargv = cargs + [nil]
         var pid: pid_t = 0
         // SAFETY: `cargv` is a NULL-terminated array of strdup'ed strings alive until the deferred free.
-        let rc = cargv.withUnsafeMutableBufferPointer { posix_spawn(&pid, argv[0], &actions, nil, $0.baseAddress!, environ) }
+        let rc = cargv.withUnsafeMutableBufferPointer { posix_spawn(&pid, argv[0], &actions, nil, $0.baseAddress!, cskiff_environ()) }
         return rc == 0 ? .success(pid) : .failure(SpawnError(errno: rc))
     }
 
@@ -166,16 +175,13 @@ public enum Host {
     /// Runs `argv` (argv[0] a path) with stdin from /dev/null and waits for it; a SIGINT or SIGTERM
     /// received meanwhile is forwarded to the child as SIGTERM.
     public static func runForwardingTermination(_ argv: [String]) -> ChildOutcome {
-        var sa = sigaction()
-        sa.__sigaction_handler.sa_handler = { sig in
+        let forward: @convention(c) (Int32) -> Void = { sig in
             if forwardedSignal == 0 { forwardedSignal = sig }
             if forwardingChild > 0 { kill(forwardingChild, SIGTERM) }
         }
-        sigemptyset(&sa.sa_mask)
-        sa.sa_flags = SA_RESTART
         var oldInt = sigaction(), oldTerm = sigaction()
-        sigaction(SIGINT, &sa, &oldInt)
-        sigaction(SIGTERM, &sa, &oldTerm)
+        cskiff_set_signal(SIGINT, forward, SA_RESTART, &oldInt)
+        cskiff_set_signal(SIGTERM, forward, SA_RESTART, &oldTerm)
         defer {
             sigaction(SIGINT, &oldInt, nil)
             sigaction(SIGTERM, &oldTerm, nil)
@@ -198,22 +204,17 @@ public enum Host {
     /// library has made the thread's start-up system calls, so a seccomp filter installed next
     /// never sees them). Nil if the thread could not be created.
     public static func startThread(_ body: @escaping () -> Void) -> HostThread? {
-        final class Start {
-            let body: () -> Void
-            let started = Atomic<UInt32>(0)
-            init(_ body: @escaping () -> Void) { self.body = body }
-        }
-        let start = Start(body)
-        var thread = pthread_t()
+        let start = ThreadStart(body)
+        var thread = cskiff_thread()
         // SAFETY: the retained `Start` is released exactly once, by the new thread or on failure below.
         let ctx = Unmanaged.passRetained(start).toOpaque()
-        let r = pthread_create(&thread, nil, { ctx in
-            let start = Unmanaged<Start>.fromOpaque(ctx!).takeRetainedValue()
+        let r = cskiff_thread_create(&thread, { ctx in
+            let start = Unmanaged<ThreadStart>.fromOpaque(ctx!).takeRetainedValue()
             start.started.store(1, ordering: .releasing)
             start.body()
             return nil
         }, ctx)
-        if r != 0 { Unmanaged<Start>.fromOpaque(ctx).release(); return nil }
+        if r != 0 { Unmanaged<ThreadStart>.fromOpaque(ctx).release(); return nil }
         while start.started.load(ordering: .acquiring) == 0 { sched_yield() }
         return HostThread(thread: thread)
     }
@@ -230,12 +231,25 @@ public enum Host {
 // `runForwardingTermination`; word-sized, so a torn read is impossible.
 nonisolated(unsafe) private var forwardingChild: pid_t = 0
 nonisolated(unsafe) private var forwardedSignal: Int32 = 0
+// SAFETY: written once by `main` before any thread starts (Embedded builds only).
+nonisolated(unsafe) private var embeddedArguments: [[UInt8]] = []
+
+/// What a new thread runs, and the flag it raises once running.
+private final class ThreadStart {
+    let body: () -> Void
+    let started = Atomic<UInt32>(0)
+    init(_ body: @escaping () -> Void) { self.body = body }
+}
 
 /// A thread started by `Host.startThread`.
 public struct HostThread {
-    let thread: pthread_t
+    let thread: cskiff_thread
     /// Waits for the thread to end.
-    public func join() { pthread_join(thread, nil) }
+    public func join() { _ = cskiff_thread_join(thread) }
+    /// The calling thread.
+    public static var current: HostThread { HostThread(thread: cskiff_thread_self()) }
+    /// Sends `signal` to the thread.
+    public func signal(_ sig: Int32) { _ = cskiff_thread_kill(thread, sig) }
 }
 
 /// posix_spawn's error number.

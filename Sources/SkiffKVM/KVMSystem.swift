@@ -5,12 +5,6 @@
 // architecture's vCPU file (KVMVCPU+x86_64.swift); nothing of `kvm_run`
 // leaves the backend.
 
-#if os(Linux)
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CSkiffLinux
 import CSkiffKVM
 import SkiffCore
@@ -177,5 +171,3 @@ final class KVMRunState {
                           programCounter: pc))
     }
 }
-
-#endif

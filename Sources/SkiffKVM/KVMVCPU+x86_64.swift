@@ -1,11 +1,6 @@
 // KVMVCPU+x86_64.swift: the KVM backend's x86_64 part: the hvt boot CPU state, CPUID, TSC frequency, port-I/O exits.
 
-#if os(Linux) && arch(x86_64)
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
+#if arch(x86_64)
 import CSkiffLinux
 import CSkiffKVM
 import SkiffCore

@@ -1,10 +1,5 @@
 // BlockModule.swift: file-backed block devices (`--block:NAME=PATH`) and the BLOCK_READ/BLOCK_WRITE hypercalls (spec §9.4, §10.1).
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CSkiffABI
 import CSkiffLinux
 import SkiffCore
@@ -25,7 +20,7 @@ public final class BlockBackend {
         let fd = open(path, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw .cannotOpenBlock(path: path, error: errnoString()) }
         var st = stat()
-        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+        if fstat(fd, &st) == 0, cskiff_is_directory(UInt32(st.st_mode)) != 0 {
             close(fd); throw .cannotOpenBlock(path: path, error: "Is a directory")
         }
         let end = lseek(fd, 0, SEEK_END)

@@ -1,10 +1,5 @@
 // BlockRing.swift: Skiff's block ring extension: serve every queued block request with one exit (docs/block-ring.md).
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CSkiffABI
 import SkiffCore
 

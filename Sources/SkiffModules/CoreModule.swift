@@ -1,10 +1,5 @@
 // CoreModule.swift: the always-present hypercalls: PUTS (console), WALLTIME (clock) and POLL (wait for input on the net devices).
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CSkiffLinux
 import CSkiffABI
 import SkiffCore
@@ -50,7 +45,7 @@ public final class CoreModule: MonitorModule {
             }
         }
         var pfds = pollFDs.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-        let handles = pollFDs.map(\.handle)
+        let handles = pollFDs.map { $0.handle }
         try! table.register(.poll) { (arg) throws(HypercallFault) in
             let p = try memory.argument(hvt_hc_poll.self, at: arg)
             let secs = p.timeout_nsecs / 1_000_000_000

@@ -47,7 +47,7 @@ public final class ModuleSet {
     public var manifest: Manifest { setup.manifest }
 
     /// Every module's system calls.
-    public var syscalls: [Int] { modules.flatMap(\.syscalls) }
+    public var syscalls: [Int] { modules.flatMap { $0.syscalls } }
 
     /// Attaches every module to the run: hypercalls, I/O threads; their contributions merged.
     public func attach(table: inout HypercallTable, host: any ModuleHost) -> ModuleAttachment {

@@ -1,10 +1,5 @@
 // NetModule.swift: tap-backed network devices (`--net:NAME=TAP`), the NET_WRITE/NET_READ hypercalls and ring I/O (spec §9.5–9.6, §10.2, §11).
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CSkiffLinux
 import CSkiffABI
 import SkiffCore
@@ -24,7 +19,7 @@ public final class NetBackend {
         self.interface = iface
         guard iface.utf8.count < Int(IFNAMSIZ) else { throw fail(ENAMETOOLONG) }
         guard if_nametoindex(iface) != 0 else { throw fail(ENOENT) }
-        let sock = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let sock = socket(AF_INET, CSKIFF_SOCK_DGRAM_CLOEXEC, 0)
         guard sock >= 0 else { throw fail(errno) }
         defer { close(sock) }
         var ifr = ifreq()

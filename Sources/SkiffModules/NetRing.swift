@@ -6,11 +6,6 @@
 // (`loadShared`) and checked on the copy; buffers are bounds-checked against
 // the guest-usable memory, which excludes the ring itself.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CSkiffLinux
 import CSkiffABI
 import SkiffCore

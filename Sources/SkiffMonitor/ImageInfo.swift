@@ -11,7 +11,7 @@ public struct ImageInfo: Sendable {
     public init(path: String) throws(MonitorError) {
         do {
             let bytes = try ImageFile.read(path)
-            let image = try ELFImage(bytes: bytes, machines: GuestArchitecture.allCases.map(\.elfMachine))
+            let image = try ELFImage(bytes: bytes, machines: GuestArchitecture.allCases.map { $0.elfMachine })
             try image.checkABINote()
             manifest = try image.manifest()
             architecture = image.architecture

@@ -13,7 +13,7 @@ final class Machine: ModuleHost {
     let boot: any BootProtocol
     let ignoredPorts: [UInt32]
     let cpuCycleFrequency: UInt64
-    private weak var vcpu: KVMVCPU?
+    private var vcpu: KVMVCPU?
 
     /// Creates the VM over `memory` and writes the x86_64 low tables (GDT, page tables).
     init(memory: GuestMemory, boot: any BootProtocol, ignoredPorts: [UInt32]) throws(MonitorError) {

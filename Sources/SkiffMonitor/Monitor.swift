@@ -1,10 +1,5 @@
 // Monitor.swift: the embeddable monitor: a short composition of image, boot protocol, modules, backend and run loop; typed errors, no exit().
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import SkiffCore
 import SkiffBoot
 import SkiffModules
@@ -130,7 +125,7 @@ extension Monitor {
     /// Makes SIGINT/SIGTERM end a running guest cleanly ("Exiting on signal N", status 1)
     /// and turns a closed stdout into a console write error (no SIGPIPE death).
     public static func installTerminationHandlers() {
-        signal(SIGPIPE, SIG_IGN)
+        cskiff_ignore_signal(SIGPIPE)
         SkiffKVM.installTerminationHandlers()
     }
 }

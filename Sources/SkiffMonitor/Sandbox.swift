@@ -4,11 +4,6 @@
 // guest's first instruction. A forbidden system call kills the whole process
 // with SIGSYS (status 159 in a shell).
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CSkiffLinux
 import SkiffHost
 

@@ -22,11 +22,6 @@
 //   SKIFF_QEMU_EXTRA      more QEMU arguments, split on spaces (debugging: "-s -S",
 //                         "-d int", "-monitor unix:/tmp/m.sock,server,nowait")
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import SkiffCore
 import SkiffModules
 

@@ -23,6 +23,48 @@
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
+/* The rest of the C library the tender uses: in Embedded Swift builds this
+ * module is how Swift sees libc (there is no Glibc/Musl overlay there). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <time.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+/* What an overlay would add: errno (a macro), open (variadic), sigaction's handler (a union). */
+static inline int cskiff_errno(void) { return errno; }
+static inline void cskiff_set_errno(int e) { errno = e; }
+static inline int cskiff_open(const char *path, int flags, unsigned int mode) { return open(path, flags, mode); }
+/* Installs `handler` for `sig` with `flags` (e.g. SA_RESTART) and an empty mask; saves the old action in `old` if given. */
+static inline int cskiff_set_signal(int sig, void (*handler)(int), int flags, struct sigaction *old) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(sig, &sa, old);
+}
+static inline __attribute__((noreturn)) void cskiff_exit(int status) { exit(status); }
+/* File types from st_mode (the S_IF* constants import with different types per libc). */
+static inline int cskiff_is_regular(unsigned int mode) { return S_ISREG(mode); }
+static inline int cskiff_is_directory(unsigned int mode) { return S_ISDIR(mode); }
+/* Threads: pthread_t is an integer in glibc and a pointer in musl; Swift sees only this struct. */
+typedef struct { pthread_t id; } cskiff_thread;
+static inline int cskiff_thread_create(cskiff_thread *t, void *(*fn)(void *), void *arg) { return pthread_create(&t->id, NULL, fn, arg); }
+static inline int cskiff_thread_join(cskiff_thread t) { return pthread_join(t.id, NULL); }
+static inline cskiff_thread cskiff_thread_self(void) { cskiff_thread t = { pthread_self() }; return t; }
+static inline int cskiff_thread_kill(cskiff_thread t, int sig) { return pthread_kill(t.id, sig); }
+/* socket(2) types are an enum in glibc and macros in musl. */
+static const int CSKIFF_SOCK_DGRAM_CLOEXEC = SOCK_DGRAM | SOCK_CLOEXEC;
+static inline void cskiff_ignore_signal(int sig) { signal(sig, SIG_IGN); }
+extern char **environ;
+static inline char **cskiff_environ(void) { return environ; }
 
 static inline int cskiff_ioctl(int fd, unsigned long req, unsigned long arg) {
     return ioctl(fd, req, arg);
