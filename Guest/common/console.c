@@ -80,3 +80,17 @@ void skiff_fmt_dec(struct skiff_fmt *f, uint64_t v)
     while (i > 0 && f->len < sizeof f->buf)
         f->buf[f->len++] = tmp[--i];
 }
+
+void skiff_fmt_field(struct skiff_fmt *f, const char *name, uint64_t v)
+{
+    skiff_fmt_str(f, name);
+    skiff_fmt_hex(f, v);
+}
+
+void skiff_fmt_emit(struct skiff_fmt *f)
+{
+    if (f->len < sizeof f->buf)
+        f->buf[f->len++] = '\n';
+    skiff_console_flush();
+    skiff_puts_raw(f->buf, f->len);
+}

@@ -45,10 +45,15 @@ void skiff_warn(const char *what)
     struct skiff_fmt f = { .len = 0 };
     skiff_fmt_str(&f, "Skiff: WARNING: ");
     skiff_fmt_str(&f, what);
-    if (f.len < sizeof f.buf)
-        f.buf[f.len++] = '\n';
-    skiff_console_flush();
-    skiff_puts_raw(f.buf, f.len);
+    skiff_fmt_emit(&f);
+}
+
+void skiff_fmt_fault_address(struct skiff_fmt *f, uint64_t addr)
+{
+    if (addr >= (uintptr_t)__skiff_guard && addr < (uintptr_t)__skiff_stack_bottom)
+        skiff_fmt_str(f, " (stack overflow)");
+    else if (addr < 4096)
+        skiff_fmt_str(f, " (null pointer)");
 }
 
 __attribute__((noreturn, used))

@@ -69,14 +69,10 @@ void skiff_a64_trap(struct skiff_a64_frame *fr, uint64_t kind)
         skiff_fmt_str(&f, ec_name(ec));
     else
         skiff_fmt_str(&f, type == 1 ? "IRQ" : type == 2 ? "FIQ" : "SError");
-    skiff_fmt_str(&f, " esr=");
-    skiff_fmt_hex(&f, fr->esr);
-    skiff_fmt_str(&f, " elr=");
-    skiff_fmt_hex(&f, fr->elr);
-    skiff_fmt_str(&f, " far=");
-    skiff_fmt_hex(&f, fr->far);
-    skiff_fmt_str(&f, " sp=");
-    skiff_fmt_hex(&f, group == 0 ? fr->sp : (uint64_t)(uintptr_t)(fr + 1));
+    skiff_fmt_field(&f, " esr=", fr->esr);
+    skiff_fmt_field(&f, " elr=", fr->elr);
+    skiff_fmt_field(&f, " far=", fr->far);
+    skiff_fmt_field(&f, " sp=", group == 0 ? fr->sp : (uint64_t)(uintptr_t)(fr + 1));
     if (type == 0 && (ec == 0x20 || ec == 0x21 || ec == 0x24 || ec == 0x25)) {
         uint32_t fsc = (uint32_t)fr->esr & 0x3f;
         skiff_fmt_str(&f, " (");
@@ -90,22 +86,14 @@ void skiff_a64_trap(struct skiff_a64_frame *fr, uint64_t kind)
         else
             skiff_fmt_str(&f, ", execute");
         skiff_fmt_str(&f, ")");
-        uint64_t guard = (uint64_t)(uintptr_t)__skiff_guard;
-        if (fr->far >= guard && fr->far < (uint64_t)(uintptr_t)__skiff_stack_bottom)
-            skiff_fmt_str(&f, " (stack overflow)");
-        else if (fr->far < 4096)
-            skiff_fmt_str(&f, " (null pointer)");
+        skiff_fmt_fault_address(&f, fr->far);
     } else if (type == 0 && ec == 0x3c) {
-        skiff_fmt_str(&f, " imm=");
-        skiff_fmt_hex(&f, fr->esr & 0xffff);
+        skiff_fmt_field(&f, " imm=", fr->esr & 0xffff);
     }
     if (group == 1)
         skiff_fmt_str(&f, " (in an exception handler)");
     else if (group >= 2)
         skiff_fmt_str(&f, " (from EL0)");
-    if (f.len < sizeof f.buf)
-        f.buf[f.len++] = '\n';
-    skiff_console_flush();
-    skiff_puts_raw(f.buf, f.len);
+    skiff_fmt_emit(&f);
     skiff_halt(255, 0);
 }

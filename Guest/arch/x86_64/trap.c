@@ -30,28 +30,16 @@ void skiff_trap(uint64_t vector, struct trap_frame *tf)
     struct skiff_fmt f = { .len = 0 };
     skiff_fmt_str(&f, "Skiff: ABORT: trap: type=");
     skiff_fmt_str(&f, trap_names[vector & 31]);
-    skiff_fmt_str(&f, " ec=");
-    skiff_fmt_hex(&f, tf->ec);
-    skiff_fmt_str(&f, " rip=");
-    skiff_fmt_hex(&f, tf->rip);
-    skiff_fmt_str(&f, " rsp=");
-    skiff_fmt_hex(&f, tf->rsp);
-    skiff_fmt_str(&f, " rflags=");
-    skiff_fmt_hex(&f, tf->rflags);
+    skiff_fmt_field(&f, " ec=", tf->ec);
+    skiff_fmt_field(&f, " rip=", tf->rip);
+    skiff_fmt_field(&f, " rsp=", tf->rsp);
+    skiff_fmt_field(&f, " rflags=", tf->rflags);
     if (vector == 14) {
-        skiff_fmt_str(&f, " cr2=");
-        skiff_fmt_hex(&f, tf->cr2);
-        uintptr_t guard = (uintptr_t)__skiff_guard;
-        if (tf->cr2 >= guard && tf->cr2 < (uintptr_t)__skiff_stack_bottom)
-            skiff_fmt_str(&f, " (stack overflow)");
-        else if (tf->cr2 < 4096)
-            skiff_fmt_str(&f, " (null pointer)");
+        skiff_fmt_field(&f, " cr2=", tf->cr2);
+        skiff_fmt_fault_address(&f, tf->cr2);
     }
     if ((tf->cs & 3) != 3)
         skiff_fmt_str(&f, " (in CPL0 code)");
-    if (f.len < sizeof f.buf)
-        f.buf[f.len++] = '\n';
-    skiff_console_flush();
-    skiff_puts_raw(f.buf, f.len);
+    skiff_fmt_emit(&f);
     skiff_halt(255, tf);
 }

@@ -64,30 +64,25 @@ int virtio_blk_io(struct virtio_blk *b, uint32_t type, uint64_t offset, void *bu
     if (type == VIRTIO_BLK_T_OUT && b->read_only)
         return HVT_R_EUNSPEC;
     char *p = buf;
-    if (offset % b->block_size || len % b->block_size) {
-        /* Block by block through the bounce buffer. */
-        uint64_t bs = b->block_size;
-        while (len > 0) {
+    uint64_t bs = b->block_size;
+    int bounce = offset % bs || len % bs;   /* block by block through the bounce buffer */
+    while (len > 0) {
+        uint64_t n;
+        int r;
+        if (bounce) {
             uint64_t start = offset - offset % bs, in = offset - start;
-            uint64_t n = bs - in < len ? bs - in : len;
-            int r = blk_request(b, VIRTIO_BLK_T_IN, start, b->bounce, (uint32_t)bs);
+            n = bs - in < len ? bs - in : len;
+            r = blk_request(b, VIRTIO_BLK_T_IN, start, b->bounce, (uint32_t)bs);
             if (r == HVT_R_OK && type == VIRTIO_BLK_T_OUT) {
                 memcpy(b->bounce + in, p, n);
                 r = blk_request(b, VIRTIO_BLK_T_OUT, start, b->bounce, (uint32_t)bs);
             } else if (r == HVT_R_OK) {
                 memcpy(p, b->bounce + in, n);
             }
-            if (r != HVT_R_OK)
-                return r;
-            p += n;
-            offset += n;
-            len -= n;
+        } else {
+            n = len > BLK_CHUNK ? BLK_CHUNK : len;
+            r = blk_request(b, type, offset, p, (uint32_t)n);
         }
-        return HVT_R_OK;
-    }
-    while (len > 0) {
-        uint32_t n = len > BLK_CHUNK ? BLK_CHUNK : (uint32_t)len;
-        int r = blk_request(b, type, offset, p, n);
         if (r != HVT_R_OK)
             return r;
         p += n;
