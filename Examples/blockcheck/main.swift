@@ -16,6 +16,13 @@ import Skiff
 
 let magic = Array("SKIFFBLK".utf8)
 
+/// Reports a failed check the way the tests expect and exits with 1.
+func fail(_ message: String) -> Never {
+    print("blockcheck: " + message)
+    print("FAILURE")
+    Skiff.exit(1)
+}
+
 func fill(_ buf: UnsafeMutableRawBufferPointer, block: UInt64, blockSize: Int, seed: UInt64) {
     var j = 0
     while j < blockSize {
@@ -61,9 +68,7 @@ struct App {
             do {
                 try disk.write(at: block * disk.blockSize, from: UnsafeRawBufferPointer(rebasing: io[0..<(n * bs)]))
             } catch {
-                print("blockcheck: write at block \(block) failed: \(error)")
-                print("FAILURE")
-                Skiff.exit(1)
+                fail("write at block \(block) failed: \(error)")
             }
             block += UInt64(n)
         }
@@ -76,16 +81,12 @@ struct App {
             do {
                 try disk.read(at: block * disk.blockSize, into: UnsafeMutableRawBufferPointer(rebasing: io[0..<(n * bs)]))
             } catch {
-                print("blockcheck: read at block \(block) failed: \(error)")
-                print("FAILURE")
-                Skiff.exit(1)
+                fail("read at block \(block) failed: \(error)")
             }
             for k in 0..<n {
                 fill(expected, block: block + UInt64(k), blockSize: bs, seed: seed)
                 for j in 0..<bs where io[k * bs + j] != expected[j] {
-                    print("blockcheck: block \(block + UInt64(k)) byte \(j): read \(io[k * bs + j]), expected \(expected[j])")
-                    print("FAILURE")
-                    Skiff.exit(1)
+                    fail("block \(block + UInt64(k)) byte \(j): read \(io[k * bs + j]), expected \(expected[j])")
                 }
             }
             block += UInt64(n)

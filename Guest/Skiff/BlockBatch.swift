@@ -27,13 +27,7 @@ public final class BlockBatch {
     private let ring: UnsafeMutableRawPointer
 
     /// True if the monitor serves a batch with one exit (`SKIFF_FEATURE_BLOCK_RING`).
-    public static var isAccelerated: Bool {
-        #if arch(x86_64)
-        return skiff_block_ring_offered() != 0
-        #else
-        return false
-        #endif
-    }
+    public static var isAccelerated: Bool { Platform.offers(SKIFF_CAP_BLOCK_RING) }
 
     /// A batch of at most `capacity` requests (rounded up to a power of two, 1...1024).
     public init(capacity: Int = 64) {

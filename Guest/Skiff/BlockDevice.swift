@@ -23,16 +23,10 @@ public struct BlockDevice {
     /// - Throws: ``SkiffError/notFound`` if no attached `BLOCK_BASIC` device
     ///   has that name.
     public init(name: String) throws(SkiffError) {
-        var name = name
-        var handle: UInt64 = 0
-        let entry = name.withUTF8 { buf in
-            skiff_mft_lookup(UnsafeRawPointer(buf.baseAddress)?.assumingMemoryBound(to: CChar.self),
-                             buf.count, UInt32(MFT_DEV_BLOCK_BASIC), &handle)
-        }
-        guard let entry else { throw .notFound }
+        let (handle, entry) = try Platform.device(named: name, type: UInt32(MFT_DEV_BLOCK_BASIC))
         self.handle = handle
-        self.capacity = entry.pointee.u.block_basic.capacity
-        self.blockSize = UInt64(entry.pointee.u.block_basic.block_size)
+        self.capacity = entry.u.block_basic.capacity
+        self.blockSize = UInt64(entry.u.block_basic.block_size)
     }
 
     /// Reads `buffer.count` bytes starting at byte `offset`.

@@ -34,18 +34,8 @@ public struct NetDevice {
     /// the ring (it does when a net device is attached and it can); reading
     /// it tells whether the ring is in use.
     public static var sharedRing: Bool {
-        get {
-            #if arch(x86_64)
-            return skiff_net_ring_active() != 0
-            #else
-            return false   // the hvt ring is x86_64 hvt only here
-            #endif
-        }
-        set {
-            #if arch(x86_64)
-            skiff_net_ring_enable(newValue ? 3 : 0)
-            #endif
-        }
+        get { skiff_net_ring_active() != 0 }   // 0 where the platform has no ring
+        set { skiff_net_ring_enable(newValue ? 3 : 0) }
     }
 
     /// Looks up the attached network device `name` in the boot manifest.
@@ -53,15 +43,9 @@ public struct NetDevice {
     /// - Throws: ``SkiffError/notFound`` if no attached `NET_BASIC` device
     ///   has that name.
     public init(name: String) throws(SkiffError) {
-        var name = name
-        var handle: UInt64 = 0
-        let entry = name.withUTF8 { buf in
-            skiff_mft_lookup(UnsafeRawPointer(buf.baseAddress)?.assumingMemoryBound(to: CChar.self),
-                             buf.count, UInt32(MFT_DEV_NET_BASIC), &handle)
-        }
-        guard let entry else { throw .notFound }
+        let (handle, entry) = try Platform.device(named: name, type: UInt32(MFT_DEV_NET_BASIC))
         self.handle = handle
-        let info = entry.pointee.u.net_basic
+        let info = entry.u.net_basic
         self.mac = [info.mac.0, info.mac.1, info.mac.2, info.mac.3, info.mac.4, info.mac.5]
         self.mtu = Int(info.mtu)
     }

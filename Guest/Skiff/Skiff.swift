@@ -1,8 +1,9 @@
 // Skiff.swift: the `Skiff` namespace: command line, exit, abort, sleep, yield.
 //
-// The Swift face of the Skiff guest runtime (Embedded Swift, x86_64 hvt).
-// Everything here runs at CPL3; hypercalls go through the C runtime
-// (Guest/rt, imported as `SkiffRuntime`).
+// The Swift face of the Skiff guest runtime (Embedded Swift), the same on
+// every platform: everything goes through the C runtime (Guest/common,
+// Guest/arch/*, Guest/platform/*, imported as `SkiffRuntime`), and what
+// differs between platforms is asked of it (Platform.swift).
 
 import SkiffRuntime
 

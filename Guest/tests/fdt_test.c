@@ -1,7 +1,7 @@
 /*
- * fdt_test.c: host test of Guest/aarch64/fdt.c, the aarch64 runtime's DTB
- * reader. Built for the host together with fdt.c (the parser is portable C;
- * arch.h's inline asm is never emitted here) by Tests/e2e/test_aarch64.py.
+ * fdt_test.c: host test of Guest/drivers/fdt/fdt.c, the virt platform's DTB
+ * reader. Built for the host together with fdt.c (the parser is portable C)
+ * by Tests/e2e/test_aarch64.py.
  *
  *   fdt_test FILE.dtb          print what the runtime would use, one key=value a line
  *   fdt_test --mutate FILE.dtb  parse truncated and bit-flipped copies (for ASan/UBSan): exit 0 if no crash
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "arch.h"
+#include "fdt.h"
 
 static void *load(const char *path, size_t *len)
 {

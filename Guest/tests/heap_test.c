@@ -1,5 +1,5 @@
 /*
- * heap_test.c: host unit test of the guest heap (Guest/rt/heap.c).
+ * heap_test.c: host unit test of the guest heap (Guest/common/heap.c).
  *
  * Built with the host C compiler and run by SkiffBuildTests
  * (HeapAllocatorTests); `cc -O1 -g heap_test.c -o heap_test && ./heap_test`
@@ -20,7 +20,7 @@ _Noreturn void skiff_heap_corrupt(const char *what)
     corrupt_what = what;
     longjmp(corrupt_jmp, 1);
 }
-#include "../rt/heap.c"
+#include "../common/heap.c"
 
 static int passed, failed;
 #define CHECK(cond, ...)                                                      \

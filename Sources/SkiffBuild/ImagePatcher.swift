@@ -1,8 +1,8 @@
-// ImagePatcher.swift: the post-link step: page tables into the image, then a check against the hvt loader's rules.
+// ImagePatcher.swift: the hvt post-link step: page tables into the image, then a check against the hvt loader's rules.
 
 enum ImagePatcher {
     /// Finds the layout in the linked image (sections and symbols that
-    /// Guest/x86_64/skiff.ld and start.S define), computes the page tables
+    /// Guest/platform/hvt/x86_64/skiff.ld, arch/x86_64/start.S and common/stacks.S define), computes the page tables
     /// and writes them at `X86_64Layout.pml4` and `.skiff.pt`.
     static func writePageTables(into image: inout ELFFile) throws(BuildError) {
         try image.patchPageTables(spec(for: image))

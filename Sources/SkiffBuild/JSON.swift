@@ -96,40 +96,42 @@ struct JSONParser {
     }
 
     mutating func object(depth: Int) throws(JSONError) -> JSONValue {
-        pos += 1
         var members: [JSONMember] = []
-        skipSpace()
-        if peek == UInt8(ascii: "}") { pos += 1; return .object(members) }
-        while true {
-            skipSpace()
-            let keyLine = line
-            guard peek == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let key = try string()
-            if members.contains(where: { $0.key == key }) { throw error("duplicate key \"\(key)\"") }
-            skipSpace()
-            try expect(UInt8(ascii: ":"), "':' after key")
-            skipSpace()
-            let v = try value(depth: depth + 1)
-            members.append(JSONMember(key: key, value: v, line: keyLine))
-            skipSpace()
-            if peek == UInt8(ascii: ",") { pos += 1; continue }
-            try expect(UInt8(ascii: "}"), "',' or '}' in object")
-            return .object(members)
+        try elements(close: UInt8(ascii: "}"), in: "object") { (p: inout JSONParser) throws(JSONError) in
+            let keyLine = p.line
+            guard p.peek == UInt8(ascii: "\"") else { throw p.error("expected a string key") }
+            let key = try p.string()
+            if members.contains(where: { $0.key == key }) { throw p.error("duplicate key \"\(key)\"") }
+            p.skipSpace()
+            try p.expect(UInt8(ascii: ":"), "':' after key")
+            p.skipSpace()
+            members.append(JSONMember(key: key, value: try p.value(depth: depth + 1), line: keyLine))
         }
+        return .object(members)
     }
 
     mutating func array(depth: Int) throws(JSONError) -> JSONValue {
-        pos += 1
         var items: [JSONValue] = []
+        try elements(close: UInt8(ascii: "]"), in: "array") { (p: inout JSONParser) throws(JSONError) in
+            items.append(try p.value(depth: depth + 1))
+        }
+        return .array(items)
+    }
+
+    /// The comma-separated elements of an object or array, from its opening
+    /// bracket (at `pos`) through `close`; `element` parses one, spaces skipped.
+    mutating func elements(close: UInt8, in what: String,
+                           _ element: (inout JSONParser) throws(JSONError) -> Void) throws(JSONError) {
+        pos += 1
         skipSpace()
-        if peek == UInt8(ascii: "]") { pos += 1; return .array(items) }
+        if peek == close { pos += 1; return }
         while true {
             skipSpace()
-            items.append(try value(depth: depth + 1))
+            try element(&self)
             skipSpace()
             if peek == UInt8(ascii: ",") { pos += 1; continue }
-            try expect(UInt8(ascii: "]"), "',' or ']' in array")
-            return .array(items)
+            try expect(close, "',' or '\(Character(Unicode.Scalar(close)))' in \(what)")
+            return
         }
     }
 

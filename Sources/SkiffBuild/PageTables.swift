@@ -1,7 +1,7 @@
 // PageTables.swift: the guest's own x86_64 page tables, computed from the linked image's layout.
 
 /// Fixed guest addresses of the x86_64 platform layer; must match
-/// Guest/x86_64/layout.h (SkiffBuildTests checks a built image against both).
+/// Guest/arch/x86_64/layout.h (SkiffBuildTests checks a built image against both).
 public enum X86_64Layout {
     public static let ktext: UInt64 = 0x10_0000
     public static let pml4: UInt64 = 0x10_1000

@@ -1,10 +1,10 @@
-// RuntimeCache.swift: reuse the compiled guest runtime (Skiff module, C runtime, start.S) across builds.
+// RuntimeCache.swift: reuse the compiled guest runtime (Skiff module, C and assembly runtime) across builds, per platform row.
 
 import Glibc
 
-/// A directory of runtime objects keyed by a hash of everything they are
-/// built from: the runtime sources, the runtime's location, the compiler
-/// binaries and the flags. Location: `$SKIFF_CACHE_DIR`, else
+/// A directory of runtime objects keyed by the platform row and a hash of
+/// everything they are built from: the row, the runtime sources, the
+/// runtime's location, the compiler binaries and the flags. Location: `$SKIFF_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/skiff`, else `$HOME/.cache/skiff`; `SKIFF_CACHE_DIR=off`
 /// disables it. Entries are built in the build's scratch directory and
 /// renamed into place, so concurrent builds never see half an entry; a cache
@@ -13,9 +13,9 @@ struct RuntimeCache {
     let directory: String
     let hit: Bool
 
-    init?(key: String) {
+    init?(platform: Platform, key: String) {
         guard let root = RuntimeCache.root() else { return nil }
-        directory = root + "/runtime-x86_64-" + key
+        directory = root + "/runtime-\(platform.name)-\(platform.arch)-" + key
         hit = FileSystem.kind(directory + "/Skiff.swiftmodule") == .file
     }
 
@@ -45,6 +45,10 @@ struct RuntimeCache {
     /// FNV-1a (64-bit) over the inputs; a cache key, not a security boundary.
     static func key(runtime: RuntimeSources, tools: Toolchain, flags: [String]) throws(BuildError) -> String {
         var h = FNV1a()
+        let p = runtime.platform
+        for field in [p.name, p.arch, p.triple, p.linkerScript, "\(p.postLink)"] + p.runtimeDirectories + p.cFlags {
+            h.add(field)
+        }
         h.add(runtime.root)
         for f in try runtime.inputFiles() {
             h.add(f)

@@ -1,22 +1,26 @@
-// SkiffBuild.swift: `skiff build`: Embedded Swift sources + manifest.json → an hvt unikernel (x86_64).
+// SkiffBuild.swift: `skiff build`: Embedded Swift sources + manifest.json → a unikernel for one platform row (Platforms.swift).
 
 import Glibc
 
-/// Options of `skiff build PATH -o OUT [--arch x86_64] [--verbose]`.
+/// Options of `skiff build PATH -o OUT [--arch A] [--platform P] [--verbose]`.
 public struct BuildOptions: Equatable, Sendable {
     public var source: String
     public var output: String
     public var arch: String = "x86_64"
     public var verbose = false
+    /// Guest platform: `hvt` (x86_64's default) or `virt` (aarch64's).
+    public var platform: String = "hvt"
     /// User stack size in bytes (x86_64; default 1 MiB).
     public var stackSize: UInt64 = 1 << 20
 
     public static let usage = """
-        usage: skiff build PATH [-o OUT] [--arch x86_64] [--verbose]
+        usage: skiff build PATH [-o OUT] [--arch x86_64] [--platform P] [--verbose]
           PATH       a .swift file, or a directory of .swift files (+ optional manifest.json)
           -o OUT     the unikernel to write (default: NAME.hvt)
           --arch A   target architecture: x86_64 (default; hvt) or aarch64 (QEMU virt
                      Image + OUT.elf; docs/boot-aarch64.md)
+          --platform P
+                     guest platform: hvt (x86_64's default) or virt (aarch64's)
           --verbose  print each command as it runs
           --stack-size N
                      user stack size: bytes, or with a K/M suffix (x86_64; default 1M)
@@ -24,7 +28,7 @@ public struct BuildOptions: Equatable, Sendable {
 
     /// Parses the arguments after `build`.
     public static func parse(_ args: [String]) throws(BuildError) -> BuildOptions {
-        var source: String?, output: String?, arch = "x86_64", verbose = false
+        var source: String?, output: String?, arch: String?, platformName: String?, verbose = false
         var stackSize: UInt64 = 1 << 20
         var i = 0
         func value(_ name: String) throws(BuildError) -> String {
@@ -37,6 +41,7 @@ public struct BuildOptions: Equatable, Sendable {
             switch a {
             case "-o", "--output": output = try value(a)
             case "--arch": arch = try value(a)
+            case "--platform": platformName = try value(a)
             case "--verbose", "-v": verbose = true
             case "--stack-size": stackSize = try parseStackSize(try value(a))
             case "-h", "--help": throw BuildError("help")
@@ -47,6 +52,8 @@ public struct BuildOptions: Equatable, Sendable {
                     output = String(a.dropFirst(9))
                 } else if a.hasPrefix("--arch=") {
                     arch = String(a.dropFirst(7))
+                } else if a.hasPrefix("--platform=") {
+                    platformName = String(a.dropFirst(11))
                 } else if a.hasPrefix("--stack-size=") {
                     stackSize = try parseStackSize(String(a.dropFirst(13)))
                 } else if a.hasPrefix("-") && a != "-" {
@@ -60,17 +67,15 @@ public struct BuildOptions: Equatable, Sendable {
             i += 1
         }
         guard let source else { throw BuildError("missing PATH (a .swift file or a directory)") }
-        guard arch == "x86_64" || arch == "aarch64" else {
-            throw BuildError("--arch \(arch) is not supported (supported: x86_64, aarch64)")
-        }
+        let platform = try Platform.select(arch: arch, platform: platformName)
         var out = output ?? ""
         if out.isEmpty {
             var base = FileSystem.basename(source)
             if base.hasSuffix(".swift") { base = String(base.dropLast(6)) }
             if base.isEmpty || base == "." || base == ".." { base = "unikernel" }
-            out = base + (arch == "aarch64" ? ".img" : ".hvt")
+            out = base + platform.outputSuffix
         }
-        var o = BuildOptions(source: source, output: out, arch: arch, verbose: verbose)
+        var o = BuildOptions(source: source, output: out, arch: platform.arch, verbose: verbose, platform: platform.name)
         o.stackSize = stackSize
         return o
     }
@@ -119,42 +124,51 @@ public func skiffBuildMain(_ args: [String]) -> Int32 {
     }
 }
 
-/// The build, step by step:
+/// The build, step by step, the same for every platform row:
 ///
 /// 1. Collect PATH's `.swift` files and `manifest.json`; validate the manifest.
-/// 2. The runtime: the `Skiff` module (Guest/Skiff/*.swift), the C runtime
-///    (Guest/rt/*.c) and start.S, compiled in parallel (with the generated
-///    notes) unless the runtime cache already holds them (RuntimeCache.swift).
+/// 2. The runtime: the `Skiff` module (Guest/Skiff/*.swift) and the row's C
+///    and assembly sources (Guest/common, arch/, platform/, drivers/),
+///    compiled in parallel (with the generated notes) unless the runtime
+///    cache already holds them (RuntimeCache.swift).
 /// 3. swiftc the application module against it (`import Skiff`).
-/// 4. ld.lld with Guest/x86_64/skiff.ld.
-/// 5. Compute the page tables from the linked layout, write them into the
-///    image, check the result against the hvt loader's rules, write OUT.
+/// 4. ld.lld with the row's linker script.
+/// 5. The row's post-link step: hvt page tables and checks, or the raw
+///    arm64 Image; then OUT is renamed into place.
 struct Builder {
-    static let triple = "x86_64-unknown-none-elf"
     var options: BuildOptions
 
+    var platform: Platform {
+        Platform.all.first { $0.name == options.platform && $0.arch == options.arch } ?? Platform.all[0]
+    }
+
     func run() throws(BuildError) {
-        if options.arch == "aarch64" { return try AArch64Builder(options: options).run() }   // AArch64.swift
+        let platform = self.platform
         let (sources, manifestPath) = try collectSources()
         var devices: [DeviceDeclaration] = []
         if let manifestPath {
             devices = try ManifestSource.parse(try FileSystem.readFile(manifestPath), fileName: manifestPath)
         }
-        let runtime = try RuntimeSources.find()
+        let runtime = RuntimeSources(root: try SourceTree.locate(), platform: platform)
         try runtime.check()
-        let tools = try Toolchain.find(triple: Builder.triple)
+        let tools = try Toolchain.find(triple: platform.triple)
 
         let tmp = try FileSystem.makeTemporaryDirectory()
         let keep = FileSystem.environment("SKIFF_BUILD_KEEP") != nil
         defer {
             if keep { printError("skiff build: kept \(tmp)") } else { FileSystem.removeTree(tmp) }
         }
-        if options.verbose { printError("+ # runtime \(runtime.root), scratch \(tmp)") }
+        if options.verbose {
+            let target = platform == Platform.all[0] ? "" : ", arch \(platform.arch)"
+            printError("+ # runtime \(runtime.root)\(target), scratch \(tmp)")
+        }
 
-        let flags = Flags(runtime: runtime)
+        // The generated notes: the MFT1 manifest note (read by the monitor,
+        // and on virt by the guest itself) and hvt's ABI1 note (discarded by
+        // platforms that are not hvt).
+        let flags = Flags(runtime: runtime, stackSize: options.stackSize)
         try FileSystem.writeFile(tmp + "/notes.S", SoloNotes.assembly(devices))
-        let notes = Command(executable: tools.clang, arguments: [
-            "-target", Builder.triple, "-c", tmp + "/notes.S", "-o", tmp + "/notes.o"])
+        let notes = Command(executable: tools.clang, arguments: flags.assembly + ["-c", tmp + "/notes.S", "-o", tmp + "/notes.o"])
         let runtimeDir = try buildRuntime(runtime, tools: tools, flags: flags, scratch: tmp, alongside: [notes])
 
         try Processes.run([Command(executable: tools.swiftc, arguments: flags.swift + [
@@ -170,31 +184,49 @@ struct Builder {
             "-z", "noexecstack", "--no-dynamic-linker", "-o", elf] + objects
             + (tools.unicodeTables.map { [$0] } ?? []))], verbose: options.verbose)
 
-        var image = try ELFFile(bytes: try FileSystem.readFile(elf))
-        try ImagePatcher.writePageTables(into: &image)
-        try ImagePatcher.check(image)
-        let partial = options.output + ".tmp-skiff"
-        try FileSystem.writeFile(partial, image.bytes, mode: 0o755)
-        guard rename(partial, options.output) == 0 else {
+        let elfBytes = try FileSystem.readFile(elf)
+        switch platform.postLink {
+        case .hvtPageTables:
+            var image = try ELFFile(bytes: elfBytes)
+            try ImagePatcher.writePageTables(into: &image)
+            try ImagePatcher.check(image)
+            try replace(options.output, with: image.bytes, mode: 0o755)
+        case .arm64Image:
+            let image = try AArch64Image.flatten(try ELFFile(bytes: elfBytes))
+            try AArch64Image.check(image)
+            try FileSystem.writeFile(options.output + ".elf", elfBytes, mode: 0o755)
+            try replace(options.output, with: image, mode: 0o644)
+        }
+    }
+
+    /// Writes `path` whole or not at all: a scratch file renamed over it.
+    func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws(BuildError) {
+        let partial = path + ".tmp-skiff"
+        try FileSystem.writeFile(partial, bytes, mode: mode)
+        guard rename(partial, path) == 0 else {
             let e = FileSystem.errnoText()
             unlink(partial)
-            throw BuildError("\(options.output): \(e)")
+            throw BuildError("\(path): \(e)")
         }
     }
 
     /// Compiler flags for the runtime and the application.
     struct Flags {
         var c: [String]
+        var assembly: [String]
         var swift: [String]
 
-        init(runtime: RuntimeSources) {
-            let includes = ["-I", runtime.includeDirectory, "-I", runtime.abiIncludeDirectory]
-            c = ["-target", Builder.triple, "-ffreestanding", "-fno-builtin", "-nostdlib",
-                 "-O2", "-fno-pic", "-mstack-protector-guard=global", "-fstack-protector-strong",
-                 "-fno-asynchronous-unwind-tables", "-ffunction-sections", "-fdata-sections",
-                 "-std=c11", "-Wall", "-Werror=implicit-function-declaration"]
+        init(runtime: RuntimeSources, stackSize: UInt64) {
+            let platform = runtime.platform
+            let includes = runtime.includeFlags + ["-D\(platform.define)"]
+            c = ["-target", platform.triple, "-ffreestanding", "-fno-builtin", "-nostdlib",
+                 "-O2", "-fno-pic"] + platform.cFlags
+                + ["-mstack-protector-guard=global", "-fstack-protector-strong",
+                   "-fno-asynchronous-unwind-tables", "-ffunction-sections", "-fdata-sections",
+                   "-std=c11", "-Wall", "-Werror=implicit-function-declaration"]
             c += includes
-            swift = ["-target", Builder.triple, "-enable-experimental-feature", "Embedded",
+            assembly = ["-target", platform.triple, "-DSKIFF_STACK_SIZE=\(stackSize)"] + includes
+            swift = ["-target", platform.triple, "-enable-experimental-feature", "Embedded",
                      "-wmo", "-parse-as-library", "-O", "-Xcc", "-fno-pic",
                      "-Xfrontend", "-function-sections"]
             swift += includes.flatMap { ["-Xcc", $0] }
@@ -208,14 +240,14 @@ struct Builder {
 
     /// Makes sure the runtime objects exist and returns their directory (the
     /// cache entry, or one in `scratch`); runs `alongside` in the same
-    /// parallel batch. The runtime depends only on its sources, the
-    /// toolchain, the flags and the stack size, so it is built once per
-    /// content hash.
+    /// parallel batch. The runtime depends only on its platform row, its
+    /// sources, the toolchain, the flags and the stack size, so it is built
+    /// once per content hash.
     func buildRuntime(_ runtime: RuntimeSources, tools: Toolchain, flags: Flags, scratch: String,
                       alongside: [Command]) throws(BuildError) -> String {
         let key = try RuntimeCache.key(runtime: runtime, tools: tools,
-                                       flags: flags.swift + ["|"] + flags.c + ["|stack=\(options.stackSize)"])
-        let cache = RuntimeCache(key: key)
+                                       flags: flags.swift + ["|"] + flags.c + ["|"] + flags.assembly)
+        let cache = RuntimeCache(platform: runtime.platform, key: key)
         if let cache, cache.hit {
             if options.verbose { printError("+ # runtime objects from the cache: \(cache.directory)") }
             try Processes.run(alongside, verbose: options.verbose)
@@ -227,13 +259,10 @@ struct Builder {
         commands.append(Command(executable: tools.swiftc, arguments: flags.swift + [
             "-module-name", "Skiff", "-emit-module", "-emit-module-path", dir + "/Skiff.swiftmodule",
             "-c", "-o", dir + "/Skiff.o"] + (try runtime.swiftSources())))
-        commands.append(Command(executable: tools.clang, arguments: [
-            "-target", Builder.triple, "-I", runtime.platformDirectory,
-            "-I", runtime.includeDirectory, "-I", runtime.abiIncludeDirectory,
-            "-DSKIFF_STACK_SIZE=\(options.stackSize)", "-c", runtime.startAssembly, "-o", dir + "/start.o"]))
-        for c in try runtime.cSources() {
-            commands.append(Command(executable: tools.clang, arguments: flags.c + [
-                "-c", c, "-o", dir + "/" + RuntimeSources.objectName(c)]))
+        for source in try runtime.compiledSources() {
+            let base = source.hasSuffix(".S") ? flags.assembly : flags.c
+            commands.append(Command(executable: tools.clang, arguments: base + [
+                "-c", source, "-o", dir + "/" + runtime.objectName(source)]))
         }
         try Processes.run(commands, verbose: options.verbose)
         return cache?.store(dir) ?? dir

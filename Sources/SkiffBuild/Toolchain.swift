@@ -42,76 +42,100 @@ struct Toolchain {
     static func existing(_ p: String) -> String? { FileSystem.isExecutable(p) ? p : nil }
 }
 
-/// Where the guest runtime sources are: a directory holding `Guest/x86_64`
-/// (and `Sources/CSkiffABI/include/hvt_abi.h`). `SKIFF_RUNTIME_DIR` wins;
-/// otherwise walk up from the running executable's directory
-/// (`.build/debug/skiff` → the repository).
-struct RuntimeSources {
-    var root: String
+/// Where the Skiff source tree is (the guest runtime under `Guest/`, the
+/// hvt ABI headers, `scripts/`): `$SKIFF_RUNTIME_DIR` if set, else the
+/// nearest directory above the running executable that holds
+/// `Guest/common` (`.build/debug/skiff` → the repository). The one place
+/// that looks: `skiff build` and `skiff bench` both ask it.
+public enum SourceTree {
+    public static let environmentVariable = "SKIFF_RUNTIME_DIR"
+    /// The directory whose presence marks the source tree.
+    static let marker = "Guest/common"
 
-    static let environmentVariable = "SKIFF_RUNTIME_DIR"
-
-    static func find() throws(BuildError) -> RuntimeSources {
+    /// The source tree's root directory, or a one-line error.
+    public static func locate() throws(BuildError) -> String {
         if let dir = FileSystem.environment(environmentVariable) {
-            guard FileSystem.kind(dir + "/Guest/x86_64") == .directory else {
-                throw BuildError("\(environmentVariable)=\(dir) has no Guest/x86_64 directory")
+            guard FileSystem.kind(dir + "/" + marker) == .directory else {
+                throw BuildError("\(environmentVariable)=\(dir) has no \(marker) directory")
             }
-            return RuntimeSources(root: dir)
+            return dir
         }
         guard let exe = FileSystem.executablePath() else {
             throw BuildError("cannot read /proc/self/exe to find the runtime (set \(environmentVariable))")
         }
         var dir = FileSystem.dirname(exe)
         while true {
-            if FileSystem.kind(dir + "/Guest/x86_64") == .directory { return RuntimeSources(root: dir) }
+            if FileSystem.kind(dir + "/" + marker) == .directory { return dir }
             if dir == "/" || dir.isEmpty { break }
             dir = FileSystem.dirname(dir)
         }
-        throw BuildError("runtime sources (Guest/x86_64) not found above \(FileSystem.dirname(exe)); set \(environmentVariable)")
+        throw BuildError("runtime sources (\(marker)) not found above \(FileSystem.dirname(exe)); set \(environmentVariable)")
     }
+}
+
+/// The guest runtime of one platform row: which files under `root/Guest`
+/// it is built from, and the object names they become.
+struct RuntimeSources {
+    var root: String
+    var platform: Platform
 
     var guest: String { root + "/Guest" }
-    var platformDirectory: String { guest + "/x86_64" }
-    var includeDirectory: String { guest + "/include" }
     var abiIncludeDirectory: String { root + "/Sources/CSkiffABI/include" }
-    var linkerScript: String { platformDirectory + "/skiff.ld" }
-    var startAssembly: String { platformDirectory + "/start.S" }
+    /// Guest/include (the `SkiffRuntime` module map and skiff_rt.h).
+    var includeDirectory: String { guest + "/include" }
+    var linkerScript: String { guest + "/" + platform.linkerScript }
+    var directories: [String] { platform.runtimeDirectories.map { guest + "/" + $0 } }
 
-    func cSources() throws(BuildError) -> [String] {
-        try FileSystem.list(guest + "/rt").filter { $0.hasSuffix(".c") }.map { guest + "/rt/" + $0 }
+    /// `-I` flags: the public headers, every runtime directory, the ABI.
+    var includeFlags: [String] {
+        ([includeDirectory] + directories + [abiIncludeDirectory]).flatMap { ["-I", $0] }
+    }
+
+    /// The `.c` and `.S` files, in link order.
+    func compiledSources() throws(BuildError) -> [String] {
+        var files: [String] = []
+        for dir in directories {
+            files += try FileSystem.list(dir).filter { $0.hasSuffix(".S") }.map { dir + "/" + $0 }
+            files += try FileSystem.list(dir).filter { $0.hasSuffix(".c") }.map { dir + "/" + $0 }
+        }
+        return files
     }
 
     func swiftSources() throws(BuildError) -> [String] {
         try FileSystem.list(guest + "/Skiff").filter { $0.hasSuffix(".swift") }.map { guest + "/Skiff/" + $0 }
     }
 
-    /// Object file name for a runtime C source (`heap.c` → `rt-heap.o`).
-    static func objectName(_ source: String) -> String {
-        var base = FileSystem.basename(source)
-        if base.hasSuffix(".c") { base.removeLast(2) }
-        return "rt-" + base + ".o"
+    /// Object file name for a runtime source, unique within the runtime
+    /// (`Guest/common/heap.c` → `common-heap.o`).
+    func objectName(_ source: String) -> String {
+        var rel = source.hasPrefix(guest + "/") ? String(source.dropFirst(guest.count + 1)) : FileSystem.basename(source)
+        if let dot = rel.lastIndex(of: ".") { rel = String(rel[..<dot]) }
+        return rel.split(separator: "/").joined(separator: "-") + ".o"
     }
 
-    /// The runtime's object files, in link order (start.o first).
+    /// The runtime's object files, in link order (Skiff.o last).
     func objectNames() throws(BuildError) -> [String] {
-        ["start.o"] + (try cSources()).map(RuntimeSources.objectName) + ["Skiff.o"]
+        (try compiledSources()).map(objectName) + ["Skiff.o"]
     }
 
     /// Every file the runtime objects are built from.
     func inputFiles() throws(BuildError) -> [String] {
-        var files = try swiftSources() + (try cSources())
-        for dir in [guest + "/rt", includeDirectory, platformDirectory] {
-            files += try FileSystem.list(dir).filter { $0.hasSuffix(".h") || $0.hasSuffix(".S")
-                || $0.hasSuffix(".ld") || $0.hasSuffix(".modulemap") }.map { dir + "/" + $0 }
+        var files = try swiftSources() + (try compiledSources())
+        for dir in [includeDirectory] + directories {
+            files += try FileSystem.list(dir).filter { $0.hasSuffix(".h") || $0.hasSuffix(".ld")
+                || $0.hasSuffix(".modulemap") }.map { dir + "/" + $0 }
         }
-        files.append(abiIncludeDirectory + "/hvt_abi.h")
+        files += try FileSystem.list(abiIncludeDirectory).filter { $0.hasSuffix(".h") }.map { abiIncludeDirectory + "/" + $0 }
         return files.sorted()
     }
 
     func check() throws(BuildError) {
-        for p in [linkerScript, startAssembly, abiIncludeDirectory + "/hvt_abi.h", includeDirectory + "/module.modulemap"]
+        for p in [linkerScript, abiIncludeDirectory + "/hvt_abi.h", includeDirectory + "/module.modulemap"]
         where FileSystem.kind(p) != .file {
             throw BuildError("runtime file missing: \(p)")
+        }
+        for d in directories where FileSystem.kind(d) != .directory {
+            throw BuildError("runtime directory missing: \(d)")
         }
     }
 }

@@ -45,21 +45,14 @@ func runCommand(_ args: [String]) -> Int32 {
     return Tender.main(args, rawArguments: guest, program: "skiff")
 }
 
-/// `skiff bench`: runs `scripts/bench` of the source tree this binary was built in.
+/// `skiff bench`: runs `scripts/bench` of the source tree this binary was built in (SourceTree.locate()).
 func benchCommand(_ args: [String]) -> Int32 {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-    var dir = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-    while !dir.isEmpty {
-        dir = String(dir[..<(dir.lastIndex(of: "/") ?? dir.startIndex)])
-        let script = dir + "/scripts/bench"
-        if access(script, X_OK) == 0 {
-            let argv = [script] + args
-            var cargs = argv.map { strdup($0) } + [nil]
-            execv(script, &cargs)
-            err("bench: cannot run \(script): \(String(cString: strerror(errno)))")
-            return 1
-        }
+    if let root = try? SourceTree.locate(), access(root + "/scripts/bench", X_OK) == 0 {
+        let script = root + "/scripts/bench"
+        var cargs = ([script] + args).map { strdup($0) } + [nil]
+        execv(script, &cargs)
+        err("bench: cannot run \(script): \(String(cString: strerror(errno)))")
+        return 1
     }
     err("bench: scripts/bench not found above this binary (run it from the Skiff source tree)")
     return 1

@@ -31,16 +31,16 @@ func loadAArch64Hello() throws -> ([UInt8], ELFFile) {
     #expect(image.le32(at: 0) >> 26 == 0b000101)                // code0 is a `b`
     #expect(Array(image[0x40..<0x48]) == Array("SKIFFIMG".utf8))
     #expect(image.le32(at: 0x48) == 1 && image.le32(at: 0x4c) == 64)
-    #expect(image.le64(at: 0x70) == AArch64Builder.linkBase)
+    #expect(image.le64(at: 0x70) == AArch64Image.linkBase)
 }
 
 @Test func aarch64ImageIsTheFlattenedELF() throws {
     let (image, elf) = try loadAArch64Hello()
     #expect(try AArch64Image.flatten(elf) == image)
-    #expect(elf.entry == AArch64Builder.linkBase)
+    #expect(elf.entry == AArch64Image.linkBase)
     // image_size covers every PT_LOAD, NOBITS included.
     let end = elf.loadSegments.map { $0.vaddr + $0.memsz }.max() ?? 0
-    #expect(image.le64(at: 0x10) >= end - AArch64Builder.linkBase)
+    #expect(image.le64(at: 0x10) >= end - AArch64Image.linkBase)
 }
 
 @Test func aarch64SegmentsAreWXorXAndClearOfTheDTB() throws {
@@ -59,8 +59,8 @@ func loadAArch64Hello() throws -> ([UInt8], ELFFile) {
     let mft = try #require(elf.section(".note.solo5.manifest"))
     let plt = try #require(elf.section(".note.skiff.platform"))
     // The SKIFFIMG block points at the same bytes inside the Image.
-    #expect(image.le64(at: 0x50) == mft.address - AArch64Builder.linkBase && image.le64(at: 0x58) == mft.size)
-    #expect(image.le64(at: 0x60) == plt.address - AArch64Builder.linkBase && image.le64(at: 0x68) == plt.size)
+    #expect(image.le64(at: 0x50) == mft.address - AArch64Image.linkBase && image.le64(at: 0x58) == mft.size)
+    #expect(image.le64(at: 0x60) == plt.address - AArch64Image.linkBase && image.le64(at: 0x68) == plt.size)
     let p = Int(image.le64(at: 0x60))
     #expect(image.le32(at: p + 8) == 0x5452_4956)               // "VIRT"
     #expect(Array(image[(p + 12)..<(p + 18)]) == Array("Skiff\0".utf8))

@@ -22,6 +22,18 @@ import Testing
     #expect(message(["a", "-o"]) == "-o needs a value")
     #expect(message(["a", "--arch", "riscv64"]) == "--arch riscv64 is not supported (supported: x86_64, aarch64)")
     #expect(message(["a", "--frobnicate"]) == "unknown option --frobnicate")
+    #expect(message(["a", "--platform", "xen"]) == "--platform xen is not supported (supported: hvt, virt)")
+    #expect(message(["a", "--arch", "aarch64", "--platform", "hvt"])
+            == "--arch aarch64 --platform hvt is not a supported pair (supported: --arch x86_64 --platform hvt, --arch aarch64 --platform virt)")
+}
+
+@Test func platformSelection() throws {
+    #expect(try BuildOptions.parse(["a"]).platform == "hvt")
+    let a64 = try BuildOptions.parse(["--arch", "aarch64", "dir/app"])
+    #expect(a64.platform == "virt" && a64.arch == "aarch64" && a64.output == "app.img")
+    let virt = try BuildOptions.parse(["--platform=virt", "app.swift"])
+    #expect(virt.arch == "aarch64" && virt.output == "app.img")
+    #expect(try BuildOptions.parse(["--platform", "hvt", "--arch=x86_64", "a"]).output == "a.hvt")
 }
 
 @Test func buildMainReportsErrorsWithStatusOne() {

@@ -13,7 +13,7 @@ import Testing
 }
 
 @Test func cacheKeyDependsOnFlagsAndRuntime() throws {
-    let runtime = RuntimeSources(root: repositoryRoot)
+    let runtime = RuntimeSources(root: repositoryRoot, platform: Platform.all[0])
     let tools = Toolchain(swiftc: "/bin/sh", clang: "/bin/sh", lld: "/bin/sh", unicodeTables: nil)
     let k1 = try RuntimeCache.key(runtime: runtime, tools: tools, flags: ["-O"])
     let k2 = try RuntimeCache.key(runtime: runtime, tools: tools, flags: ["-O"])
@@ -21,9 +21,14 @@ import Testing
     #expect(k1 == k2)
     #expect(k1 != k3)
     let inputs = try runtime.inputFiles()
-    #expect(inputs.contains(repositoryRoot + "/Guest/x86_64/start.S"))
-    #expect(inputs.contains(repositoryRoot + "/Guest/rt/heap.c"))
+    #expect(inputs.contains(repositoryRoot + "/Guest/arch/x86_64/start.S"))
+    #expect(inputs.contains(repositoryRoot + "/Guest/common/heap.c"))
     #expect(inputs.contains(repositoryRoot + "/Sources/CSkiffABI/include/hvt_abi.h"))
-    #expect(try runtime.objectNames().first == "start.o")
+    #expect(try runtime.objectNames().first == "arch-x86_64-start.o")
     #expect(try runtime.objectNames().last == "Skiff.o")
+    // The platform row is part of the key: same sources, other row, other key.
+    let virt = RuntimeSources(root: repositoryRoot, platform: Platform.all[1])
+    #expect(try RuntimeCache.key(runtime: virt, tools: tools, flags: ["-O"]) != k1)
+    let names = try virt.objectNames()
+    #expect(Set(names).count == names.count)      // common/string.c and arch/*/string.c both link
 }

@@ -1,0 +1,45 @@
+/*
+ * trap.c: x86_64 CPU exceptions: the abort line for every fault that
+ * start.S reflects to CPL3, with Solo5's trap frame as the HALT cookie.
+ */
+#include "rt.h"
+
+static const char *const trap_names[32] = {
+    "#DE", "#DB", "#NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
+    "#DF", "#CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "#15",
+    "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23",
+    "#24", "#25", "#26", "#27", "#HV", "#VC", "#SX", "#31",
+};
+
+/* Solo5's trap-frame cookie layout (spec 9.7), built by skiff_trap_entry. */
+struct trap_frame {
+    uint64_t cr2, ec, rip, cs, rflags, rsp, ss;
+};
+
+/*
+ * skiff_trap: every CPU exception (vectors 0-31) ends here at CPL3, on the
+ * trap stack, reflected by start.S's isr_common. Prints one abort line and
+ * HALTs with 255, passing the frame as the HALT cookie like Solo5.
+ */
+__attribute__((noreturn, no_stack_protector, used))
+void skiff_trap(uint64_t vector, struct trap_frame *tf)
+{
+    static int in_trap;
+    if (in_trap++)
+        skiff_halt(255, 0);   /* fault while reporting a fault */
+    struct skiff_fmt f = { .len = 0 };
+    skiff_fmt_str(&f, "Skiff: ABORT: trap: type=");
+    skiff_fmt_str(&f, trap_names[vector & 31]);
+    skiff_fmt_field(&f, " ec=", tf->ec);
+    skiff_fmt_field(&f, " rip=", tf->rip);
+    skiff_fmt_field(&f, " rsp=", tf->rsp);
+    skiff_fmt_field(&f, " rflags=", tf->rflags);
+    if (vector == 14) {
+        skiff_fmt_field(&f, " cr2=", tf->cr2);
+        skiff_fmt_fault_address(&f, tf->cr2);
+    }
+    if ((tf->cs & 3) != 3)
+        skiff_fmt_str(&f, " (in CPL0 code)");
+    skiff_fmt_emit(&f);
+    skiff_halt(255, tf);
+}

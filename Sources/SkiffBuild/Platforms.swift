@@ -1,0 +1,80 @@
+// Platforms.swift: the targets `skiff build` knows, one row per architecture × platform pair.
+
+/// One target of `skiff build`: everything that differs between targets.
+/// The pipeline (Builder in SkiffBuild.swift) is the same for every row:
+/// runtime (cached), application, link with `linkerScript`, `postLink`.
+struct Platform: Equatable, Sendable {
+    /// Guest platform (`--platform`): the boot protocol and the devices.
+    var name: String
+    /// CPU architecture (`--arch`).
+    var arch: String
+    var triple: String
+    /// Default output suffix (`NAME.hvt`, `NAME.img`).
+    var outputSuffix: String
+    /// Runtime source directories under Guest/, compiled in this order: every
+    /// `.c` and `.S` file in each. They are also the C include path.
+    var runtimeDirectories: [String]
+    /// The linker script, relative to Guest/.
+    var linkerScript: String
+    /// C compiler flags for this row only (the common ones are Builder's).
+    var cFlags: [String]
+    /// What to do with the linked ELF.
+    var postLink: PostLink
+
+    /// The C define that names the platform (`SKIFF_PLATFORM_HVT`): the build
+    /// chooses the platform, C code never infers it from the architecture.
+    var define: String { "SKIFF_PLATFORM_" + name.uppercased() }
+
+    enum PostLink: Equatable, Sendable {
+        /// hvt: page tables written into the image, then the hvt loader's
+        /// checks (ImagePatcher.swift); OUT is the ELF.
+        case hvtPageTables
+        /// Linux arm64 Image: OUT is the raw Image with its SKIFFIMG block
+        /// (AArch64Image.swift), OUT.elf the linked ELF.
+        case arm64Image
+    }
+}
+
+extension Platform {
+    /// Every supported pair; the first row of an architecture is its default platform.
+    static let all: [Platform] = [
+        Platform(name: "hvt", arch: "x86_64", triple: "x86_64-unknown-none-elf", outputSuffix: ".hvt",
+                 runtimeDirectories: ["arch/x86_64", "common", "platform/hvt", "platform/hvt/x86_64"],
+                 linkerScript: "platform/hvt/x86_64/skiff.ld", cFlags: [], postLink: .hvtPageTables),
+        // -mstrict-align: parts of the runtime run with the MMU off, where
+        // memory is Device-nGnRnE and unaligned accesses fault.
+        Platform(name: "virt", arch: "aarch64", triple: "aarch64-none-none-elf", outputSuffix: ".img",
+                 runtimeDirectories: ["platform/virt/aarch64", "arch/aarch64", "common", "platform/virt",
+                                      "drivers/fdt", "drivers/gic", "drivers/pl011", "drivers/virtio"],
+                 linkerScript: "platform/virt/aarch64/skiff.ld", cFlags: ["-mstrict-align"], postLink: .arm64Image),
+    ]
+
+    static var architectures: [String] { all.map(\.arch).uniqued() }
+    static var names: [String] { all.map(\.name).uniqued() }
+
+    /// The row for `--arch` and `--platform` (either may be nil): a given
+    /// architecture picks its default platform, a given platform its first
+    /// architecture; neither gives x86_64 hvt. One line per error.
+    static func select(arch: String?, platform: String?) throws(BuildError) -> Platform {
+        if let arch, !architectures.contains(arch) {
+            throw BuildError("--arch \(arch) is not supported (supported: \(architectures.joined(separator: ", ")))")
+        }
+        if let platform, !names.contains(platform) {
+            throw BuildError("--platform \(platform) is not supported (supported: \(names.joined(separator: ", ")))")
+        }
+        let row = all.first { (arch == nil || $0.arch == arch) && (platform == nil || $0.name == platform) }
+        guard let row else {
+            let pairs = all.map { "--arch \($0.arch) --platform \($0.name)" }.joined(separator: ", ")
+            throw BuildError("--arch \(arch ?? "") --platform \(platform ?? "") is not a supported pair (supported: \(pairs))")
+        }
+        return row
+    }
+}
+
+extension Array where Element == String {
+    func uniqued() -> [String] {
+        var seen: [String] = []
+        for s in self where !seen.contains(s) { seen.append(s) }
+        return seen
+    }
+}
