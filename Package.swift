@@ -54,7 +54,7 @@ let package = Package(
             dependencies: ["SkiffCore", "SkiffMonitor", "SkiffModules", "SkiffBuild", "SkiffQEMU"]),
 
         // Unit tests mirror the library targets; helpers they share.
-        .target(name: "SkiffTestSupport", dependencies: ["SkiffCore"], path: "Tests/SkiffTestSupport"),
+        .target(name: "SkiffTestSupport", dependencies: ["SkiffCore", "SkiffModules"], path: "Tests/SkiffTestSupport"),
         .testTarget(name: "SkiffImageTests", dependencies: ["SkiffTestSupport", "SkiffImage"]),
         .testTarget(name: "SkiffCoreTests", dependencies: ["SkiffTestSupport", "SkiffCore", "SkiffModules", "SkiffBoot"]),
         .testTarget(name: "SkiffArchTests", dependencies: ["SkiffTestSupport", "SkiffArchX86_64", "SkiffArchAArch64", "SkiffCore"]),

@@ -22,23 +22,15 @@ let package = Package(
             name: "FuzzSupport",
             dependencies: ["CLibFuzzer", .product(name: "SkiffCore", package: "Skiff")],
             path: "Support"),
+    ] + [
         // The image reader and the hvt loader: ELF header, notes, manifest, load plan, load.
-        .executableTarget(
-            name: "ELFFuzz",
-            dependencies: [
-                "FuzzSupport",
-                .product(name: "SkiffCore", package: "Skiff"),
-                .product(name: "SkiffBoot", package: "Skiff"),
-            ],
-            path: "ELFFuzz"),
+        ("ELFFuzz", "SkiffBoot"),
         // The hypercall handlers (core, block, net modules) and the run loop.
+        ("HypercallFuzz", "SkiffModules"),
+    ].map { name, library in
         .executableTarget(
-            name: "HypercallFuzz",
-            dependencies: [
-                "FuzzSupport",
-                .product(name: "SkiffCore", package: "Skiff"),
-                .product(name: "SkiffModules", package: "Skiff"),
-            ],
-            path: "HypercallFuzz"),
-    ]
+            name: name,
+            dependencies: ["FuzzSupport", .product(name: "SkiffCore", package: "Skiff"), .product(name: library, package: "Skiff")],
+            path: name)
+    }
 )

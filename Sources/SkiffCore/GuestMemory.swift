@@ -81,14 +81,24 @@ public final class GuestMemory: @unchecked Sendable {
     /// Copies a value of trivial type `T` out of guest memory.
     public func load<T: BitwiseCopyable>(_: T.Type, at gpa: GuestAddress) throws(GuestAccessError) -> T {
         try check(gpa, UInt64(MemoryLayout<T>.size))
-        // SAFETY: the range was checked against the mapping on the line(s) above.
-        return (base + Int(gpa.rawValue)).loadUnaligned(as: T.self)
+        return unchecked(T.self, at: gpa)
     }
 
     /// Copies a value of trivial type `T` into guest memory.
     public func store<T: BitwiseCopyable>(_ value: T, at gpa: GuestAddress) throws(GuestAccessError) {
         try check(gpa, UInt64(MemoryLayout<T>.size))
-        // SAFETY: the range was checked against the mapping on the line(s) above.
+        uncheckedStore(value, at: gpa)
+    }
+
+    /// The copy out, after the caller's check.
+    private func unchecked<T: BitwiseCopyable>(_: T.Type, at gpa: GuestAddress) -> T {
+        // SAFETY: every caller checked `[gpa, gpa + size)` (check or checkAllocation) just before.
+        (base + Int(gpa.rawValue)).loadUnaligned(as: T.self)
+    }
+
+    /// The copy in, after the caller's check.
+    private func uncheckedStore<T: BitwiseCopyable>(_ value: T, at gpa: GuestAddress) {
+        // SAFETY: every caller checked `[gpa, gpa + size)` (check or checkAllocation) just before.
         (base + Int(gpa.rawValue)).storeBytes(of: value, as: T.self)
     }
 
@@ -201,14 +211,12 @@ public final class GuestMemory: @unchecked Sendable {
     /// Copies a `T` from anywhere in the allocation (a ring entry the guest owns; checked, unaligned-safe).
     public func loadShared<T: BitwiseCopyable>(_: T.Type, at gpa: GuestAddress) throws(GuestAccessError) -> T {
         try checkAllocation(gpa, UInt64(MemoryLayout<T>.size))
-        // SAFETY: the range was just checked to lie inside the mapping.
-        return (base + Int(gpa.rawValue)).loadUnaligned(as: T.self)
+        return unchecked(T.self, at: gpa)
     }
 
     /// Copies a `T` to anywhere in the allocation (a ring commit).
     public func storeShared<T: BitwiseCopyable>(_ value: T, at gpa: GuestAddress) throws(GuestAccessError) {
         try checkAllocation(gpa, UInt64(MemoryLayout<T>.size))
-        // SAFETY: the range was just checked to lie inside the mapping.
-        (base + Int(gpa.rawValue)).storeBytes(of: value, as: T.self)
+        uncheckedStore(value, at: gpa)
     }
 }

@@ -6,16 +6,6 @@ import CSkiffABI
 import SkiffModules
 import SkiffTestSupport
 
-let memSize: UInt64 = 4 << 20
-let argAt = GuestAddress(0x200000)
-
-func makeGuest() throws -> GuestMemory { try GuestMemory(size: memSize) }
-
-func coreTable(_ mem: GuestMemory, console: Int32) -> HypercallTable {
-    var t = HypercallTable()
-    CoreModule.registerHypercalls(&t, memory: mem, console: console, pollFDs: [])
-    return t
-}
 
 // MARK: Run loop with synthetic exits
 

@@ -2,6 +2,7 @@
 
 import Foundation
 import SkiffCore
+import SkiffModules
 
 /// The repository root, found from this source file's path.
 public let repositoryRoot: String = {
@@ -42,4 +43,17 @@ public struct Pipe {
 
 extension Array where Element == UInt8 {
     public func qword(_ o: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(self[o + $1]) << (8 * UInt64($1)) } }
+}
+
+/// A small guest (4 MiB) and the argument block address the hypercall tests use.
+public let memSize: UInt64 = 4 << 20
+public let argAt = GuestAddress(0x200000)
+
+public func makeGuest() throws -> GuestMemory { try GuestMemory(size: memSize) }
+
+/// A table with the core module's hypercalls (PUTS to `console`).
+public func coreTable(_ mem: GuestMemory, console: Int32) -> HypercallTable {
+    var t = HypercallTable()
+    CoreModule.registerHypercalls(&t, memory: mem, console: console, pollFDs: [])
+    return t
 }
