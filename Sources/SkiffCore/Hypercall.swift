@@ -20,11 +20,14 @@ public enum HypercallFault: Error, Equatable, Sendable {
     case invalidAccess(GuestAccessError, site: String)
     /// A host I/O failure while serving the call.
     case hostIO(String)
+    /// A shared structure (a ring) in a state the ABI does not allow.
+    case invalidState(String)
 
     public var message: String {
         switch self {
         case .invalidAccess(let e, let site): return "\(site): \(e.message)"
         case .hostIO(let s): return s
+        case .invalidState(let s): return s
         }
     }
 }

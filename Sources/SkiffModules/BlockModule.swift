@@ -33,8 +33,16 @@ public final class BlockBackend {
 
     deinit { close(fd) }
 
-    /// Makes every acknowledged write durable in the file (called on every way out of a run).
-    public func flush() { _ = fdatasync(fd) }
+    /// Makes every acknowledged write durable in the file (called on every way out of a run);
+    /// nil, or the failure (retried on EINTR).
+    @discardableResult
+    public func flush() -> HypercallFault? {
+        while fdatasync(fd) != 0 {
+            if errno == EINTR { continue }
+            return .hostIO("Fatal error when flushing block device '\(name)': \(errnoString())")
+        }
+        return nil
+    }
 
     /// Moves `count` bytes between guest memory at `gpa` and the file at `offset` (pwrite/pread,
     /// retried on EINTR and short transfers); a bad guest range, a host error or end of file is fatal.
@@ -115,9 +123,11 @@ public final class BlockModule: MonitorModule {
         return a
     }
 
+    /// Flushes every device (all of them, even after one fails); the first failure.
     public func finish() -> HypercallFault? {
-        for b in devices { b?.flush() }
-        return nil
+        var first: HypercallFault? = nil
+        for b in devices { if let f = b?.flush(), first == nil { first = f } }
+        return first
     }
 
     /// Registers BLOCK_WRITE and BLOCK_READ over `devices[handle]`.

@@ -72,10 +72,12 @@ public final class ModuleSet {
     public func finish() -> HypercallFault? {
         guard !finished else { return nil }
         finished = true
-        var first: HypercallFault? = nil
-        for m in modules.reversed() { if let f = m.finish(), first == nil { first = f } }
-        return first
+        for m in modules.reversed() { if let f = m.finish(), finishError == nil { finishError = f } }
+        return finishError
     }
+
+    /// What `finish` reported (kept for callers that finish from a hook).
+    public private(set) var finishError: HypercallFault? = nil
 
     deinit { finish() }
 }

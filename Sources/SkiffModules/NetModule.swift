@@ -139,9 +139,9 @@ public final class NetModule: MonitorModule {
 
     public var pendingFault: HypercallFault? { ring?.hasFailed == true ? ring?.fatal : nil }
 
+    /// Stops the ring thread; an error it met (also in the final drain after HALT) changes the exit status.
     public func finish() -> HypercallFault? {
         ring?.stop()
-        return nil
     }
 
     /// Registers NET_WRITE and NET_READ over `devices[handle]`.

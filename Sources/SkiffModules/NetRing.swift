@@ -52,14 +52,17 @@ public final class NetRing: @unchecked Sendable {
         return thread != nil
     }
 
-    /// Stops and joins the I/O thread (the HALT hook).
-    public func stop() {
-        guard let t = thread else { return }
+    /// Stops and joins the I/O thread (the HALT hook); the thread's fatal error, if it had one
+    /// (before the stop or in the final pass).
+    @discardableResult
+    public func stop() -> HypercallFault? {
+        guard let t = thread else { return hasFailed ? fatal : nil }
         thread = nil
         stopFlag.store(1, ordering: .releasing)
         var one: UInt64 = 1
         _ = write(eventFD, &one, 8)
         t.join()
+        return hasFailed ? fatal : nil
     }
 
     // MARK: The I/O thread
@@ -74,17 +77,28 @@ public final class NetRing: @unchecked Sendable {
         onFatal()
     }
 
-    /// Serves entries until stopped; after a stop request, whatever the guest
-    /// queued before HALT is still served once (no frame written before HALT is lost).
+    /// Serves entries until stopped; after a stop request, whatever the guest queued
+    /// before HALT is still served once (no frame written before HALT is lost).
+    ///
+    /// `ent_head` is the thread's own counter (the guest may overwrite the shared
+    /// copy; it is only published). Each pass serves at most the ring's 1024 slots
+    /// and checks the stop request between entries, so a stop is honoured within
+    /// one bounded final pass whatever the guest queued. More pending entries than
+    /// slots (including a tail that went backwards) is a guest error.
     private func serve() {
+        var head: UInt32 = 0
         while !hasFailed {
             let finalPass = stopping
-            var head = u32(Self.entHead)
             if !finalPass && !waitForEntries(head) { continue }
             let tail = u32(Self.entTail)
-            if head == tail && finalPass { return }
+            let pending = tail &- head
+            guard pending <= Self.slots else {
+                fail(.invalidState("Invalid guest net ring: \(pending) entries pending (ent_tail \(tail), ent_head \(head); at most \(Self.slots))"))
+                return
+            }
             var pendingWrites: UInt32 = 0
             while head != tail {
+                if !finalPass && stopping { break }   // the final pass serves the rest
                 let slot = GuestAddress(address.rawValue + Self.entries + 32 * UInt64(head & (Self.slots - 1)))
                 guard let e = try? memory.loadShared(hvt_ring_entry.self, at: slot) else { return }
                 switch e.operation {

@@ -105,6 +105,9 @@ public struct Monitor {
         }
         let halt: HaltStatus
         do { halt = try loop.run() } catch { throw .run(error) }
+        // The halt hook stopped the I/O threads and flushed the disks: a failure there (a frame
+        // the final ring drain could not write, a flush the disk refused) is the run's error.
+        if let f = modules.finish() ?? modules.finishError { throw .run(.fault(f)) }
         return RunResult(halt: halt, trapFrame: halt.processStatus == 255 ? Machine.trapFrame(halt.cookie, in: memory) : nil)
     }
 }
@@ -126,6 +129,7 @@ extension Monitor {
     /// and turns a closed stdout into a console write error (no SIGPIPE death).
     public static func installTerminationHandlers() {
         cskiff_ignore_signal(SIGPIPE)
+        cskiff_ignore_signal(SIGXFSZ)   // a write past RLIMIT_FSIZE fails with EFBIG instead of killing us
         SkiffKVM.installTerminationHandlers()
     }
 }
