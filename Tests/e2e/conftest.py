@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import helpers
+import targets
 from helpers import REPO
 
 _skip_reasons: dict[str, int] = {}
@@ -31,6 +32,10 @@ def pytest_runtest_setup(item):
         why = helpers.root_missing()
         if why:
             pytest.skip("NO ROOT/NET: " + why)
+    if item.get_closest_marker("qemu"):
+        why = targets.missing("qemu")
+        if why:
+            pytest.skip(why)
 
 
 def pytest_runtest_logreport(report):
@@ -78,8 +83,23 @@ def asm(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def swift_builder(skiff, tmp_path_factory) -> helpers.SwiftBuilder:
-    return helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("swift"))
+def builders(skiff, tmp_path_factory) -> dict[str, helpers.SwiftBuilder]:
+    """target name -> the builder of Swift guests for that target (targets.TARGETS), one per session."""
+    return {t.name: helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp(t.name), t.build_args, t.suffix)
+            for t in targets.TARGETS}
+
+
+@pytest.fixture(scope="session")
+def swift_builder(builders) -> helpers.SwiftBuilder:
+    """The hvt-x86_64 builder (the files that test the hvt monitor itself)."""
+    return builders["hvt-x86_64"]
+
+
+@pytest.fixture
+def t(tv, skiff, builders) -> targets.TargetRun:
+    """The target (and variant) a conformance test runs on: parametrize `tv` with targets.params()."""
+    target, variant = tv
+    return targets.TargetRun(target, variant, skiff, builders[target.name])
 
 
 @pytest.fixture
