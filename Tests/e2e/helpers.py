@@ -293,8 +293,9 @@ class NetNS:
         assert r.returncode == 0, "ip netns add failed:\n" + r.describe()
         self.created = True
         # No IPv6: otherwise the kernel's DAD/MLD/RS frames reach the guest first.
-        run(["ip", "netns", "exec", self.name, "sysctl", "-qw",
-             "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"], timeout=30)
+        r = run(["ip", "netns", "exec", self.name, "sysctl", "-qw",
+                 "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"], timeout=30)
+        assert r.returncode == 0, "turning IPv6 off failed (`sysctl` is Debian package procps):\n" + r.describe()
         self.ip("link", "set", "lo", "up")
 
     def add_tap(self, tap: str, address: str | None, mtu: int | None = None) -> None:
