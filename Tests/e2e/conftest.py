@@ -120,6 +120,22 @@ def probe(run_skiff, asm):
 
 
 @pytest.fixture
+def image(tmp_path) -> Path:
+    """A block device image of helpers.CAPACITY bytes holding helpers.pattern."""
+    img = tmp_path / "disk.img"
+    img.write_bytes(helpers.pattern(helpers.CAPACITY))
+    return img
+
+
+@pytest.fixture
+def blk(probe, image):
+    """blk(program, *extra_options, mem=64) runs probe_blk with `image` attached as 'storage'."""
+    def _run(program: str, *options: str, mem: int = 64):
+        return probe(program, f"--block:storage={image}", *options, guest="probe_blk", mem=mem)
+    return _run
+
+
+@pytest.fixture
 def netns():
     """A fresh network namespace (root only); always deleted afterwards."""
     why = helpers.root_missing()
@@ -131,6 +147,33 @@ def netns():
         yield ns
     finally:
         ns.destroy()
+
+
+@pytest.fixture
+def tapns(netns):
+    """`netns` with tap0 = 10.77.0.1/24."""
+    netns.add_tap("tap0", "10.77.0.1/24")
+    return netns
+
+
+@pytest.fixture
+def net_probe(skiff, asm, tapns):
+    """net_probe(program, *options, guest="probe_net", nets=...) -> Result, run inside `tapns` with tap0 as
+    service0 (unless `nets` says otherwise)."""
+    def _run(program: str, *options: str, guest: str = "probe_net", nets=("--net:service0=tap0",)):
+        argv = tapns.exec_argv([str(skiff), "run", "--mem=64", *nets, *options, "--", str(asm[guest]),
+                                *program.split()])
+        return helpers.run(argv)
+    return _run
+
+
+@pytest.fixture
+def net_ring(net_probe):
+    """Skips unless the monitor offers net ring I/O (host_features bit 0 in the boot info)."""
+    r = net_probe(f"{helpers.BOOT_INFO + 40:#x} rdd print")
+    helpers.expect_status(r, 0)
+    if int(r.stdout.decode(), 16) & 1 == 0:
+        pytest.skip("this monitor does not offer ring I/O (host_features bit 0 clear)")
 
 
 @pytest.fixture

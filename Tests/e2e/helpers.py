@@ -13,6 +13,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,14 @@ FIXTURES_DIR = REPO / "Tests" / "Fixtures" / "elf"
 
 #: Default timeout of one monitor run, in seconds (Solo5 uses 60).
 RUN_TIMEOUT = 60
+
+#: Capacity of the block image of the `image` / `blk` fixtures (conftest.py).
+CAPACITY = 64 * 1024
+#: rawframe.py, which sends and captures raw Ethernet frames in a NetNS.
+RAWFRAME = str(Path(__file__).with_name("rawframe.py"))
+#: The Ethertype of the frames tests send and capture (IEEE local experimental).
+ETHERTYPE = 0x88B5
+MIB = 1 << 20
 
 
 #: The scratch buffer of probe.S (needs --mem >= 4).
@@ -353,6 +362,32 @@ def finish(p: subprocess.Popen, timeout: float = RUN_TIMEOUT, context: Result | 
 
 
 # ---------------------------------------------------------------------------
+# Raw frames on a tap (rawframe.py), for the probe guests.
+
+def run_receiving(ns: NetNS, argv: list[str], frame: bytes, tap: str = "tap0") -> Result:
+    """Runs `argv` (a `skiff run`) in the namespace and sends `frame` on `tap` once the monitor has it open."""
+    p = popen(ns.exec_argv(argv))
+    try:
+        ns.wait_carrier(tap, p)
+        s = run(ns.exec_argv([sys.executable, RAWFRAME, "send", tap, frame.hex()]))
+        assert s.returncode == 0, s.describe()
+        return finish(p)
+    finally:
+        stop(p)
+
+
+def capture_during(ns: NetNS, action, tap: str = "tap0", ethertype: int = ETHERTYPE) -> Result:
+    """Captures the frames of `ethertype` on `tap` (30 s at most) while action() runs; rawframe's result."""
+    cap = popen(ns.exec_argv([sys.executable, RAWFRAME, "capture", tap, f"{ethertype:x}", "30"]))
+    try:
+        assert cap.stdout.readline().strip() == b"ready"
+        action()
+        return finish(cap, timeout=40)
+    finally:
+        stop(cap)
+
+
+# ---------------------------------------------------------------------------
 # Guests that answer ping (test_conformance.py, test_swift_net.py), in a NetNS.
 
 def start_guest(ns: NetNS, argv: list[str], taps, env: dict | None = None, ready: bytes = b"ready",
@@ -474,6 +509,11 @@ def drop_dac_override() -> None:
     PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
     for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
         libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+
+
+def pattern(n: int, seed: int = 0) -> bytes:
+    """The contents of the `image` fixture's block device (conftest.py): no two neighbouring blocks alike."""
+    return bytes((i * 7 + seed + (i >> 8)) & 0xFF for i in range(n))
 
 
 def zero_image(path: Path, size: int = 4 << 20) -> Path:

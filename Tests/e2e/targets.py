@@ -102,7 +102,9 @@ class Target:
 # ---------------------------------------------------------------------------
 # Expectations where every target agrees unless it says otherwise.
 
-DEFAULT_EXPECT: dict[str, Expect] = {}
+DEFAULT_EXPECT: dict[str, Expect] = {
+    "ssp": Expect(contains=("Stack corruption detected",)),
+}
 
 #: test -> parameters (ping counts and intervals) for every target unless it says otherwise.
 DEFAULT_PARAMS: dict[str, dict] = {

@@ -98,29 +98,18 @@ def test_globals(t):
 # ---------------------------------------------------------------------------
 # Faults: ABORT, with the architecture's report (targets.py `expect`)
 
-@pytest.mark.parametrize("guest", ["exception", "zeropage"])
-@on_matrix
+#: guest -> the variant set it runs on; the expected report is the target's `expect[guest]`.
+FAULTS = {"exception": "matrix", "zeropage": "matrix", "xnow": "default", "nxdata": "default", "ssp": "matrix"}
+
+
+@pytest.mark.parametrize("tv,guest", [pytest.param(*p.values, g, id=f"{p.id}-{g}", marks=p.marks)
+                                      for g, variants in FAULTS.items() for p in targets.params(variants)])
 def test_fault(t, guest):
-    """exception: a write to unmapped 0x400000000; zeropage: a write to address 8."""
+    """exception: a write to unmapped 0x400000000; zeropage: a write to address 8; xnow: a write into the
+    guest's own text; nxdata: executing writable data; ssp: a stack buffer overflow (the stack protector)."""
     r = t.run(*t.mem, t.guest(guest))
     expect_abort(r)
     t.expect(guest).verify(r)
-
-
-@pytest.mark.parametrize("guest", ["xnow", "nxdata"])
-@on_targets
-def test_protection_fault(t, guest):
-    """xnow: a write into the guest's own text; nxdata: executing writable data."""
-    r = t.run(*t.mem, t.guest(guest))
-    expect_abort(r)
-    t.expect(guest).verify(r)
-
-
-@on_matrix
-def test_ssp(t):
-    r = t.run(*t.mem, t.guest("ssp"))
-    expect_abort(r)
-    assert "Stack corruption detected" in r.out, r.describe()
 
 
 @on_targets
