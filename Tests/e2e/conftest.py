@@ -32,10 +32,11 @@ def pytest_runtest_setup(item):
         why = helpers.root_missing()
         if why:
             pytest.skip("NO ROOT/NET: " + why)
-    if item.get_closest_marker("qemu"):
-        why = targets.missing("qemu")
-        if why:
-            pytest.skip(why)
+    for mark, missing in targets.PREREQUISITES.items():
+        if item.get_closest_marker(mark):
+            why = missing()
+            if why:
+                pytest.skip(why)
 
 
 def pytest_runtest_logreport(report):

@@ -63,7 +63,8 @@ class Target:
     name: str
     arch: str
     platform: str
-    #: Extra `skiff build` arguments; the only place a target's build command is spelled.
+    #: Extra `skiff build` arguments (helpers.SwiftBuilder runs `skiff build *build_args SOURCE -o OUT`);
+    #: the only place a target's build options are spelled (e.g. add "--platform", "virt" here).
     build_args: tuple[str, ...]
     #: Suffix of built images (`skiff build -o NAME.SUFFIX`).
     suffix: str
@@ -79,9 +80,6 @@ class Target:
     env: dict[str, str | None] = field(default_factory=dict)
     #: The `--mem` option of a conformance run that does not need a particular size.
     mem: tuple[str, ...] = ()
-
-    def build_argv(self, skiff, source, out) -> list[str]:
-        return [str(skiff), "build", *self.build_args, str(source), "-o", str(out)]
 
     def run_env(self, variant: Variant) -> dict[str, str]:
         env = dict(os.environ)
@@ -181,14 +179,16 @@ TARGETS: tuple[Target, ...] = (
 BY_NAME = {t.name: t for t in TARGETS}
 
 
-def missing(mark: str) -> str | None:
-    """The reason a target marker's prerequisite is missing on this host, or None."""
-    if mark == "kvm":
-        why = helpers.kvm_missing()
-        return "NO KVM: " + why if why else None
-    if mark == "qemu":
-        return None if QEMU else "NO QEMU: qemu-system-aarch64 not found (Debian: apt-get install qemu-system-arm)"
-    raise ValueError(mark)
+def _qemu_missing() -> str | None:
+    return None if QEMU else "NO QEMU: qemu-system-aarch64 not found (Debian: apt-get install qemu-system-arm)"
+
+
+#: marker -> the reason its prerequisite is missing on this host (None: present). conftest.py skips a test with
+#: the marker, loudly, with that reason. `kvm` and `root` are conftest's own (helpers.kvm_missing, root_missing).
+#: A target that needs something new adds it here and registers the marker in pytest.ini.
+PREREQUISITES: dict[str, Callable[[], str | None]] = {
+    "qemu": _qemu_missing,
+}
 
 
 def params(variants: str = "default", only: tuple[str, ...] | None = None):
