@@ -9,9 +9,9 @@ Adding a target (hvt-aarch64 under nested KVM, xen-x86_64, pvh-qemu, ...) is
 a new row: its name, `skiff build` arguments, the environment of `skiff run`,
 its prerequisites (markers checked by conftest.py), optional variants (CPU
 models, GIC versions...) and, where the architecture changes a message or an
-outcome, an entry in `expect`. A test looks its per-target expectation up
-with `target.expect[KEY]`; a key missing there means the default in
-DEFAULT_EXPECT.
+outcome, an entry in `expect` (or `params`, e.g. ping counts). A test looks
+its per-target expectation up with `t.expect(KEY)` (conftest fixture `t`, a
+TargetRun); a key missing there means the default in DEFAULT_EXPECT.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -120,8 +121,8 @@ def _pf_instruction_fetch(r: helpers.Result) -> None:
 
 QEMU = os.environ.get("SKIFF_QEMU") or shutil.which("qemu-system-aarch64")
 
-#: QEMU virt variants: -cpu x gic-version (read by Sources/SkiffQEMU/QEMURunner.swift).
 def _qemu(cpu: str, gic: str) -> Variant:
+    """A QEMU virt variant: -cpu x gic-version (read by Sources/SkiffQEMU/QEMURunner.swift)."""
     return Variant(f"{cpu}-gicv{gic}", {"SKIFF_QEMU_CPU": cpu, "SKIFF_QEMU_GIC": gic})
 
 
@@ -143,7 +144,6 @@ TARGETS: tuple[Target, ...] = (
             "xnow": Expect(contains=("#PF",), absent=("translation fault",)),
             # The NX bit (EFER.NXE in Skiff guests) gives a #PF on instruction fetch.
             "nxdata": Expect(check=_pf_instruction_fetch),
-            "trap": Expect(),
             "stackoverflow": Expect(contains=("#PF", "stack overflow")),
         },
     ),
@@ -204,6 +204,13 @@ def params(variants: str = "default", only: tuple[str, ...] | None = None):
     return out
 
 
+def params_each(cases: dict[str, str]):
+    """pytest parameters (target, variant), CASE for a test whose cases run on different variant sets
+    (case -> set name, as in params). Ids: TARGET[-VARIANT]-CASE."""
+    return [pytest.param(*p.values, case, id=f"{p.id}-{case}", marks=p.marks)
+            for case, variants in cases.items() for p in params(variants)]
+
+
 #: Everything the conformance suite builds, built at once (in parallel) the first time a target needs one.
 CONFORMANCE_GUESTS = ("hello", "quiet", "output", "globals", "exception", "zeropage", "xnow", "nxdata", "ssp",
                       "fpu", "time", "blk", "mft_maxdevices", "net", "net_2if", "net_mtu", "trap", "stackoverflow")
@@ -217,7 +224,7 @@ class TargetRun:
     def __init__(self, target: Target, variant: Variant, skiff, builder: helpers.SwiftBuilder):
         self.target, self.variant, self.skiff, self.builder = target, variant, skiff, builder
 
-    def _build(self, source) -> "os.PathLike":
+    def _build(self, source: Path) -> Path:
         self.builder.build_all([helpers.SWIFT_GUESTS_DIR / g for g in CONFORMANCE_GUESTS]
                                + [helpers.EXAMPLES_DIR / e for e in CONFORMANCE_EXAMPLES])
         return self.builder.build(source)

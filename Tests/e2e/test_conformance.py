@@ -102,8 +102,7 @@ def test_globals(t):
 FAULTS = {"exception": "matrix", "zeropage": "matrix", "xnow": "default", "nxdata": "default", "ssp": "matrix"}
 
 
-@pytest.mark.parametrize("tv,guest", [pytest.param(*p.values, g, id=f"{p.id}-{g}", marks=p.marks)
-                                      for g, variants in FAULTS.items() for p in targets.params(variants)])
+@pytest.mark.parametrize("tv,guest", targets.params_each(FAULTS))
 def test_fault(t, guest):
     """exception: a write to unmapped 0x400000000; zeropage: a write to address 8; xnow: a write into the
     guest's own text; nxdata: executing writable data; ssp: a stack buffer overflow (the stack protector)."""
