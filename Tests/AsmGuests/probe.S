@@ -82,6 +82,64 @@
     add $8, %r15
 .endm
 
+/* A hypercall at PORT whose argument block BLOCK gets FIRST at +0 and SECOND at +8 (clobbers rax, rdx). */
+.macro hypercall2 block, port, first, second
+    mov \first, \block(%rip)
+    mov \second, \block+8(%rip)
+    lea \block(%rip), %eax
+    mov $\port, %dx
+    outl %eax, (%dx)
+.endm
+
+/* PUTS the bytes between the labels NAME and NAME_end. */
+.macro puts_msg name
+    lea \name(%rip), %rsi
+    mov $(\name\()_end - \name), %ecx
+    call puts_rsi_rcx
+.endm
+
+/* Word shapes. ( a -- a' ): %rax = INSN applied to the popped value. */
+.macro word_unary name, insn:vararg
+\name:
+    dpop %rax
+    \insn
+    dpush %rax
+    jmp next
+.endm
+/* ( -- value ): INSN puts the value in %rax. */
+.macro word_value name, insn:vararg
+\name:
+    \insn
+    dpush %rax
+    jmp next
+.endm
+/* ( a b -- a OP b ) */
+.macro word_binary name, op
+\name:
+    dpop %rcx
+    dpop %rax
+    \op %rcx, %rax
+    dpush %rax
+    jmp next
+.endm
+/* ( offset -- field ): LOAD from the hypercall argument block at offset. */
+.macro word_argfield name, load
+\name:
+    dpop %rax
+    lea argblk(%rip), %rdi
+    \load (%rdi,%rax), %rax
+    dpush %rax
+    jmp next
+.endm
+/* ( value address -- ): INSN stores %rax (or part of it) at (%rdi). */
+.macro word_store name, insn:vararg
+\name:
+    dpop %rdi
+    dpop %rax
+    \insn
+    jmp next
+.endm
+
     .text
     .globl _start
 _start:
@@ -216,20 +274,12 @@ end_of_program:
 do_halt_rax:
     xor %ecx, %ecx
 do_halt_rcx_rax:
-    mov %rcx, halt_arg(%rip)
-    mov %eax, halt_arg+8(%rip)
-    lea halt_arg(%rip), %eax
-    mov $0x508, %dx
-    outl %eax, (%dx)
+    hypercall2 halt_arg, 0x508, %rcx, %eax
     jmp .                           /* never reached */
 
 /* puts_rsi_rcx: PUTS %rcx bytes at %rsi (clobbers rax, rdx). */
 puts_rsi_rcx:
-    mov %rsi, puts_arg(%rip)
-    mov %rcx, puts_arg+8(%rip)
-    lea puts_arg(%rip), %eax
-    mov $0x502, %dx
-    outl %eax, (%dx)
+    hypercall2 puts_arg, 0x502, %rsi, %rcx
     ret
 
 /* print_hex_nl: print %rax as 0x<hex> then a newline (clobbers rax, rcx, rdx, rsi, rdi). */
@@ -260,9 +310,7 @@ w_haltc:
     dpop %rcx
     jmp do_halt_rcx_rax
 w_ok:
-    lea msg_success(%rip), %rsi
-    mov $(msg_success_end - msg_success), %ecx
-    call puts_rsi_rcx
+    puts_msg msg_success
     xor %eax, %eax
     jmp do_halt_rax
 w_hc:
@@ -277,18 +325,8 @@ w_hc:
     mov %edi, %eax
     outl %eax, (%dx)
     jmp next
-w_ret:
-    dpop %rax
-    lea argblk(%rip), %rdi
-    movslq (%rdi,%rax), %rax
-    dpush %rax
-    jmp next
-w_arg:
-    dpop %rax
-    lea argblk(%rip), %rdi
-    mov (%rdi,%rax), %rax
-    dpush %rax
-    jmp next
+word_argfield w_ret, movslq
+word_argfield w_arg, mov
 w_argblk:
     lea argblk(%rip), %rax
     dpush %rax
@@ -307,19 +345,13 @@ w_expect:
     dpop %rbp                       /* got */
     cmp %rbx, %rbp
     je next
-    lea msg_expect(%rip), %rsi
-    mov $(msg_expect_end - msg_expect), %ecx
-    call puts_rsi_rcx
+    puts_msg msg_expect
     mov %rbp, %rax
     call print_hex_nl
-    lea msg_want(%rip), %rsi
-    mov $(msg_want_end - msg_want), %ecx
-    call puts_rsi_rcx
+    puts_msg msg_want
     mov %rbx, %rax
     call print_hex_nl
-    lea msg_at(%rip), %rsi
-    mov $(msg_at_end - msg_at), %ecx
-    call puts_rsi_rcx
+    puts_msg msg_at
     mov %r12, %rax
     sub %r13, %rax
     call print_hex_nl
@@ -352,16 +384,8 @@ probe_rd_load:
     mov (%rax), %rax
     dpush %rax
     jmp next
-w_rdd:
-    dpop %rax
-    mov (%rax), %eax
-    dpush %rax
-    jmp next
-w_rdb:
-    dpop %rax
-    movzbl (%rax), %eax
-    dpush %rax
-    jmp next
+word_unary w_rdd, mov (%rax), %eax
+word_unary w_rdb, movzbl (%rax), %eax
 w_wr:
     dpop %rdi
     dpop %rax
@@ -369,16 +393,8 @@ w_wr:
 probe_wr_store:
     mov %rax, (%rdi)
     jmp next
-w_wrd:
-    dpop %rdi
-    dpop %rax
-    mov %eax, (%rdi)
-    jmp next
-w_wrb:
-    dpop %rdi
-    dpop %rax
-    mov %al, (%rdi)
-    jmp next
+word_store w_wrd, mov %eax, (%rdi)
+word_store w_wrb, mov %al, (%rdi)
 w_wait32:
     dpop %rax
     dpop %rdi
@@ -388,9 +404,7 @@ w_wait32:
     pause
     dec %ecx
     jnz 1b
-    lea msg_wait(%rip), %rsi
-    mov $(msg_wait_end - msg_wait), %ecx
-    call puts_rsi_rcx
+    puts_msg msg_wait
     mov $98, %eax
     jmp do_halt_rax
 w_fill:
@@ -408,24 +422,9 @@ w_memeq:
     sete %al
     dpush %rax
     jmp next
-w_add:
-    dpop %rcx
-    dpop %rax
-    add %rcx, %rax
-    dpush %rax
-    jmp next
-w_sub:
-    dpop %rcx
-    dpop %rax
-    sub %rcx, %rax
-    dpush %rax
-    jmp next
-w_and:
-    dpop %rcx
-    dpop %rax
-    and %rcx, %rax
-    dpush %rax
-    jmp next
+word_binary w_add, add
+word_binary w_sub, sub
+word_binary w_and, and
 w_mod:
     dpop %rcx
     dpop %rax
@@ -453,42 +452,15 @@ w_nz:
     setnz %al
     dpush %rax
     jmp next
-w_buf:
-    mov $BUF, %eax
-    dpush %rax
-    jmp next
-w_mem:
-    mov (%r14), %rax
-    dpush %rax
-    jmp next
-w_rdi:
-    mov init_rdi(%rip), %rax
-    dpush %rax
-    jmp next
-w_rsp:
-    mov init_rsp(%rip), %rax
-    dpush %rax
-    jmp next
-w_rflags:
-    mov init_rflags(%rip), %rax
-    dpush %rax
-    jmp next
-w_gprs:
-    mov init_gprs(%rip), %rax
-    dpush %rax
-    jmp next
-w_cr0:
-    mov %cr0, %rax
-    dpush %rax
-    jmp next
-w_cr3:
-    mov %cr3, %rax
-    dpush %rax
-    jmp next
-w_cr4:
-    mov %cr4, %rax
-    dpush %rax
-    jmp next
+word_value w_buf, mov $BUF, %eax
+word_value w_mem, mov (%r14), %rax
+word_value w_rdi, mov init_rdi(%rip), %rax
+word_value w_rsp, mov init_rsp(%rip), %rax
+word_value w_rflags, mov init_rflags(%rip), %rax
+word_value w_gprs, mov init_gprs(%rip), %rax
+word_value w_cr0, mov %cr0, %rax
+word_value w_cr3, mov %cr3, %rax
+word_value w_cr4, mov %cr4, %rax
 w_efer:
     mov $0xc0000080, %ecx
     rdmsr

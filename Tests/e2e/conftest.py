@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import helpers
+import targets
 from helpers import REPO
 
 _skip_reasons: dict[str, int] = {}
@@ -31,6 +32,11 @@ def pytest_runtest_setup(item):
         why = helpers.root_missing()
         if why:
             pytest.skip("NO ROOT/NET: " + why)
+    for mark, missing in targets.PREREQUISITES.items():
+        if item.get_closest_marker(mark):
+            why = missing()
+            if why:
+                pytest.skip(why)
 
 
 def pytest_runtest_logreport(report):
@@ -78,8 +84,23 @@ def asm(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def swift_builder(skiff, tmp_path_factory) -> helpers.SwiftBuilder:
-    return helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("swift"))
+def builders(skiff, tmp_path_factory) -> dict[str, helpers.SwiftBuilder]:
+    """target name -> the builder of Swift guests for that target (targets.TARGETS), one per session."""
+    return {t.name: helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp(t.name), t.build_args, t.suffix)
+            for t in targets.TARGETS}
+
+
+@pytest.fixture(scope="session")
+def swift_builder(builders) -> helpers.SwiftBuilder:
+    """The hvt-x86_64 builder (the files that test the hvt monitor itself)."""
+    return builders["hvt-x86_64"]
+
+
+@pytest.fixture
+def t(tv, skiff, builders) -> targets.TargetRun:
+    """The target (and variant) a conformance test runs on: parametrize `tv` with targets.params()."""
+    target, variant = tv
+    return targets.TargetRun(target, variant, skiff, builders[target.name])
 
 
 @pytest.fixture
@@ -100,6 +121,22 @@ def probe(run_skiff, asm):
 
 
 @pytest.fixture
+def image(tmp_path) -> Path:
+    """A block device image of helpers.CAPACITY bytes holding helpers.pattern."""
+    img = tmp_path / "disk.img"
+    img.write_bytes(helpers.pattern(helpers.CAPACITY))
+    return img
+
+
+@pytest.fixture
+def blk(probe, image):
+    """blk(program, *extra_options, mem=64) runs probe_blk with `image` attached as 'storage'."""
+    def _run(program: str, *options: str, mem: int = 64):
+        return probe(program, f"--block:storage={image}", *options, guest="probe_blk", mem=mem)
+    return _run
+
+
+@pytest.fixture
 def netns():
     """A fresh network namespace (root only); always deleted afterwards."""
     why = helpers.root_missing()
@@ -111,6 +148,33 @@ def netns():
         yield ns
     finally:
         ns.destroy()
+
+
+@pytest.fixture
+def tapns(netns):
+    """`netns` with tap0 = 10.77.0.1/24."""
+    netns.add_tap("tap0", "10.77.0.1/24")
+    return netns
+
+
+@pytest.fixture
+def net_probe(skiff, asm, tapns):
+    """net_probe(program, *options, guest="probe_net", nets=...) -> Result, run inside `tapns` with tap0 as
+    service0 (unless `nets` says otherwise)."""
+    def _run(program: str, *options: str, guest: str = "probe_net", nets=("--net:service0=tap0",)):
+        argv = tapns.exec_argv([str(skiff), "run", "--mem=64", *nets, *options, "--", str(asm[guest]),
+                                *program.split()])
+        return helpers.run(argv)
+    return _run
+
+
+@pytest.fixture
+def net_ring(net_probe):
+    """Skips unless the monitor offers net ring I/O (host_features bit 0 in the boot info)."""
+    r = net_probe(f"{helpers.BOOT_INFO + 40:#x} rdd print")
+    helpers.expect_status(r, 0)
+    if int(r.stdout.decode(), 16) & 1 == 0:
+        pytest.skip("this monitor does not offer ring I/O (host_features bit 0 clear)")
 
 
 @pytest.fixture

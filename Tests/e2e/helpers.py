@@ -13,6 +13,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,14 @@ FIXTURES_DIR = REPO / "Tests" / "Fixtures" / "elf"
 
 #: Default timeout of one monitor run, in seconds (Solo5 uses 60).
 RUN_TIMEOUT = 60
+
+#: Capacity of the block image of the `image` / `blk` fixtures (conftest.py).
+CAPACITY = 64 * 1024
+#: rawframe.py, which sends and captures raw Ethernet frames in a NetNS.
+RAWFRAME = str(Path(__file__).with_name("rawframe.py"))
+#: The Ethertype of the frames tests send and capture (IEEE local experimental).
+ETHERTYPE = 0x88B5
+MIB = 1 << 20
 
 
 #: The scratch buffer of probe.S (needs --mem >= 4).
@@ -217,32 +226,56 @@ def elf_kernel_end(path: Path) -> int:
 
 
 class SwiftBuilder:
-    """Builds Embedded Swift guests with `skiff build`, once each per session."""
+    """Builds Embedded Swift guests with `skiff build [BUILD_ARGS]`, once each per session.
+
+    One builder per target (targets.py): `build_args` are the target's extra
+    `skiff build` arguments (e.g. `--arch aarch64`), `suffix` its image suffix.
+    `build_all` builds several at once, in parallel (a build is the slow part).
+    """
 
     NOT_READY_MARKERS = ("not implemented", "unknown command")
 
-    def __init__(self, skiff: Path, outdir: Path):
+    def __init__(self, skiff: Path, outdir: Path, build_args: tuple[str, ...] = (), suffix: str = ".hvt"):
         self.skiff = skiff
         self.outdir = outdir
+        self.build_args = tuple(build_args)
+        self.suffix = suffix
         self.cache: dict[Path, Path] = {}
+        self.failures: dict[Path, Result] = {}
         self.unavailable: str | None = None
+
+    def _build_one(self, source: Path) -> None:
+        out = self.outdir / (source.parent.name + "_" + source.name + self.suffix)
+        r = run([str(self.skiff), "build", *self.build_args, str(source), "-o", str(out)],
+                timeout=float(os.environ.get("SKIFF_BUILD_TIMEOUT", "900")))
+        if r.returncode == 0 and out.exists():
+            self.cache[source] = out
+        else:
+            self.failures[source] = r
+
+    def build_all(self, sources) -> None:
+        """Builds every source not built (or tried) yet, in parallel."""
+        import concurrent.futures
+        todo = [s.resolve() for s in sources]
+        todo = [s for i, s in enumerate(todo) if s not in self.cache and s not in self.failures and s not in todo[:i]]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+            list(pool.map(self._build_one, todo))
 
     def build(self, source: Path) -> Path:
         if self.unavailable:
             pytest.skip(self.unavailable)
         source = source.resolve()
-        if source in self.cache:
-            return self.cache[source]
-        out = self.outdir / (source.parent.name + "_" + source.name + ".hvt")
-        r = run([str(self.skiff), "build", str(source), "-o", str(out)],
-                timeout=float(os.environ.get("SKIFF_BUILD_TIMEOUT", "900")))
-        if r.returncode != 0 and any(m in r.out for m in self.NOT_READY_MARKERS):
-            self.unavailable = ("`skiff build` is not available yet (the Embedded Swift runtime has not landed): "
-                                + r.out.strip().splitlines()[-1][:200])
-            pytest.skip(self.unavailable)
-        assert r.returncode == 0 and out.exists(), f"skiff build {source} failed:\n" + r.describe()
-        self.cache[source] = out
-        return out
+        if source not in self.cache and source not in self.failures:
+            self._build_one(source)
+        if source in self.failures:
+            r = self.failures[source]
+            what = " ".join(["skiff build", *self.build_args])
+            if any(m in r.out for m in self.NOT_READY_MARKERS):
+                self.unavailable = (f"`{what}` is not available yet (the Embedded Swift runtime has not landed): "
+                                    + r.out.strip().splitlines()[-1][:200])
+                pytest.skip(self.unavailable)
+            pytest.fail(f"{what} {source} failed:\n" + r.describe(), pytrace=False)
+        return self.cache[source]
 
 
 # ---------------------------------------------------------------------------
@@ -269,8 +302,9 @@ class NetNS:
         assert r.returncode == 0, "ip netns add failed:\n" + r.describe()
         self.created = True
         # No IPv6: otherwise the kernel's DAD/MLD/RS frames reach the guest first.
-        run(["ip", "netns", "exec", self.name, "sysctl", "-qw",
-             "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"], timeout=30)
+        r = run(["ip", "netns", "exec", self.name, "sysctl", "-qw",
+                 "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"], timeout=30)
+        assert r.returncode == 0, "turning IPv6 off failed (`sysctl` is Debian package procps):\n" + r.describe()
         self.ip("link", "set", "lo", "up")
 
     def add_tap(self, tap: str, address: str | None, mtu: int | None = None) -> None:
@@ -311,17 +345,100 @@ def popen(argv: list[str]) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def finish(p: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> Result:
-    """Waits for a Popen'd monitor; kills its process group on timeout and fails."""
+def finish(p: subprocess.Popen, timeout: float = RUN_TIMEOUT, context: Result | None = None) -> Result:
+    """Waits for a Popen'd monitor; kills its process group on timeout and fails (with `context`, e.g. the
+    ping's view, in the report). Output read earlier (`p.early_stdout`, see start_guest) comes first."""
+    early = getattr(p, "early_stdout", b"")
     try:
         so, se = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         so, se = p.communicate()
         pytest.fail(f"timed out after {timeout}s: {' '.join(map(str, p.args))[:400]}\n--- stdout ---\n"
-                    f"{so.decode('utf-8', 'replace')[-2000:]}\n--- stderr ---\n{se.decode('utf-8', 'replace')[-2000:]}",
-                    pytrace=False)
-    return Result([str(a) for a in p.args], p.returncode, so, se.decode("utf-8", "replace"))
+                    f"{(early + so).decode('utf-8', 'replace')[-2000:]}\n--- stderr ---\n"
+                    f"{se.decode('utf-8', 'replace')[-2000:]}"
+                    + (("\n--- and ---\n" + context.describe()) if context else ""), pytrace=False)
+    return Result([str(a) for a in p.args], p.returncode, early + so, se.decode("utf-8", "replace"))
+
+
+# ---------------------------------------------------------------------------
+# Raw frames on a tap (rawframe.py), for the probe guests.
+
+def run_receiving(ns: NetNS, argv: list[str], frame: bytes, tap: str = "tap0") -> Result:
+    """Runs `argv` (a `skiff run`) in the namespace and sends `frame` on `tap` once the monitor has it open."""
+    p = popen(ns.exec_argv(argv))
+    try:
+        ns.wait_carrier(tap, p)
+        s = run(ns.exec_argv([sys.executable, RAWFRAME, "send", tap, frame.hex()]))
+        assert s.returncode == 0, s.describe()
+        return finish(p)
+    finally:
+        stop(p)
+
+
+def capture_during(ns: NetNS, action, tap: str = "tap0", ethertype: int = ETHERTYPE) -> Result:
+    """Captures the frames of `ethertype` on `tap` (30 s at most) while action() runs; rawframe's result."""
+    cap = popen(ns.exec_argv([sys.executable, RAWFRAME, "capture", tap, f"{ethertype:x}", "30"]))
+    try:
+        assert cap.stdout.readline().strip() == b"ready"
+        action()
+        return finish(cap, timeout=40)
+    finally:
+        stop(cap)
+
+
+# ---------------------------------------------------------------------------
+# Guests that answer ping (test_conformance.py, test_swift_net.py), in a NetNS.
+
+def start_guest(ns: NetNS, argv: list[str], taps, env: dict | None = None, ready: bytes = b"ready",
+                timeout: float = 30) -> subprocess.Popen:
+    """Starts `argv` (a `skiff run`) in the namespace, waits until it has attached every tap and printed
+    `ready`: the taps get a carrier (the monitor or QEMU opened them) before the guest's driver is up, and
+    a ping sent in between may cost an ARP retry (1 s). Output read here is kept in `p.early_stdout`."""
+    p = subprocess.Popen(ns.exec_argv(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True, env=env)
+    for tap in taps:
+        ns.wait_carrier(tap, p)
+    p.early_stdout = b""
+    deadline = time.monotonic() + timeout
+    fd = p.stdout.fileno()
+    while ready not in p.early_stdout and time.monotonic() < deadline:
+        if not select.select([fd], [], [], 0.5)[0]:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        p.early_stdout += chunk
+    return p
+
+
+def ping_argv(ns: NetNS, ip: str, *options: str, count: int = 5) -> list[str]:
+    # `-c N -W 5`, never `-w`: with a deadline ping keeps sending until N replies arrive, so a
+    # slow guest that exits after N answers would see an extra, unanswered request.
+    return ns.exec_argv(["ping", "-n", "-c", str(count), "-W", "5", *options, ip])
+
+
+def ping(ns: NetNS, ip: str, *options: str, count: int = 5, deadline: float = 60) -> Result:
+    return run(ping_argv(ns, ip, *options, count=count), timeout=deadline + 30)
+
+
+def expect_all_replies(r: Result, count: int) -> None:
+    assert r.returncode == 0 and f"{count} received" in r.out and " 0% packet loss" in r.out, \
+        "ping lost replies:\n" + r.describe()
+    assert "wrong data" not in r.out and "DUP!" not in r.out, r.describe()
+
+
+def ping_session(ns: NetNS, argv: list[str], taps, ip: str, *options: str, count: int, deadline: float = 60,
+                 env: dict | None = None) -> tuple[Result, Result]:
+    """Starts the guest, pings `ip` `count` times, waits for the guest to exit (it has a limit);
+    (ping, guest). The guest is killed however this ends."""
+    p = start_guest(ns, argv, taps, env=env)
+    try:
+        pr = ping(ns, ip, *options, count=count, deadline=deadline)
+        r = finish(p, timeout=30, context=pr)
+    finally:
+        stop(p)
+    return pr, r
 
 
 # ---------------------------------------------------------------------------
@@ -392,3 +509,14 @@ def drop_dac_override() -> None:
     PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
     for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
         libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+
+
+def pattern(n: int, seed: int = 0) -> bytes:
+    """The contents of the `image` fixture's block device (conftest.py): no two neighbouring blocks alike."""
+    return bytes((i * 7 + seed + (i >> 8)) & 0xFF for i in range(n))
+
+
+def zero_image(path: Path, size: int = 4 << 20) -> Path:
+    """A block device image of `size` zero bytes at `path`."""
+    path.write_bytes(bytes(size))
+    return path

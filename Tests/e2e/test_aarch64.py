@@ -1,23 +1,22 @@
-"""test_aarch64.py: Skiff on aarch64: `skiff build --arch aarch64` images run by `skiff run` under qemu-system-aarch64 (TCG).
+"""test_aarch64.py: what only the virt-aarch64 target has: `skiff build --arch aarch64` images under qemu-system-aarch64 (TCG).
 
-The same Swift sources as the x86_64 suite (Examples/, Tests/guests/) are
-built for the QEMU `virt` machine and run on a matrix of CPU models and GIC
-versions: `-cpu cortex-a57|max` x `gic-version=2|3` (SKIFF_QEMU_CPU /
-SKIFF_QEMU_GIC, read by Sources/SkiffQEMU/QEMURunner.swift), plus the EL2
-entry path (virtualization=on). Every test skips, loudly, when
+The conformance guests (Tests/guests) run on this target, and its CPU x GIC
+matrix, in test_conformance.py (targets.py: virt-aarch64). Here: the
+Examples on the matrix (`-cpu cortex-a57|max` x `gic-version=2|3`,
+SKIFF_QEMU_CPU / SKIFF_QEMU_GIC, read by Sources/SkiffQEMU/QEMURunner.swift),
+the EL2 entry path (virtualization=on), the image format, the DTB reader,
+and QEMU command lines written by hand. Every test skips, loudly, when
 qemu-system-aarch64 is missing (Debian: qemu-system-arm). No KVM needed.
 
 Builds are the slow part (~3 s each): every image used is built once per
-session, in parallel, by the `a64` fixture. Network tests need root (a
-private network namespace per test, as test_swift_net.py).
+session, in parallel, by the virt-aarch64 target's builder (conftest
+`builders`), which test_conformance.py shares.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import re
-import select
 import shutil
 import signal
 import struct
@@ -28,111 +27,85 @@ from pathlib import Path
 import pytest
 
 import helpers
+import targets
 from helpers import expect_abort, expect_monitor_error, expect_status, expect_success
 
-pytestmark = [pytest.mark.swift]
+pytestmark = [pytest.mark.swift, pytest.mark.qemu]
 
-QEMU = os.environ.get("SKIFF_QEMU") or shutil.which("qemu-system-aarch64")
+VIRT = targets.BY_NAME["virt-aarch64"]
+QEMU = targets.QEMU
 
-#: (cpu, gic) pairs every matrix test runs on.
-MATRIX = [("cortex-a57", "2"), ("cortex-a57", "3"), ("max", "2"), ("max", "3")]
-MATRIX_IDS = [f"{c}-gicv{g}" for c, g in MATRIX]
+#: The CPU x GIC variants the matrix tests run on.
+MATRIX = [pytest.param(v, id=v.id) for v in VIRT.variants["matrix"]]
+
+#: QEMU options of a hand-written command line that needs nothing `scripts/setup` does not install: without
+#: -nodefaults (or -nic none), QEMU adds a PCI NIC and looks for its ROM, efi-virtio.rom (Debian ipxe-qemu,
+#: a recommends of qemu-system-arm). With -nodefaults the serial port must be named.
+QEMU_PLAIN = ["-nodefaults", "-nic", "none", "-display", "none", "-serial", "stdio"]
 
 #: Everything the tests below build: name -> source directory.
 IMAGES = {
     "hello_example": helpers.EXAMPLES_DIR / "hello",
     "clock": helpers.EXAMPLES_DIR / "clock",
     "blockcheck": helpers.EXAMPLES_DIR / "blockcheck",
-    "netecho": helpers.EXAMPLES_DIR / "netecho",
-    **{g: helpers.SWIFT_GUESTS_DIR / g for g in
-       ["hello", "quiet", "output", "globals", "exception", "zeropage", "xnow", "nxdata", "ssp", "fpu", "time",
-        "blk", "mft_maxdevices", "net_2if", "net_mtu", "trap", "stackoverflow"]},
+    **{g: helpers.SWIFT_GUESTS_DIR / g for g in ["hello", "zeropage", "time", "blk"]},
 }
 
 
-@pytest.fixture(autouse=True)
-def _qemu_available():
-    if not QEMU:
-        pytest.skip("NO QEMU: qemu-system-aarch64 not found (Debian: apt-get install qemu-system-arm)")
-
-
 class A64Images:
-    """Builds IMAGES with `skiff build --arch aarch64` (all at once, in parallel) on first use."""
+    """IMAGES built with the virt-aarch64 target's builder (all at once, in parallel) on first use."""
 
-    def __init__(self, skiff: Path, outdir: Path):
-        self.skiff, self.outdir = skiff, outdir
-        self.built: dict[str, Path] | None = None
-        self.failures: dict[str, str] = {}
-        self.seconds = 0.0
-
-    def _build(self, name: str, source: Path) -> tuple[str, Path | None, str]:
-        out = self.outdir / f"{name}.img"
-        r = helpers.run([str(self.skiff), "build", "--arch", "aarch64", str(source), "-o", str(out)],
-                        timeout=float(os.environ.get("SKIFF_BUILD_TIMEOUT", "900")))
-        ok = r.returncode == 0 and out.exists()
-        return name, out if ok else None, "" if ok else r.describe()
+    def __init__(self, builder: helpers.SwiftBuilder):
+        self.builder = builder
 
     def __getitem__(self, name: str) -> Path:
-        if self.built is None:
-            t0 = time.monotonic()
-            self.built = {}
-            with concurrent.futures.ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-                for n, path, why in pool.map(lambda kv: self._build(*kv), IMAGES.items()):
-                    if path:
-                        self.built[n] = path
-                    else:
-                        self.failures[n] = why
-            self.seconds = time.monotonic() - t0
-        if name in self.failures:
-            if any(m in self.failures[name] for m in helpers.SwiftBuilder.NOT_READY_MARKERS):
-                pytest.skip("`skiff build --arch aarch64` is not available: " + self.failures[name][-200:])
-            pytest.fail(f"skiff build --arch aarch64 {IMAGES[name]} failed:\n" + self.failures[name], pytrace=False)
-        return self.built[name]
+        self.builder.build_all(IMAGES.values())
+        return self.builder.build(IMAGES[name])
 
 
 @pytest.fixture(scope="session")
-def a64(skiff, tmp_path_factory) -> A64Images:
-    return A64Images(skiff, tmp_path_factory.mktemp("aarch64"))
+def a64(builders) -> A64Images:
+    return A64Images(builders[VIRT.name])
 
 
-def qemu_env(cpu="cortex-a57", gic="2", machine=None) -> dict:
-    env = dict(os.environ, SKIFF_QEMU_CPU=cpu, SKIFF_QEMU_GIC=gic)
-    if QEMU:
-        env["SKIFF_QEMU"] = QEMU
+def qemu_env(variant: targets.Variant = VIRT.variants["default"][0], machine=None) -> dict:
+    env = VIRT.run_env(variant)
     if machine:
         env["SKIFF_QEMU_MACHINE"] = machine
-    else:
-        env.pop("SKIFF_QEMU_MACHINE", None)
     return env
 
 
-def run(skiff, *args, cpu="cortex-a57", gic="2", machine=None, timeout=helpers.RUN_TIMEOUT) -> helpers.Result:
-    return helpers.run([str(skiff), "run", *map(str, args)], timeout=timeout, env=qemu_env(cpu, gic, machine))
+def gic(g: str, cpu: str = "cortex-a57") -> targets.Variant:
+    return targets.Variant(f"{cpu}-gicv{g}", {"SKIFF_QEMU_CPU": cpu, "SKIFF_QEMU_GIC": g})
+
+
+def run(skiff, *args, variant=VIRT.variants["default"][0], machine=None, timeout=helpers.RUN_TIMEOUT) -> helpers.Result:
+    return helpers.run([str(skiff), "run", *map(str, args)], timeout=timeout, env=qemu_env(variant, machine))
 
 
 # ---------------------------------------------------------------------------
 # The issue's "done when": hello prints its arguments and exits 0.
 
-@pytest.mark.parametrize("cpu,gic", MATRIX, ids=MATRIX_IDS)
-def test_hello_example(skiff, a64, cpu, gic):
-    r = run(skiff, a64["hello_example"], "x", "y", cpu=cpu, gic=gic)
+@pytest.mark.parametrize("variant", MATRIX)
+def test_hello_example(skiff, a64, variant):
+    r = run(skiff, a64["hello_example"], "x", "y", variant=variant)
     expect_status(r, 0)
     assert r.stdout == b"hello: x y\n", r.describe()
     assert r.stderr == "", r.describe()
 
 
-@pytest.mark.parametrize("gic", ["2", "3"])
-def test_hello_from_el2(skiff, a64, gic):
+@pytest.mark.parametrize("g", ["2", "3"])
+def test_hello_from_el2(skiff, a64, g):
     """virtualization=on: QEMU enters at EL2 and PSCI uses smc; boot.S drops to EL1."""
-    r = run(skiff, a64["hello_example"], "el2", machine="virtualization=on", gic=gic)
+    r = run(skiff, a64["hello_example"], "el2", machine="virtualization=on", variant=gic(g))
     expect_status(r, 0)
     assert r.stdout == b"hello: el2\n", r.describe()
 
 
 def test_abort_and_timer_from_el2(skiff, a64):
     """After the EL2 -> EL1 drop: exceptions reach our vectors, the timer wakes WFI, semihosting exits."""
-    expect_abort(run(skiff, a64["zeropage"], machine="virtualization=on", cpu="max", gic="3"))
-    expect_success(run(skiff, a64["time"], machine="virtualization=on", gic="2"))
+    expect_abort(run(skiff, a64["zeropage"], machine="virtualization=on", variant=gic("3", "max")))
+    expect_success(run(skiff, a64["time"], machine="virtualization=on", variant=gic("2")))
 
 
 def test_hello_elf_form(skiff, a64):
@@ -180,111 +153,6 @@ def test_inspect(skiff, a64):
     assert '"platform": "qemu-virt"' in r.out and '"name": "storage"' in r.out, r.describe()
 
 
-# ---------------------------------------------------------------------------
-# Conformance guests (Tests/guests): the ones that make sense on arm64.
-
-@pytest.mark.parametrize("cpu,gic", MATRIX, ids=MATRIX_IDS)
-def test_guest_hello(skiff, a64, cpu, gic):
-    r = run(skiff, a64["hello"], "Hello_Solo5", cpu=cpu, gic=gic)
-    expect_success(r)
-    assert "command line: [Hello_Solo5]" in r.out, r.describe()
-
-
-def test_guest_hello_wrong_arguments_exit_status(skiff, a64):
-    """A non-zero exit status crosses semihosting SYS_EXIT into QEMU's exit status."""
-    r = run(skiff, a64["hello"], "Hello")
-    expect_status(r, 1)
-
-
-def test_quiet(skiff, a64):
-    r = run(skiff, "--", a64["quiet"], "--solo5:quiet")
-    expect_success(r)
-    assert r.stdout == b"SUCCESS\n" and r.stderr == "", r.describe()
-
-
-def test_output(skiff, a64):
-    """Byte-exact console output, including a 64 KiB write (same expectation as test_swift_guests.py)."""
-    def block(lines: int) -> bytes:
-        return "".join(f"line {i:03d}: " + "".join(chr(0x61 + (i + j) % 26) for j in range(64)) + "\n"
-                       for i in range(lines)).encode()
-    r = run(skiff, a64["output"], "Output_Solo5")
-    expect_success(r)
-    want = b"output: Output_Solo5\n" + block(56) + b"no newline yet, " + block(874) + b"SUCCESS\n"
-    assert r.stdout == want, f"{len(r.stdout)} bytes, want {len(want)}"
-
-
-def test_globals(skiff, a64):
-    r = run(skiff, a64["globals"])
-    expect_success(r)
-    assert r.stdout == b"SUCCESS\n", r.describe()
-
-
-@pytest.mark.parametrize("cpu,gic", MATRIX, ids=MATRIX_IDS)
-def test_exception(skiff, a64, cpu, gic):
-    r = run(skiff, a64["exception"], cpu=cpu, gic=gic)
-    expect_abort(r)
-    assert "type=data abort" in r.out and "far=0x400000000" in r.out and "translation fault" in r.out, r.describe()
-
-
-@pytest.mark.parametrize("cpu,gic", MATRIX, ids=MATRIX_IDS)
-def test_zeropage(skiff, a64, cpu, gic):
-    r = run(skiff, a64["zeropage"], cpu=cpu, gic=gic)
-    expect_abort(r)
-    assert "far=0x8 " in r.out and "(null pointer)" in r.out, r.describe()
-
-
-def test_write_to_text(skiff, a64):
-    """Text is mapped read-only: a permission fault on a write (ESR WnR set)."""
-    r = run(skiff, a64["xnow"])
-    expect_abort(r)
-    assert re.search(r"type=data abort esr=0x9600004[cdef] .*\(permission fault level 3, write\)", r.out), r.describe()
-
-
-def test_execute_data(skiff, a64):
-    """Data is execute-never: an instruction abort, permission fault."""
-    r = run(skiff, a64["nxdata"])
-    expect_abort(r)
-    assert "type=instruction abort" in r.out and "permission fault" in r.out and "execute" in r.out, r.describe()
-
-
-@pytest.mark.parametrize("cpu,gic", MATRIX, ids=MATRIX_IDS)
-def test_ssp(skiff, a64, cpu, gic):
-    r = run(skiff, a64["ssp"], cpu=cpu, gic=gic)
-    expect_abort(r)
-    assert "Stack corruption detected" in r.out, r.describe()
-
-
-def test_stack_overflow(skiff, a64):
-    """Running into the guard page below SP_EL0's stack: the handler runs on SP_EL1 and names it."""
-    r = run(skiff, "--mem=64", a64["stackoverflow"])
-    expect_abort(r)
-    assert "type=data abort" in r.out and "(stack overflow)" in r.out, r.describe()
-
-
-@pytest.mark.parametrize("mode", ["index", "overflow", "oom", "fatal"])
-def test_swift_runtime_traps_abort(skiff, a64, mode):
-    """Embedded Swift traps with BRK on arm64: reported as a BRK exception, ABORT."""
-    r = run(skiff, "--mem=16", a64["trap"], mode)
-    expect_abort(r)
-    assert f"trap: {mode}" in r.out and "type=BRK" in r.out and "FAILURE" not in r.out, r.describe()
-
-
-@pytest.mark.parametrize("cpu,gic", MATRIX, ids=MATRIX_IDS)
-def test_fpu(skiff, a64, cpu, gic):
-    r = run(skiff, a64["fpu"], "3", "4", cpu=cpu, gic=gic)
-    expect_success(r)
-
-
-@pytest.mark.parametrize("cpu,gic", MATRIX, ids=MATRIX_IDS)
-def test_time(skiff, a64, cpu, gic):
-    """Two 1 s sleeps (virtual timer + WFI through the GIC) measured within 20 %; wall clock from the PL031."""
-    t0 = time.monotonic()
-    r = run(skiff, a64["time"], cpu=cpu, gic=gic)
-    elapsed = time.monotonic() - t0
-    expect_success(r)
-    assert elapsed >= 1.6, f"two 1 s sleeps took {elapsed:.2f} s of host time"
-
-
 def test_sleep_does_not_spin(skiff, a64):
     """Sleeping is WFI, not a busy loop: QEMU uses little CPU while the guest sleeps 2 s."""
     before = os.times()
@@ -306,26 +174,6 @@ def test_clock_example(skiff, a64):
         assert 190 <= slept <= 400, line
 
 
-def _blk_image(path: Path, size=4 << 20) -> Path:
-    path.write_bytes(bytes(size))
-    return path
-
-
-@pytest.mark.parametrize("sector", [512, 4096])
-@pytest.mark.parametrize("cpu,gic", [MATRIX[0], MATRIX[3]], ids=[MATRIX_IDS[0], MATRIX_IDS[3]])
-def test_blk(skiff, a64, tmp_path, sector, cpu, gic):
-    img = _blk_image(tmp_path / "storage.img")
-    r = run(skiff, f"--block:storage={img}", f"--block-sector-size:storage={sector}", "--", a64["blk"],
-            cpu=cpu, gic=gic)
-    expect_success(r)
-    assert f"block size {sector}," in r.out, r.describe()
-    data = img.read_bytes()
-    blocks = len(data) // sector
-    for i in list(range(0, blocks, 10)) + [blocks - 1]:
-        want = bytes((i + j) & 0xFF for j in range(sector))
-        assert data[i * sector:(i + 1) * sector] == i.to_bytes(8, "little") + want[8:], f"block {i} differs"
-
-
 def test_blockcheck_example(skiff, a64, tmp_path):
     img = tmp_path / "disk.img"
     img.write_bytes(b"\xee" * (4 << 20))
@@ -336,18 +184,8 @@ def test_blockcheck_example(skiff, a64, tmp_path):
         assert data[i * 512:i * 512 + 24] == b"SKIFFBLK" + i.to_bytes(8, "little") + (7).to_bytes(8, "little")
 
 
-def test_too_many_devices(skiff, a64, tmp_path):
-    """63 block devices fit a manifest but not QEMU virt's 32 virtio-mmio slots: a clear monitor error."""
-    opts = []
-    for i in range(63):
-        opts.append(f"--block:storage{i}={_blk_image(tmp_path / f'd{i}.img', 4096)}")
-    r = run(skiff, *opts, a64["mft_maxdevices"])
-    expect_monitor_error(r, "32 virtio-mmio slots")
-
-
 def test_device_errors_match_the_monitor(skiff, a64, tmp_path):
-    img = _blk_image(tmp_path / "s.img")
-    expect_monitor_error(run(skiff, a64["blk"]), "Device 'storage' of type BLOCK_BASIC declared but not attached.")
+    img = helpers.zero_image(tmp_path / "s.img")
     expect_monitor_error(run(skiff, f"--block:nothere={img}", a64["blk"]),
                          "Resource not declared in manifest: 'nothere'")
     expect_monitor_error(run(skiff, f"--block:storage={tmp_path / 'missing.img'}", a64["blk"]),
@@ -400,7 +238,7 @@ def fdt_test(tmp_path_factory) -> Path:
 def _dump_dtb(tmp_path: Path, machine: str, cpu: str, mem: str, append: str | None) -> Path:
     dtb, kernel = tmp_path / "virt.dtb", tmp_path / "empty-kernel"
     kernel.write_bytes(b"")
-    argv = [QEMU, "-machine", f"virt,{machine}dumpdtb={dtb}", "-cpu", cpu, "-m", mem, "-nographic",
+    argv = [QEMU, "-machine", f"virt,{machine}dumpdtb={dtb}", "-cpu", cpu, "-m", mem, *QEMU_PLAIN,
             "-kernel", str(kernel)] + (["-append", append] if append else [])
     r = helpers.run(argv, timeout=60)
     assert r.returncode == 0 and dtb.exists(), r.describe()
@@ -448,7 +286,7 @@ def test_fdt_reader_survives_corrupt_trees(fdt_test, tmp_path):
 
 def test_plain_qemu_without_semihosting(a64):
     """No semihosting: the HLT probe traps, the status is printed, PSCI powers off (QEMU exits 0)."""
-    r = helpers.run([QEMU, "-machine", "virt", "-cpu", "cortex-a57", "-nographic", "-kernel",
+    r = helpers.run([QEMU, "-machine", "virt", "-cpu", "cortex-a57", *QEMU_PLAIN, "-kernel",
                      str(a64["hello"]), "-append", "Hello"])
     expect_status(r, 0)
     assert b"Skiff: exit status 1 (no semihosting" in r.stdout, r.describe()
@@ -456,127 +294,9 @@ def test_plain_qemu_without_semihosting(a64):
 
 def test_plain_qemu_manifest_order(a64, tmp_path):
     """No skiff.* names on the command line: manifest block entries take virtio-blk devices in order."""
-    img = _blk_image(tmp_path / "s.img")
-    r = helpers.run([QEMU, "-machine", "virt", "-cpu", "cortex-a57", "-nographic",
+    img = helpers.zero_image(tmp_path / "s.img")
+    r = helpers.run([QEMU, "-machine", "virt", "-cpu", "cortex-a57", *QEMU_PLAIN,
                      "-semihosting-config", "enable=on,target=native", "-global", "virtio-mmio.force-legacy=false",
                      "-kernel", str(a64["blk"]),
                      "-drive", f"if=none,format=raw,id=d0,file={img}", "-device", "virtio-blk-device,drive=d0"])
     expect_success(r)
-
-
-# ---------------------------------------------------------------------------
-# Network (root): Examples/netecho and the net guests, in a private netns.
-
-@pytest.fixture
-def taps(netns):
-    if helpers.ping_missing():
-        pytest.skip("NO PING: " + helpers.ping_missing())
-    netns.add_tap("tap0", "10.77.0.1/24")
-    return netns
-
-
-def _start(skiff, ns, image, nets, *args, cpu="cortex-a57", gic="2"):
-    """Starts the guest and waits until it says "ready": QEMU opens the taps (carrier) long before a TCG
-    guest has its virtio-net queues up, and a ping sent in between may cost an ARP retry (1 s)."""
-    p = subprocess.Popen(ns.exec_argv([str(skiff), "run", "--mem=64",
-                                       *(f"--net:service{i}={tap}" for i, tap in enumerate(nets)),
-                                       "--", str(image), *args]),
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True, env=qemu_env(cpu, gic))
-    for tap in nets:
-        ns.wait_carrier(tap, p)
-    p.early_stdout = b""
-    deadline = time.monotonic() + 30
-    fd = p.stdout.fileno()
-    while b"ready" not in p.early_stdout and time.monotonic() < deadline:
-        if not select.select([fd], [], [], 0.5)[0]:
-            continue
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        p.early_stdout += chunk
-    return p
-
-
-def _finish(p, timeout=30, ping: helpers.Result | None = None) -> helpers.Result:
-    """Waits for the guest; on a time-out kills it and fails with everything known (the ping's view too)."""
-    try:
-        so, se = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        so, se = p.communicate()
-        pytest.fail(f"the guest did not exit within {timeout}s\n--- guest stdout ---\n"
-                    f"{(getattr(p, 'early_stdout', b'') + so).decode('utf-8', 'replace')[-2000:]}\n"
-                    f"--- guest stderr ---\n{se.decode('utf-8', 'replace')[-2000:]}\n"
-                    + (("--- ping ---\n" + ping.describe()) if ping else ""), pytrace=False)
-    return helpers.Result([str(a) for a in p.args], p.returncode, getattr(p, "early_stdout", b"") + so,
-                          se.decode("utf-8", "replace"))
-
-
-def _ping(ns, ip, *options, count=5, deadline=60):
-    return helpers.run(ns.exec_argv(["ping", "-n", "-c", str(count), "-w", str(deadline), *options, ip]),
-                       timeout=deadline + 30)
-
-
-def _stop(p):
-    if p.poll() is None:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
-
-
-def _all_replies(r, count):
-    assert r.returncode == 0 and f"{count} received" in r.out and " 0% packet loss" in r.out, r.describe()
-    assert "wrong data" not in r.out and "DUP!" not in r.out, r.describe()
-
-
-@pytest.mark.root
-@pytest.mark.parametrize("cpu,gic", [MATRIX[0], MATRIX[3]], ids=[MATRIX_IDS[0], MATRIX_IDS[3]])
-def test_netecho_ping(skiff, a64, taps, cpu, gic):
-    p = _start(skiff, taps, a64["netecho"], ["tap0"], "limit=200", cpu=cpu, gic=gic)
-    try:
-        pr = _ping(taps, "10.77.0.2", "-i", "0.002", "-p", "deadbeef", "-s", "1400", count=200)
-        r = _finish(p, ping=pr)
-    finally:
-        _stop(p)
-    _all_replies(pr, 200)
-    expect_success(r)
-    assert "answered 200 echo requests" in r.out, r.describe()
-
-
-@pytest.mark.root
-def test_net_2if(skiff, a64, taps):
-    taps.add_tap("tap1", "10.78.0.1/24")
-    p = _start(skiff, taps, a64["net_2if"], ["tap0", "tap1"], "limit=40")
-    try:
-        r0 = _ping(taps, "10.77.0.2", "-i", "0.01", count=20)
-        r1 = _ping(taps, "10.78.0.2", "-i", "0.01", count=20)
-        r = _finish(p, ping=r1)
-    finally:
-        _stop(p)
-    _all_replies(r0, 20)
-    _all_replies(r1, 20)
-    expect_success(r)
-    assert "service1 is 10.78.0.2" in r.out, r.describe()
-
-
-@pytest.mark.root
-def test_net_mtu(skiff, a64, netns):
-    netns.add_tap("tap102", None, mtu=9000)
-    r = helpers.run(netns.exec_argv([str(skiff), "run", "--mem=64", "--net:service0=tap102", str(a64["net_mtu"])]),
-                    env=qemu_env())
-    expect_success(r)
-    assert "MTU is 9000" in r.out, r.describe()
-
-
-@pytest.mark.root
-def test_netecho_jumbo_frames(skiff, a64, netns):
-    netns.add_tap("tap9", "10.79.0.1/24", mtu=9000)
-    p = _start(skiff, netns, a64["netecho"], ["tap9"], "10.79.0.2", "limit=3")
-    try:
-        pr = _ping(netns, "10.79.0.2", "-i", "0.05", "-s", "8900", "-M", "do", count=3)
-        r = _finish(p, ping=pr)
-    finally:
-        _stop(p)
-    _all_replies(pr, 3)
-    expect_success(r)
-    assert "mtu 9000" in r.out, r.describe()

@@ -59,12 +59,6 @@ def expect_clean_refusal(r: helpers.Result, elapsed: float, left: list[int], phr
 BUSY = "Could not attach interface: tap0: Device or resource busy"
 
 
-@pytest.fixture
-def tapns(netns):
-    netns.add_tap("tap0", "10.77.0.1/24")
-    return netns
-
-
 def tap_is_free(ns: helpers.NetNS, skiff, asm) -> None:
     """No one holds tap0: no carrier, and a new monitor attaches it at once."""
     assert not ns.has_carrier("tap0"), "tap0 still has a carrier: something holds it open"

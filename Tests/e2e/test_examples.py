@@ -1,4 +1,4 @@
-"""test_examples.py: Examples/clock and Examples/blockcheck (Examples/netecho is in test_swift_net.py)."""
+"""test_examples.py: Examples/clock and Examples/blockcheck on hvt (Examples/netecho: test_swift_net.py and test_conformance.py)."""
 
 from __future__ import annotations
 

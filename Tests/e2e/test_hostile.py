@@ -26,59 +26,19 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 import helpers
-from helpers import BOOT_INFO, BUF, MANIFEST, ENTRY_SIZE, R_AGAIN, R_EINVAL, R_OK, expect_monitor_error, expect_status
+from helpers import (BOOT_INFO, BUF, CAPACITY, ENTRY_SIZE, ETHERTYPE, MANIFEST, MIB, R_AGAIN, R_EINVAL, R_OK,
+                     expect_monitor_error, expect_status, pattern)
 
 pytestmark = pytest.mark.kvm
-
-RAWFRAME = str(Path(__file__).with_name("rawframe.py"))
-MIB = 1 << 20
-CAPACITY = 64 * 1024
-
-
-def pattern(n: int, seed: int = 0) -> bytes:
-    return bytes((i * 13 + seed + (i >> 8)) & 0xFF for i in range(n))
-
-
-@pytest.fixture
-def image(tmp_path):
-    img = tmp_path / "disk.img"
-    img.write_bytes(pattern(CAPACITY))
-    return img
-
-
-@pytest.fixture
-def blk(probe, image):
-    def _run(program: str, mem: int = 64):
-        return probe(program, f"--block:storage={image}", guest="probe_blk", mem=mem)
-    return _run
 
 
 # ---------------------------------------------------------------------------
 # Network: frame sizes, NET_READ into the page tables (root, private namespace)
-
-ETHERTYPE = 0x88B5
-
-
-@pytest.fixture
-def tapns(netns):
-    netns.add_tap("tap0", "10.77.0.1/24")
-    return netns
-
-
-@pytest.fixture
-def net_probe(skiff, asm, tapns):
-    def _run(program: str):
-        return helpers.run(tapns.exec_argv([str(skiff), "run", "--mem=64", "--net:service0=tap0",
-                                            str(asm["probe_net"]), *program.split()]))
-    return _run
-
 
 def header_at(where: str) -> str:
     """probe words writing a broadcast Ethernet header (ethertype 0x88b5) at `where`."""
@@ -111,22 +71,14 @@ def ring_write(length: int) -> str:
             "1 mem wrd 0 0x600 outl mem 64 add 1 wait32 ")
 
 
-@pytest.fixture
-def ring(net_probe):
-    r = net_probe(f"{BOOT_INFO + 40:#x} rdd print")
-    expect_status(r, 0)
-    if int(r.stdout.decode(), 16) & 1 == 0:
-        pytest.skip("this monitor does not offer ring I/O (host_features bit 0 clear)")
-
-
 @pytest.mark.root
 @pytest.mark.parametrize("length", [1515, 65536, MIB])
-def test_ring_write_larger_than_the_mtu_is_accepted(ring, net_probe, length):
+def test_ring_write_larger_than_the_mtu_is_accepted(net_ring, net_probe, length):
     expect_status(net_probe(ring_write(length) + "ok"), 0)
 
 
 @pytest.mark.root
-def test_ring_write_shorter_than_an_ethernet_header_is_fatal(ring, net_probe):
+def test_ring_write_shorter_than_an_ethernet_header_is_fatal(net_ring, net_probe):
     """The I/O thread's failure stops the vCPU (spinning in wait32): one line, exit 1, promptly."""
     t0 = time.monotonic()
     r = net_probe(ring_write(8) + "ok")
@@ -149,15 +101,8 @@ def test_net_read_into_the_tender_page_tables(skiff, asm, tapns, where, what):
             f"1 {where:#x} 2048 7 0 7 hc 24 ret {R_OK} expect 16 arg {len(f)} expect {where:#x} {len(f)} puts "
             f"1 buf 2048 7 0 7 hc 24 ret {R_AGAIN} expect "
             "7 0 0 0 0 1 hc 0 arg nz 1 expect ok")
-    p = helpers.popen(tapns.exec_argv([str(skiff), "run", "--mem=64", "--net:service0=tap0", str(asm["probe_net"]),
-                                       *prog.split()]))
-    try:
-        tapns.wait_carrier("tap0", p)
-        s = helpers.run(tapns.exec_argv([sys.executable, RAWFRAME, "send", "tap0", f.hex()]))
-        assert s.returncode == 0, s.describe()
-        r = helpers.finish(p)
-    finally:
-        helpers.stop(p)
+    r = helpers.run_receiving(tapns, [str(skiff), "run", "--mem=64", "--net:service0=tap0", str(asm["probe_net"]),
+                                      *prog.split()], f)
     expect_status(r, 0)
     assert r.stdout == f + b"SUCCESS\n", what + "\n" + r.describe()
 

@@ -9,19 +9,13 @@ NET_READ/NET_WRITE argument block: handle @0, data @8, len @16, ret @24.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 import helpers
-from helpers import BOOT_INFO, ENTRY_SIZE, MANIFEST, R_AGAIN, R_EINVAL, R_OK, expect_monitor_error, expect_status
+from helpers import (BOOT_INFO, ENTRY_SIZE, ETHERTYPE, MANIFEST, MIB, R_AGAIN, R_EINVAL, R_OK,
+                     expect_monitor_error, expect_status)
 
 pytestmark = [pytest.mark.kvm, pytest.mark.root]
-
-RAWFRAME = str(Path(__file__).with_name("rawframe.py"))
-MIB = 1 << 20
-ETHERTYPE = 0x88B5  # IEEE local experimental
 
 
 def frame(payload: bytes, dst: bytes = b"\xff" * 6, src: bytes = bytes.fromhex("020000000001")) -> bytes:
@@ -32,22 +26,6 @@ def store(data: bytes, at: str = "buf") -> str:
     """probe words that copy `data` into guest memory at `at`."""
     data = data + bytes(-len(data) % 8)
     return " ".join(f"{int.from_bytes(data[i:i + 8], 'little'):#x} {at} {i} add wr" for i in range(0, len(data), 8))
-
-
-@pytest.fixture
-def tapns(netns):
-    netns.add_tap("tap0", "10.77.0.1/24")
-    return netns
-
-
-@pytest.fixture
-def net_probe(skiff, asm, tapns):
-    """net_probe(program, *options, guest=...) -> Result, run inside the namespace with tap0 as service0."""
-    def _run(program: str, *options: str, guest: str = "probe_net", nets=("--net:service0=tap0",)):
-        argv = tapns.exec_argv([str(skiff), "run", "--mem=64", *nets, *options, "--", str(asm[guest]),
-                                *program.split()])
-        return helpers.run(argv)
-    return _run
 
 
 def test_sandbox_with_net_device_is_not_killed(skiff, asm, tapns):
@@ -105,16 +83,10 @@ def test_ring_area_is_mapped_but_not_a_hypercall_buffer(net_probe):
 
 def test_net_write_reaches_the_tap(tapns, net_probe):
     f = frame(b"skiff e2e: guest to host".ljust(46, b"."))
-    cap = helpers.popen(tapns.exec_argv([sys.executable, RAWFRAME, "capture", "tap0", f"{ETHERTYPE:x}", "30"]))
-    try:
-        assert cap.stdout.readline().strip() == b"ready"
+    def send():
         r = net_probe(f"{store(f)} 1 buf {len(f)} 7 0 6 hc 24 ret halt")
         expect_status(r, R_OK)
-        c = helpers.finish(cap, timeout=40)
-    finally:
-        if cap.poll() is None:
-            cap.kill()
-            cap.wait()
+    c = helpers.capture_during(tapns, send)
     assert c.returncode == 0 and f.hex() in c.stdout.decode(), "frame not seen on tap0:\n" + c.describe()
 
 
@@ -123,17 +95,8 @@ def test_net_read_from_the_tap(skiff, asm, tapns):
     prog = ("10000000000 0 0 0 0 3 hc 8 arg print 16 ret print "
             f"1 buf 2048 7 0 7 hc 24 ret print 16 arg print buf {len(f)} puts "
             f"1 buf 2048 7 0 7 hc 24 ret print 16 arg print")
-    p = helpers.popen(tapns.exec_argv([str(skiff), "run", "--mem=64", "--net:service0=tap0", str(asm["probe_net"]),
-                                       *prog.split()]))
-    try:
-        tapns.wait_carrier("tap0", p)
-        s = helpers.run(tapns.exec_argv([sys.executable, RAWFRAME, "send", "tap0", f.hex()]))
-        assert s.returncode == 0, s.describe()
-        r = helpers.finish(p)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    r = helpers.run_receiving(tapns, [str(skiff), "run", "--mem=64", "--net:service0=tap0", str(asm["probe_net"]),
+                                      *prog.split()], f)
     expect_status(r, 0)
     want = (b"0x2\n0x1\n"                       # ready_set = handle 1, ret = 1 ready device
             + f"{R_OK:#x}\n{len(f):#x}\n".encode() + f
@@ -209,17 +172,8 @@ def test_two_interfaces_ready_set(skiff, asm, tapns):
     prog = ("10000000000 0 0 0 0 3 hc 8 arg print "
             "1 buf 2048 7 0 7 hc 24 ret print "
             f"2 buf 2048 7 0 7 hc 24 ret print 16 arg print buf {len(f)} puts")
-    p = helpers.popen(tapns.exec_argv([str(skiff), "run", "--mem=64", "--net:service0=tap0", "--net:service1=tap1",
-                                       str(asm["probe_net2"]), *prog.split()]))
-    try:
-        tapns.wait_carrier("tap1", p)
-        s = helpers.run(tapns.exec_argv([sys.executable, RAWFRAME, "send", "tap1", f.hex()]))
-        assert s.returncode == 0, s.describe()
-        r = helpers.finish(p)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    r = helpers.run_receiving(tapns, [str(skiff), "run", "--mem=64", "--net:service0=tap0", "--net:service1=tap1",
+                                      str(asm["probe_net2"]), *prog.split()], f, tap="tap1")
     expect_status(r, 0)
     assert r.stdout == b"0x4\n" + f"{R_AGAIN:#x}\n{R_OK:#x}\n{len(f):#x}\n".encode() + f, r.describe()
 
@@ -249,31 +203,17 @@ def print_commit(slot: int) -> str:
     return f"{c} rdd print {c} 4 add rdd print {c} 8 add rdd print "
 
 
-@pytest.fixture
-def ring(net_probe):
-    r = net_probe(f"{BOOT_INFO + 40:#x} rdd print")
-    expect_status(r, 0)
-    if int(r.stdout.decode(), 16) & 1 == 0:
-        pytest.skip("this monitor does not offer ring I/O (host_features bit 0 clear)")
-
-
-def test_ring_write_reaches_the_tap(ring, tapns, net_probe):
+def test_ring_write_reaches_the_tap(net_ring, tapns, net_probe):
     f = frame(b"skiff e2e: through the ring".ljust(50, b"r"))
-    cap = helpers.popen(tapns.exec_argv([sys.executable, RAWFRAME, "capture", "tap0", f"{ETHERTYPE:x}", "30"]))
-    try:
-        assert cap.stdout.readline().strip() == b"ready"
+    def send():
         r = net_probe(store(f) + " " + ring_entry(0, OP_WRITE, 1, "buf", len(f), 5) + ring_submit(1)
-                      + f"mem 68 add rdd 0 expect ok")   # writes produce no commit
+                      + "mem 68 add rdd 0 expect ok")   # writes produce no commit
         expect_status(r, 0)
-        c = helpers.finish(cap, timeout=40)
-    finally:
-        if cap.poll() is None:
-            cap.kill()
-            cap.wait()
+    c = helpers.capture_during(tapns, send)
     assert c.returncode == 0 and f.hex() in c.stdout.decode(), "frame not seen on tap0:\n" + c.describe()
 
 
-def test_ring_read_from_the_tap(ring, skiff, asm, tapns):
+def test_ring_read_from_the_tap(net_ring, skiff, asm, tapns):
     f = frame(b"skiff e2e: ring read".ljust(70, b"R"))
     prog = ("10000000000 0 0 0 0 3 hc "
             + ring_entry(0, OP_READ, 1, "buf", 2048, 7) + ring_submit(1) + "mem 68 add 1 wait32 "
@@ -282,17 +222,8 @@ def test_ring_read_from_the_tap(ring, skiff, asm, tapns):
             + print_commit(1)
             + ring_entry(2, OP_READ, 9, "buf", 2048, 9) + ring_submit(3) + "mem 68 add 3 wait32 "
             + print_commit(2) + "0 halt")
-    p = helpers.popen(tapns.exec_argv([str(skiff), "run", "--mem=64", "--net:service0=tap0", str(asm["probe_net"]),
-                                       *prog.split()]))
-    try:
-        tapns.wait_carrier("tap0", p)
-        s = helpers.run(tapns.exec_argv([sys.executable, RAWFRAME, "send", "tap0", f.hex()]))
-        assert s.returncode == 0, s.describe()
-        r = helpers.finish(p)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    r = helpers.run_receiving(tapns, [str(skiff), "run", "--mem=64", "--net:service0=tap0", str(asm["probe_net"]),
+                                      *prog.split()], f)
     expect_status(r, 0)
     want = (f"0x7\n{R_OK:#x}\n{len(f):#x}\n".encode() + f
             + f"0x8\n{R_AGAIN:#x}\n0x0\n".encode()       # nothing more pending
@@ -301,13 +232,13 @@ def test_ring_read_from_the_tap(ring, skiff, asm, tapns):
 
 
 @pytest.mark.parametrize("data", ["mem", "mem 32 sub", "0x100000000"])
-def test_ring_write_out_of_range_is_fatal(ring, net_probe, data):
+def test_ring_write_out_of_range_is_fatal(net_ring, net_probe, data):
     """A ring entry whose buffer fails the bounds check stops the run (exit 1), like the hypercall."""
     r = net_probe(ring_entry(0, OP_WRITE, 1, data, 64, 1) + ring_submit(1) + "0 halt")
     expect_monitor_error(r, "Invalid guest access")
 
 
-def test_ring_write_bad_handle_is_dropped(ring, net_probe):
+def test_ring_write_bad_handle_is_dropped(net_ring, net_probe):
     r = net_probe(ring_entry(0, OP_WRITE, 9, "buf", 64, 1) + ring_entry(1, OP_WRITE, 0, "buf", 64, 2)
                   + ring_submit(2) + "mem 68 add rdd 0 expect ok")
     expect_status(r, 0)

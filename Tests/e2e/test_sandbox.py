@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,11 +25,10 @@ from pathlib import Path
 import pytest
 
 import helpers
-from helpers import BOOT_INFO, R_OK, expect_monitor_error, expect_status
+from helpers import BOOT_INFO, R_OK, RAWFRAME, expect_monitor_error, expect_status
 
 pytestmark = pytest.mark.kvm
 
-RAWFRAME = str(Path(__file__).with_name("rawframe.py"))
 NO_SANDBOX_WARNING = "skiff: WARNING: --no-sandbox: the monitor runs without its seccomp filter (debugging only)"
 
 

@@ -2,7 +2,7 @@
 //
 // Upstream expects the tender's "host/guest translation fault" (Linux). A
 // Skiff guest maps its text read-only in its own page tables, so the write
-// faults inside the guest first (#PF → ABORT, exit 255); see test_swift_guests.py.
+// faults inside the guest first (#PF → ABORT, exit 255); see Tests/e2e/targets.py (xnow).
 
 import Skiff
 

@@ -1,0 +1,259 @@
+"""targets.py: the targets the conformance suite (test_conformance.py) runs every guest on.
+
+A target is one way of building and running a Skiff guest: an architecture,
+a guest platform and what `skiff run` does with the image (the hvt monitor
+on KVM, or QEMU `virt`). Solo5's tests.bats runs every test guest on every
+target; test_conformance.py does the same with the rows of TARGETS.
+
+Adding a target (hvt-aarch64 under nested KVM, xen-x86_64, pvh-qemu, ...) is
+a new row: its name, `skiff build` arguments, the environment of `skiff run`,
+its prerequisites (markers checked by conftest.py), optional variants (CPU
+models, GIC versions...) and, where the architecture changes a message or an
+outcome, an entry in `expect` (or `params`, e.g. ping counts). A test looks
+its per-target expectation up with `t.expect(KEY)` (conftest fixture `t`, a
+TargetRun); a key missing there means the default in DEFAULT_EXPECT.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+import helpers
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a guest's output must (not) contain on one target, and how it ends."""
+
+    contains: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()
+    regex: tuple[str, ...] = ()
+    #: An extra check of the Result (for what a substring cannot say).
+    check: Callable[[helpers.Result], None] | None = None
+    #: Not a guest outcome but a monitor error (exit 1) with this message.
+    monitor_error: str | None = None
+
+    def verify(self, r: helpers.Result) -> None:
+        for s in self.contains:
+            assert s in r.out, f"output lacks {s!r}:\n" + r.describe()
+        for s in self.absent:
+            assert s not in r.out, f"output contains {s!r}:\n" + r.describe()
+        for rx in self.regex:
+            assert re.search(rx, r.out), f"output does not match {rx!r}:\n" + r.describe()
+        if self.check:
+            self.check(r)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of a target's machine (e.g. a QEMU CPU model and GIC version)."""
+
+    id: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    arch: str
+    platform: str
+    #: Extra `skiff build` arguments (helpers.SwiftBuilder runs `skiff build *build_args SOURCE -o OUT`);
+    #: the only place a target's build options are spelled (e.g. add "--platform", "virt" here).
+    build_args: tuple[str, ...]
+    #: Suffix of built images (`skiff build -o NAME.SUFFIX`).
+    suffix: str
+    #: pytest markers whose prerequisites conftest.py checks (kvm, qemu, ...).
+    marks: tuple[str, ...]
+    #: Machine variants; "default" is used by every test, the named sets by the tests that ask for them.
+    variants: dict[str, tuple[Variant, ...]]
+    #: Per-test expectations where this target differs from DEFAULT_EXPECT.
+    expect: dict[str, Expect] = field(default_factory=dict)
+    #: Per-test parameters where this target differs from DEFAULT_PARAMS (e.g. ping counts under TCG).
+    params: dict[str, dict] = field(default_factory=dict)
+    #: Environment of `skiff run` common to all variants (None values are removed from the environment).
+    env: dict[str, str | None] = field(default_factory=dict)
+    #: The `--mem` option of a conformance run that does not need a particular size.
+    mem: tuple[str, ...] = ()
+
+    def run_env(self, variant: Variant) -> dict[str, str]:
+        env = dict(os.environ)
+        for k, v in {**self.env, **variant.env}.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+        return env
+
+    def expectation(self, key: str) -> Expect:
+        return self.expect.get(key) or DEFAULT_EXPECT.get(key) or Expect()
+
+    def param(self, test: str, key: str):
+        return {**DEFAULT_PARAMS.get(test, {}), **self.params.get(test, {})}[key]
+
+
+# ---------------------------------------------------------------------------
+# Expectations where every target agrees unless it says otherwise.
+
+DEFAULT_EXPECT: dict[str, Expect] = {
+    "ssp": Expect(contains=("Stack corruption detected",)),
+}
+
+#: test -> parameters (ping counts and intervals) for every target unless it says otherwise.
+DEFAULT_PARAMS: dict[str, dict] = {
+    # Solo5's "net" test: a flood ping; SKIFF_E2E_PINGS (default 2000) answers in all.
+    "net": {"count": int(os.environ.get("SKIFF_E2E_PINGS", "2000")), "ping": ("-f", "-q"), "deadline": 120},
+    # net_2if: both interfaces at once.
+    "net_2if": {"count": max(10, int(os.environ.get("SKIFF_E2E_PINGS", "2000")) // 10), "interval": "0.002"},
+}
+
+
+def _pf_instruction_fetch(r: helpers.Result) -> None:
+    m = re.search(r"#PF ec=(0x[0-9a-f]+)", r.out)
+    assert m and int(m.group(1), 16) & 0x10, "expected an instruction-fetch #PF (ec bit 4):\n" + r.describe()
+
+
+QEMU = os.environ.get("SKIFF_QEMU") or shutil.which("qemu-system-aarch64")
+
+def _qemu(cpu: str, gic: str) -> Variant:
+    """A QEMU virt variant: -cpu x gic-version (read by Sources/SkiffQEMU/QEMURunner.swift)."""
+    return Variant(f"{cpu}-gicv{gic}", {"SKIFF_QEMU_CPU": cpu, "SKIFF_QEMU_GIC": gic})
+
+
+QEMU_MATRIX = (_qemu("cortex-a57", "2"), _qemu("cortex-a57", "3"), _qemu("max", "2"), _qemu("max", "3"))
+
+
+TARGETS: tuple[Target, ...] = (
+    Target(
+        name="hvt-x86_64", arch="x86_64", platform="hvt",
+        build_args=(), suffix=".hvt",
+        marks=("kvm",),
+        variants={"default": (Variant(""),)},
+        mem=("--mem=4096",),  # Solo5's hvt_run
+        expect={
+            "exception": Expect(contains=("#PF", "cr2=0x400000000")),
+            "zeropage": Expect(contains=("#PF", "cr2=0x8")),
+            # Upstream's Linux expectation is the tender's translation fault (exit 1); a Skiff guest's own
+            # page tables map text read-only, so it is a #PF inside the guest: ABORT (255).
+            "xnow": Expect(contains=("#PF",), absent=("translation fault",)),
+            # The NX bit (EFER.NXE in Skiff guests) gives a #PF on instruction fetch.
+            "nxdata": Expect(check=_pf_instruction_fetch),
+            "stackoverflow": Expect(contains=("#PF", "stack overflow")),
+        },
+    ),
+    Target(
+        name="virt-aarch64", arch="aarch64", platform="virt",
+        build_args=("--arch", "aarch64"), suffix=".img",
+        marks=("qemu",),
+        # The first of each set is the default machine (cortex-a57, GICv2).
+        variants={"default": QEMU_MATRIX[:1], "matrix": QEMU_MATRIX, "corners": (QEMU_MATRIX[0], QEMU_MATRIX[3])},
+        env={**({"SKIFF_QEMU": QEMU} if QEMU else {}), "SKIFF_QEMU_MACHINE": None},
+        expect={
+            "exception": Expect(contains=("type=data abort", "far=0x400000000", "translation fault")),
+            "zeropage": Expect(contains=("far=0x8 ", "(null pointer)")),
+            # Text is mapped read-only: a permission fault on a write (ESR WnR set).
+            "xnow": Expect(regex=(r"type=data abort esr=0x9600004[cdef] .*\(permission fault level 3, write\)",)),
+            # Data is execute-never: an instruction abort, permission fault.
+            "nxdata": Expect(contains=("type=instruction abort", "permission fault", "execute")),
+            # Embedded Swift traps with BRK on arm64: reported as a BRK exception.
+            "trap": Expect(contains=("type=BRK",)),
+            # The guard page below SP_EL0's stack; the handler runs on SP_EL1 and names it.
+            "stackoverflow": Expect(contains=("type=data abort", "(stack overflow)")),
+            # 63 block devices fit a manifest but not QEMU virt's 32 virtio-mmio slots.
+            "mft_maxdevices": Expect(monitor_error="32 virtio-mmio slots"),
+        },
+        # TCG: a flood of 2000 pings takes too long; 200 with a pattern and 1400-byte payloads instead.
+        params={
+            "net": {"count": 200, "ping": ("-i", "0.002", "-p", "deadbeef", "-s", "1400"), "deadline": 60},
+            "net_2if": {"count": 20, "interval": "0.01"},
+        },
+    ),
+)
+
+BY_NAME = {t.name: t for t in TARGETS}
+
+
+def _qemu_missing() -> str | None:
+    return None if QEMU else "NO QEMU: qemu-system-aarch64 not found (Debian: apt-get install qemu-system-arm)"
+
+
+#: marker -> the reason its prerequisite is missing on this host (None: present). conftest.py skips a test with
+#: the marker, loudly, with that reason. `kvm` and `root` are conftest's own (helpers.kvm_missing, root_missing).
+#: A target that needs something new adds it here and registers the marker in pytest.ini.
+PREREQUISITES: dict[str, Callable[[], str | None]] = {
+    "qemu": _qemu_missing,
+}
+
+
+def params(variants: str = "default", only: tuple[str, ...] | None = None):
+    """pytest parameters (target, variant) for every target (or `only` these), one per variant of the set
+    `variants` (targets without that set use their default variant). Ids: TARGET[-VARIANT]."""
+    out = []
+    for t in TARGETS:
+        if only is not None and t.name not in only:
+            continue
+        for v in t.variants.get(variants, t.variants["default"]):
+            vid = t.name + (f"-{v.id}" if v.id and variants != "default" else "")
+            out.append(pytest.param((t, v), id=vid, marks=[getattr(pytest.mark, m) for m in t.marks]))
+    return out
+
+
+def params_each(cases: dict[str, str]):
+    """pytest parameters (target, variant), CASE for a test whose cases run on different variant sets
+    (case -> set name, as in params). Ids: TARGET[-VARIANT]-CASE."""
+    return [pytest.param(*p.values, case, id=f"{p.id}-{case}", marks=p.marks)
+            for case, variants in cases.items() for p in params(variants)]
+
+
+#: Everything the conformance suite builds, built at once (in parallel) the first time a target needs one.
+CONFORMANCE_GUESTS = ("hello", "quiet", "output", "globals", "exception", "zeropage", "xnow", "nxdata", "ssp",
+                      "fpu", "time", "blk", "mft_maxdevices", "net", "net_2if", "net_mtu", "trap", "stackoverflow")
+CONFORMANCE_EXAMPLES = ("netecho",)
+
+
+class TargetRun:
+    """One target in one variant, bound to this session's monitor and the target's builder: what a
+    conformance test uses to build (`guest`, `example`) and run (`run`, `argv`, `env`) its guest."""
+
+    def __init__(self, target: Target, variant: Variant, skiff, builder: helpers.SwiftBuilder):
+        self.target, self.variant, self.skiff, self.builder = target, variant, skiff, builder
+
+    def _build(self, source: Path) -> Path:
+        self.builder.build_all([helpers.SWIFT_GUESTS_DIR / g for g in CONFORMANCE_GUESTS]
+                               + [helpers.EXAMPLES_DIR / e for e in CONFORMANCE_EXAMPLES])
+        return self.builder.build(source)
+
+    def guest(self, name: str):
+        """Tests/guests/NAME built for this target."""
+        return self._build(helpers.SWIFT_GUESTS_DIR / name)
+
+    def example(self, name: str):
+        """Examples/NAME built for this target."""
+        return self._build(helpers.EXAMPLES_DIR / name)
+
+    @property
+    def mem(self) -> tuple[str, ...]:
+        return self.target.mem
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.target.run_env(self.variant)
+
+    def argv(self, *args) -> list[str]:
+        """`skiff run ARGS` (run it with `env`)."""
+        return [str(self.skiff), "run", *map(str, args)]
+
+    def run(self, *args, timeout: float = helpers.RUN_TIMEOUT) -> helpers.Result:
+        return helpers.run(self.argv(*args), timeout=timeout, env=self.env)
+
+    def expect(self, key: str) -> Expect:
+        return self.target.expectation(key)
+
+    def param(self, test: str, key: str):
+        return self.target.param(test, key)

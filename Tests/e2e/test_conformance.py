@@ -1,0 +1,281 @@
+"""test_conformance.py: the Solo5-style conformance guests (Tests/guests) on every target (targets.py).
+
+As Solo5's tests.bats runs every test guest on every target, each test here
+runs once per row of targets.TARGETS (today hvt-x86_64: `skiff run` on KVM;
+virt-aarch64: `skiff build --arch aarch64` + `skiff run` under QEMU TCG).
+Where an architecture changes a message (a #PF with cr2 vs a data abort
+with far) or an outcome, the target's `expect` entry says so; the tests
+themselves are the same. Some tests also run on a target's machine variants
+(`matrix`: every QEMU CPU x GIC pair; `corners`: the first and the last).
+
+Each test skips, loudly, when its target's prerequisite is missing (NO KVM,
+NO QEMU); the network tests also need root, `ip` and `ping` and run in a
+private network namespace (tap0 = 10.77.0.1/24, tap1 = 10.78.0.1/24).
+Target-specific tests stay in their files: test_swift_guests.py (hvt),
+test_aarch64.py (EL2 entry, DTB reader, plain QEMU), test_swift_net.py
+(hvt: netecho options, the shared net ring).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import helpers
+import targets
+from helpers import expect_abort, expect_all_replies, expect_monitor_error, expect_status, expect_success
+
+pytestmark = [pytest.mark.swift]
+
+on_targets = pytest.mark.parametrize("tv", targets.params())
+on_matrix = pytest.mark.parametrize("tv", targets.params("matrix"))
+on_corners = pytest.mark.parametrize("tv", targets.params("corners"))
+
+
+# ---------------------------------------------------------------------------
+# Console, arguments, globals
+
+@on_matrix
+def test_hello(t):
+    r = t.run(*t.mem, t.guest("hello"), "Hello_Solo5")
+    expect_success(r)
+    assert "command line: [Hello_Solo5]" in r.out, r.describe()
+    assert r.stderr == "", r.describe()
+
+
+@on_targets
+def test_hello_wrong_arguments_fail(t):
+    """A non-zero exit status is the monitor's (on QEMU: semihosting SYS_EXIT into QEMU's exit status)."""
+    r = t.run(*t.mem, t.guest("hello"), "Hello", "", "Solo5")
+    expect_status(r, 1)
+    lines = r.stdout.decode().splitlines()
+    assert "command line: [Hello  Solo5]" in lines, r.describe()
+    # Skiff.arguments splits on spaces and drops empty pieces.
+    assert [l for l in lines if l.startswith("arg[")] == ["arg[0]: [Hello]", "arg[1]: [Solo5]"], r.describe()
+
+
+@on_targets
+def test_hello_long_command_line(t):
+    arg = "x" * 8191
+    r = t.run(*t.mem, t.guest("hello"), arg)
+    expect_status(r, 1)
+    assert f"command line: [{arg}]" in r.out
+
+
+@on_targets
+def test_quiet(t):
+    r = t.run(*t.mem, "--", t.guest("quiet"), "--solo5:quiet")
+    expect_success(r)
+    assert "Solo5:" not in r.out and "Skiff:" not in r.out, r.describe()
+    assert r.stdout == b"SUCCESS\n" and r.stderr == "", r.describe()
+
+
+def _output_block(lines: int) -> bytes:
+    out = []
+    for i in range(lines):
+        out.append(f"line {i:03d}: " + "".join(chr(0x61 + (i + j) % 26) for j in range(64)) + "\n")
+    return "".join(out).encode()
+
+
+@on_targets
+def test_output(t):
+    """Byte-exact console output, including a 64 KiB write."""
+    r = t.run(*t.mem, t.guest("output"), "Output_Solo5")
+    expect_success(r)
+    want = (b"output: Output_Solo5\n" + _output_block(56) + b"no newline yet, " + _output_block(874) + b"SUCCESS\n")
+    assert r.stdout == want, f"{len(r.stdout)} bytes, want {len(want)}; first difference at " + str(
+        next((i for i, (a, b) in enumerate(zip(r.stdout, want)) if a != b), min(len(r.stdout), len(want))))
+
+
+@on_targets
+def test_globals(t):
+    r = t.run(*t.mem, t.guest("globals"))
+    expect_success(r)
+    assert r.stdout == b"SUCCESS\n", r.describe()
+
+
+# ---------------------------------------------------------------------------
+# Faults: ABORT, with the architecture's report (targets.py `expect`)
+
+#: guest -> the variant set it runs on; the expected report is the target's `expect[guest]`.
+FAULTS = {"exception": "matrix", "zeropage": "matrix", "xnow": "default", "nxdata": "default", "ssp": "matrix"}
+
+
+@pytest.mark.parametrize("tv,guest", targets.params_each(FAULTS))
+def test_fault(t, guest):
+    """exception: a write to unmapped 0x400000000; zeropage: a write to address 8; xnow: a write into the
+    guest's own text; nxdata: executing writable data; ssp: a stack buffer overflow (the stack protector)."""
+    r = t.run(*t.mem, t.guest(guest))
+    expect_abort(r)
+    t.expect(guest).verify(r)
+
+
+@on_targets
+def test_stack_overflow(t):
+    r = t.run("--mem=64", t.guest("stackoverflow"))
+    expect_abort(r)
+    t.expect("stackoverflow").verify(r)
+
+
+@pytest.mark.parametrize("mode", ["index", "overflow", "oom", "fatal"])
+@on_targets
+def test_swift_runtime_traps_abort(t, mode):
+    r = t.run("--mem=16", t.guest("trap"), mode)
+    expect_abort(r)
+    assert f"trap: {mode}" in r.out and "FAILURE" not in r.out, r.describe()
+    t.expect("trap").verify(r)
+
+
+# ---------------------------------------------------------------------------
+# FPU and time
+
+@on_matrix
+def test_fpu(t):
+    r = t.run(*t.mem, t.guest("fpu"), "3", "4")
+    expect_success(r)
+
+
+@on_matrix
+def test_time(t):
+    """Two 1 s sleeps measured within 20 % by the guest; at least 1.6 s of host time."""
+    t0 = time.monotonic()
+    r = t.run(*t.mem, t.guest("time"))
+    elapsed = time.monotonic() - t0
+    expect_success(r)
+    assert elapsed >= 1.6, f"two 1 s sleeps took {elapsed:.2f} s of host time"
+
+
+# ---------------------------------------------------------------------------
+# Block devices
+
+def _check_blk_pattern(img, block_size):
+    data = img.read_bytes()
+    blocks = len(data) // block_size
+    checked = list(range(0, blocks, 10)) + [blocks - 1]
+    for i in checked:
+        b = data[i * block_size:(i + 1) * block_size]
+        want = bytes((i + j) & 0xFF for j in range(block_size))
+        want = i.to_bytes(8, "little") + want[8:]
+        assert b == want, f"block {i} differs on the host"
+    # A block the guest never wrote stays zero.
+    assert data[block_size:2 * block_size] == bytes(block_size)
+
+
+@pytest.mark.parametrize("sector", [512, 4096])
+@on_corners
+def test_blk(t, tmp_path, sector):
+    img = helpers.zero_image(tmp_path / "storage.img")
+    r = t.run(*t.mem, f"--block:storage={img}", f"--block-sector-size:storage={sector}", "--", t.guest("blk"))
+    expect_success(r)
+    assert f"block size {sector}," in r.out, r.describe()
+    _check_blk_pattern(img, sector)
+
+
+@on_targets
+def test_blk_not_attached(t):
+    expect_monitor_error(t.run(*t.mem, t.guest("blk")),
+                         "Device 'storage' of type BLOCK_BASIC declared but not attached.")
+
+
+@on_targets
+def test_blk_misaligned_image(t, tmp_path):
+    img = helpers.zero_image(tmp_path / "storage.img", 6 * 1024)
+    expect_monitor_error(t.run(*t.mem, f"--block:storage={img}", "--block-sector-size:storage=4096",
+                               t.guest("blk")), "Backing storage size must be block aligned")
+
+
+@on_targets
+def test_mft_maxdevices(t, tmp_path):
+    """63 block devices (the manifest's maximum); writes storage0 and storage62. A target that cannot
+    attach that many says so (targets.py: `monitor_error`)."""
+    images = [helpers.zero_image(tmp_path / f"storage{i}.img", 4096) for i in range(63)]
+    r = t.run(*t.mem, *(f"--block:storage{i}={img}" for i, img in enumerate(images)), "--", t.guest("mft_maxdevices"))
+    error = t.expect("mft_maxdevices").monitor_error
+    if error:
+        expect_monitor_error(r, error)
+        return
+    expect_success(r)
+    assert images[0].read_bytes()[:5] == b"first"
+    assert images[62].read_bytes()[-512:-508] == b"last"
+
+
+# ---------------------------------------------------------------------------
+# Network (root): in a private namespace, see the module docstring
+
+@pytest.fixture
+def taps(netns):
+    why = helpers.ping_missing()
+    if why:
+        pytest.skip("NO PING: " + why)
+    netns.add_tap("tap0", "10.77.0.1/24")
+    return netns
+
+
+def net_argv(t, image, nets, *args) -> list[str]:
+    return t.argv("--mem=64", *(f"--net:service{i}={tap}" for i, tap in enumerate(nets)), "--", image, *args)
+
+
+@pytest.mark.root
+@on_corners
+def test_net(t, taps):
+    """Solo5 "net": the responder answers every ping, then exits with SUCCESS (its limit). Load per target
+    (targets.py `params`): a flood of SKIFF_E2E_PINGS on hvt, 200 patterned 1400-byte pings under TCG."""
+    n = t.param("net", "count")
+    pr, r = helpers.ping_session(taps, net_argv(t, t.guest("net"), ["tap0"], f"limit={n}"), ["tap0"],
+                                 "10.77.0.2", *t.param("net", "ping"), count=n,
+                                 deadline=t.param("net", "deadline"), env=t.env)
+    expect_all_replies(pr, n)
+    expect_success(r)
+    assert f"answered {n} echo requests" in r.out, r.describe()
+
+
+@pytest.mark.root
+@on_targets
+def test_net_2if(t, taps):
+    """Solo5 "net_2if": one responder on two taps, pinged at once; both answer (the ready set keeps them apart)."""
+    taps.add_tap("tap1", "10.78.0.1/24")
+    n, interval = t.param("net_2if", "count"), t.param("net_2if", "interval")
+    p = helpers.start_guest(taps, net_argv(t, t.guest("net_2if"), ["tap0", "tap1"], f"limit={2 * n}"),
+                            ["tap0", "tap1"], env=t.env)
+    try:
+        p0 = helpers.popen(helpers.ping_argv(taps, "10.77.0.2", "-i", interval, count=n))
+        p1 = helpers.popen(helpers.ping_argv(taps, "10.78.0.2", "-i", interval, count=n))
+        r0, r1 = helpers.finish(p0, timeout=90), helpers.finish(p1, timeout=90)
+        r = helpers.finish(p, timeout=30, context=r1)
+    finally:
+        helpers.stop(p)
+    expect_all_replies(r0, n)
+    expect_all_replies(r1, n)
+    expect_success(r)
+    assert "service1 is 10.78.0.2" in r.out, r.describe()
+
+
+@pytest.mark.root
+@on_targets
+def test_net_2if_needs_both_taps(t, taps):
+    r = helpers.run(taps.exec_argv(t.argv("--mem=64", "--net:service0=tap0", t.guest("net_2if"))), env=t.env)
+    expect_monitor_error(r, "Device 'service1' of type NET_BASIC declared but not attached.")
+
+
+@pytest.mark.root
+@on_targets
+def test_net_mtu(t, netns):
+    """Solo5 "net_mtu": a tap with MTU 9000."""
+    netns.add_tap("tap102", None, mtu=9000)
+    r = helpers.run(netns.exec_argv(t.argv("--mem=64", "--net:service0=tap102", t.guest("net_mtu"))), env=t.env)
+    expect_success(r)
+    assert "MTU is 9000" in r.out, r.describe()
+
+
+@pytest.mark.root
+@on_targets
+def test_netecho_jumbo_frames(t, netns):
+    if helpers.ping_missing():
+        pytest.skip("NO PING: " + helpers.ping_missing())
+    netns.add_tap("tap9", "10.79.0.1/24", mtu=9000)
+    pr, r = helpers.ping_session(netns, net_argv(t, t.example("netecho"), ["tap9"], "10.79.0.2", "limit=3"),
+                                 ["tap9"], "10.79.0.2", "-i", "0.05", "-s", "8900", "-M", "do", count=3, env=t.env)
+    expect_all_replies(pr, 3)
+    expect_success(r)
+    assert "mtu 9000" in r.out, r.describe()
