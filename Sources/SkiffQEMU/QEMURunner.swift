@@ -10,7 +10,7 @@
 // Devices reach the guest as virtio-mmio devices in option order (all
 // --block, then all --net) and their manifest names as
 // `skiff.block=NAME`/`skiff.net=NAME` tokens before `--` on the kernel
-// command line (Guest/aarch64/devices.c has the matching rule).
+// command line (Guest/platform/virt/devices.c has the matching rule).
 //
 // Environment (for tests and experiments):
 //   SKIFF_QEMU            the QEMU binary (default: qemu-system-aarch64 in PATH)

@@ -73,6 +73,12 @@ def skiff(tmp_path_factory) -> Path:
             pytest.exit("swift build failed:\n" + r.stdout[-3000:] + r.stderr[-3000:], returncode=2)
     copy = tmp_path_factory.mktemp("monitor") / "skiff"
     shutil.copy2(path.resolve(), copy)
+    # The tender beside it ($SKIFF_HVT, else skiff-hvt next to $SKIFF): `skiff run` execs it for hvt
+    # images, so every hvt test runs through skiff-hvt; also as solo5-hvt (the solo5-hvt target).
+    tender = Path(os.environ.get("SKIFF_HVT") or path.resolve().parent / "skiff-hvt")
+    if tender.exists():
+        for name in ("skiff-hvt", "solo5-hvt"):
+            shutil.copy2(tender, copy.parent / name)
     os.environ.setdefault("SKIFF_RUNTIME_DIR", str(REPO))
     return copy
 
@@ -86,8 +92,12 @@ def asm(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def builders(skiff, tmp_path_factory) -> dict[str, helpers.SwiftBuilder]:
     """target name -> the builder of Swift guests for that target (targets.TARGETS), one per session."""
-    return {t.name: helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp(t.name), t.build_args, t.suffix)
-            for t in targets.TARGETS}
+    by_build: dict[tuple, helpers.SwiftBuilder] = {}   # targets that build alike share their images
+    for t in targets.TARGETS:
+        key = (t.build_args, t.suffix)
+        if key not in by_build:
+            by_build[key] = helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp(t.name), t.build_args, t.suffix)
+    return {t.name: by_build[(t.build_args, t.suffix)] for t in targets.TARGETS}
 
 
 @pytest.fixture(scope="session")

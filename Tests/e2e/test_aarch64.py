@@ -215,18 +215,18 @@ def test_sigterm_stops_the_guest(skiff, a64):
 
 
 # ---------------------------------------------------------------------------
-# The DTB reader (Guest/aarch64/fdt.c) on the host, against QEMU's own device trees.
+# The DTB reader (Guest/drivers/fdt/fdt.c) on the host, against QEMU's own device trees.
 
 @pytest.fixture(scope="session")
 def fdt_test(tmp_path_factory) -> Path:
-    """Guest/tests/fdt_test.c + Guest/aarch64/fdt.c built for the host, with ASan/UBSan when available."""
+    """Guest/tests/fdt_test.c + Guest/drivers/fdt/fdt.c built for the host, with ASan/UBSan when available."""
     clang = helpers.tool("clang", "CLANG")
     if clang is None:
         pytest.skip("NO CLANG: clang is needed to build Guest/tests/fdt_test.c for the host")
     out = tmp_path_factory.mktemp("fdt") / "fdt_test"
     g = helpers.REPO / "Guest"
-    src = [f"-I{g / 'aarch64'}", f"-I{g / 'include'}", f"-I{helpers.REPO / 'Sources/CSkiffABI/include'}",
-           str(g / "tests/fdt_test.c"), str(g / "aarch64/fdt.c"), "-o", str(out)]
+    src = [f"-I{g / 'drivers/fdt'}", f"-I{g / 'platform/virt'}", f"-I{g / 'include'}",
+           str(g / "tests/fdt_test.c"), str(g / "drivers/fdt/fdt.c"), "-o", str(out)]
     r = helpers.run([clang, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", *src],
                     timeout=120)
     if r.returncode != 0:
