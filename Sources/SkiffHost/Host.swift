@@ -7,8 +7,6 @@
 import CSkiffLinux
 import Synchronization
 
-/// `strerror(e)` as a String.
-public func errnoString(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
 
 /// Why a whole-file read failed.
 public enum FileReadError: Error, Equatable, Sendable {

@@ -21,7 +21,8 @@ public struct SandboxPolicy: Equatable, Sendable {
             SYS_futex,          // Swift runtime locks
             SYS_mmap, SYS_munmap, SYS_mremap, SYS_madvise, SYS_brk, SYS_mprotect,  // allocator
             SYS_close,
-            SYS_getpid, SYS_gettid, SYS_tgkill,  // abort() on a runtime trap
+            SYS_getpid, SYS_gettid, SYS_tgkill,  // abort() on a runtime trap (glibc)
+            SYS_tkill,          // musl: pthread_kill (the I/O thread kicks the vCPU) and raise()
         ]
         for n in moduleSyscalls.map({ Int32($0) }) where !s.contains(n) { s.append(n) }
         syscalls = s
