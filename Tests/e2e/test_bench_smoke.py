@@ -1,27 +1,56 @@
-"""test_bench_smoke.py: `skiff bench` runs end to end and reports every measure (no timing assertions)."""
+"""test_bench_smoke.py: `skiff bench` runs end to end and reports every measure (no timing assertions);
+the benchmark's C floor (Bench/kvmfloor.c) prints the same guest output as the tender."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
+
+from helpers import REPO
 
 pytestmark = [pytest.mark.kvm, pytest.mark.swift]
 
 
-def test_bench_runs_and_reports_everything(skiff):
-    env = dict(os.environ, SKIFF=str(skiff), BENCH_RUNS="2", BENCH_EXITS="500", BENCH_ITERS="1000000",
+def _tender() -> Path:
+    """skiff-hvt: $SKIFF_HVT, else the one beside $SKIFF (default .build/debug/skiff), as scripts/bench finds it."""
+    if os.environ.get("SKIFF_HVT"):
+        return Path(os.environ["SKIFF_HVT"]).resolve()
+    skiff = Path(os.environ.get("SKIFF", REPO / ".build" / "debug" / "skiff"))
+    path = (Path.cwd() / skiff).resolve().parent / "skiff-hvt"
+    if not path.exists():
+        pytest.fail(f"no tender at {path}: run scripts/build (or set SKIFF_HVT)")
+    return path
+
+
+def test_bench_runs_and_reports_everything(skiff, tmp_path):
+    # skiff and skiff-hvt side by side in a private directory, so `skiff run` execs the tender as installed.
+    shutil.copy2(skiff, tmp_path / "skiff")
+    shutil.copy2(_tender(), tmp_path / "skiff-hvt")
+    env = dict(os.environ, SKIFF=str(tmp_path / "skiff"), BENCH_RUNS="2", BENCH_EXITS="500", BENCH_ITERS="1000000",
                BENCH_PINGS="100")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    p = subprocess.run([os.path.join(root, "scripts/bench"), "--json"], capture_output=True, text=True,
-                       env=env, timeout=600)
+    env.pop("SKIFF_HVT", None)
+    p = subprocess.run([str(REPO / "scripts/bench"), "--json"], capture_output=True, text=True, env=env, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     res = json.loads(p.stdout)
     s = res["startup"]
     assert 0 < s["spawn_floor_ms"] < s["halt_ms"] and s["hello_ms"] > 0 and s["first_instruction_ms"] > 0
     assert s["peak_rss_hello_512MiB_kib"] > s["peak_rss_true_kib"] > 0
+    t = res["tender"]
+    for g in ("halt", "hello_64", "hello_512"):
+        for prog in ("floor", "tender", "skiff_run"):
+            assert t["wall_ms"][g][prog] > t["wall_ms"]["true"] > 0
+            assert t["peak_rss_kib"][g][prog] > 0
+        assert t["ratio_tender_to_floor"][g] > 0 and t["ratio_skiff_run_to_tender"][g] > 0
+    assert t["same_output"] and t["hello_output"] == "hello: bench\n"
+    assert all(v > 0 for v in t["first_instruction_ms"].values())
+    b = t["binaries"]["skiff-hvt"]
+    assert b["file_bytes"] > 0 and b["text_bytes"] > 0
+    assert t["binaries"]["kvmfloor"]["static"]
     e = res["exits_cpl0"]
     assert e["bare_exit_ns"] > 0 and e["walltime_ratio_to_floor"] > 0 and e["puts_ratio_to_floor"] > 0
     assert res["compute"]["guest_ms"] > 0 and res["compute"]["linux_ms"] > 0
@@ -32,3 +61,18 @@ def test_bench_runs_and_reports_everything(skiff):
         for mode in ("hypercalls", "ring"):
             assert res["net"][f"{mode} pkt/s"] > 0
             assert res["net"][f"{mode} loss %"] < 50
+
+
+def test_c_floor_prints_what_the_tender_prints(example, tmp_path):
+    """The floor is only a floor if it really runs the guest: same stdout and exit status as skiff-hvt."""
+    if not shutil.which("cc"):
+        pytest.fail("no cc: run scripts/setup")
+    floor = tmp_path / "kvmfloor"
+    subprocess.run(["cc", "-O2", "-static", "-o", str(floor), str(REPO / "Bench/kvmfloor.c")], check=True)
+    hello = example("hello")
+    tender = _tender()
+    for args in (["--mem=64", str(hello), "a", "b c"], [str(hello)], ["--mem=512", str(hello), "bench"]):
+        f = subprocess.run([str(floor), *args], capture_output=True, timeout=60)
+        h = subprocess.run([str(tender), *args], capture_output=True, timeout=60)
+        assert (f.returncode, f.stdout) == (h.returncode, h.stdout), (args, f, h)
+        assert f.returncode == 0 and f.stdout.startswith(b"hello:"), (args, f)
