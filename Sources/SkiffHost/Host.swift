@@ -53,6 +53,25 @@ public enum Host {
         return bytes
     }
 
+    /// The first bytes (at most `max`) of a small file read to its end, e.g. a sysfs attribute
+    /// (whose size says 4096 whatever it holds); nil if it cannot be opened or read.
+    public static func readSmallFile(_ path: String, max: Int = 4096) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: max)
+        var done = 0
+        while done < max {
+            // SAFETY: the buffer is the array's own storage, `count - done` bytes from `done`.
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            if n == 0 { break }
+            done += n
+        }
+        return Array(bytes[0..<done])
+    }
+
     /// Writes all of `bytes` to `fd` (retrying EINTR and short writes); false on error.
     @discardableResult
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {

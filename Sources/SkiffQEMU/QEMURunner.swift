@@ -155,12 +155,8 @@ public func prepareQEMULaunch(_ o: RunOptions, image: VirtImage,
 /// The interface's MTU from sysfs, nil if there is no such interface.
 func tapMTU(_ iface: String) -> Int? {
     guard !iface.isEmpty, !iface.contains("/"), iface != ".", iface != ".." else { return nil }
-    guard let f = fopen("/sys/class/net/\(iface)/mtu", "r") else { return nil }
-    defer { fclose(f) }
-    var buf = [CChar](repeating: 0, count: 32)
-    guard fgets(&buf, 32, f) != nil else { return nil }
-    let text = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return Int(text.trimmingSuffix)
+    guard let b = Host.readSmallFile("/sys/class/net/\(iface)/mtu", max: 32) else { return nil }
+    return Int(String(decoding: b, as: UTF8.self).trimmingSuffix)
 }
 
 extension String {
