@@ -1,5 +1,7 @@
 // PageTableEntry.swift: x86_64 4-level paging entries (Intel SDM vol. 3, 4.5), the one encoding for the monitor's low tables and the guest's own (SkiffBuild).
 
+import SkiffCore
+
 /// One 8-byte paging-structure entry: a page-aligned physical address and flag bits.
 public struct PageTableEntry: Equatable, Sendable {
     /// P: the entry maps something.

@@ -92,8 +92,11 @@ public enum Host {
         #endif
     }
 
+    /// C's `char **argv`, as `main` receives it.
+    public typealias CArgv = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+
     /// Copies `argv[0..<argc]`.
-    public static func arguments(_ argc: Int, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> [[UInt8]] {
+    public static func arguments(_ argc: Int, _ argv: CArgv) -> [[UInt8]] {
         (0..<argc).map { i in
             // SAFETY: argv[0..<argc] are NUL-terminated strings owned by the process for its lifetime.
             guard let p = argv[i] else { return [] }
@@ -102,7 +105,7 @@ public enum Host {
     }
 
     /// Records argv for `rawArguments()` where the standard library has no CommandLine (Embedded: call from `main`).
-    public static func setArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) {
+    public static func setArguments(_ argc: Int32, _ argv: CArgv) {
         embeddedArguments = arguments(Int(argc), argv)
     }
 

@@ -66,7 +66,8 @@ public struct ELFFile: Sendable {
                                                  link: shTable.u32(o + 40)!)))
         }
         var sections: [Section] = []
-        for var (nameOffset, s) in raw {
+        for (nameOffset, section) in raw {
+            var s = section
             s.name = Self.string(in: bytes, table: raw[shstrndx].section, at: nameOffset)
             guard s.type == Section.nobits || bytes.slice(s.offset, s.size) != nil else {
                 throw .invalidHeader("section \(s.name) beyond the file")
