@@ -46,7 +46,7 @@ let package = Package(
         // aarch64 images on QEMU's virt machine: `skiff run` launches qemu-system-aarch64.
         .target(name: "SkiffQEMU", dependencies: ["SkiffCore", "SkiffModules"]),
         // Guest image builder (`skiff build`): drives swiftc, clang and ld.lld.
-        .target(name: "SkiffBuild", dependencies: ["SkiffCore"]),
+        .target(name: "SkiffBuild", dependencies: ["SkiffCore", "SkiffArchX86_64"]),
         // The per-VM tender (solo5-hvt's command line); also built as Embedded Swift by scripts/build.
         .executableTarget(name: "skiff-hvt", dependencies: ["SkiffCore", "SkiffMonitor"]),
         .executableTarget(

@@ -36,11 +36,6 @@ public enum Layout {
     /// The GDT limit covers three 8-byte descriptors.
     public static let gdtLimit: UInt16 = 23
 
-    /// Page-table entry bits (Intel SDM vol. 3, 4.5).
-    public static let present: UInt64 = 1 << 0
-    public static let writable: UInt64 = 1 << 1
-    public static let largePage: UInt64 = 1 << 7
-
     /// GDT descriptors and their selectors.
     public static let codeSelector: UInt16 = 0x08
     public static let dataSelector: UInt16 = 0x10

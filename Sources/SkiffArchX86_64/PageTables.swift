@@ -11,22 +11,26 @@ public struct LowTables: Equatable {
     public init(allocationSize: UInt64) {
         bytes = [UInt8](repeating: 0, count: Self.size)
         func put(_ gpa: UInt64, _ v: UInt64) { bytes.putLE(v, at: Int(gpa - Self.base)) }
+        func set(table gpa: UInt64, _ index: Int, _ address: UInt64, _ flags: UInt64) {
+            bytes.setPageTableEntry(PageTableEntry(address: address, flags: flags), table: Int(gpa - Self.base), index: index)
+        }
+        typealias E = PageTableEntry
         put(Layout.gdt + 0, Layout.nullDescriptor)
         put(Layout.gdt + 8, Layout.codeDescriptor)
         put(Layout.gdt + 16, Layout.dataDescriptor)
-        put(Layout.pml4, Layout.pdpt | Layout.present | Layout.writable)
-        for i in 0..<UInt64(Layout.pageDirectoryCount) {
-            put(Layout.pdpt + 8 * i, (Layout.pageDirectories + 0x1000 * i) | Layout.present | Layout.writable)
+        set(table: Layout.pml4, 0, Layout.pdpt, E.present | E.writable)
+        for i in 0..<Layout.pageDirectoryCount {
+            set(table: Layout.pdpt, i, Layout.pageDirectories + E.pageSize * UInt64(i), E.present | E.writable)
         }
-        put(Layout.pageDirectories, Layout.pt0 | Layout.present | Layout.writable)
-        var i: UInt64 = 1
-        while i * 0x200000 < allocationSize && i < 2048 {
-            put(Layout.pageDirectories + 8 * i, (i * 0x200000) | Layout.present | Layout.writable | Layout.largePage)
+        // The four page directories are contiguous: one table of 2048 entries.
+        set(table: Layout.pageDirectories, 0, Layout.pt0, E.present | E.writable)
+        var i = 1
+        while UInt64(i) * E.largePageSize < allocationSize && i < Layout.pageDirectoryCount * E.entriesPerTable {
+            set(table: Layout.pageDirectories, i, UInt64(i) * E.largePageSize, E.present | E.writable | E.largePage)
             i += 1
         }
-        for j in UInt64(16)..<512 {
-            let flags = j < 256 ? Layout.present : Layout.present | Layout.writable
-            put(Layout.pt0 + 8 * j, (j * 0x1000) | flags)
+        for j in 16..<E.entriesPerTable {
+            set(table: Layout.pt0, j, UInt64(j) * E.pageSize, j < 256 ? E.present : E.present | E.writable)
         }
     }
 }

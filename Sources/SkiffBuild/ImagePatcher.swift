@@ -1,5 +1,7 @@
 // ImagePatcher.swift: the hvt post-link step: page tables into the image, then a check against the hvt loader's rules.
 
+import SkiffCore
+
 enum ImagePatcher {
     /// Finds the layout in the linked image (sections and symbols that
     /// Guest/platform/hvt/x86_64/skiff.ld, arch/x86_64/start.S and common/stacks.S define), computes the page tables
@@ -40,15 +42,14 @@ enum ImagePatcher {
     /// The hvt loader's rules (spec 2.2, 2.3, 3) that our link must meet,
     /// checked here so a bad layout fails the build rather than the run.
     static func check(_ image: ELFFile) throws(BuildError) {
-        let b = image.bytes
-        guard b.le16(at: 16) == 2 /* ET_EXEC */, b.le16(at: 18) == 62 /* EM_X86_64 */ else {
+        guard image.type == 2 /* ET_EXEC */, image.machine == GuestArchitecture.x86_64.elfMachine else {
             throw BuildError("linked image is not an x86_64 executable")
         }
         guard image.entry == X86_64Layout.ktext else {
-            throw BuildError("linked image: entry 0x\(hex(image.entry)) is not _start at 0x100000")
+            throw BuildError("linked image: entry \(hex(image.entry)) is not _start at 0x100000")
         }
         var lastVaddr: UInt64 = 0, end: UInt64 = 0
-        for (i, s) in image.segments.enumerated() where s.type == ELFFile.Segment.load && s.filesz > 0 {
+        for (i, s) in image.programHeaders.enumerated() where s.type == ProgramHeader.load && s.filesz > 0 {
             let align = s.align
             guard align != 0, align & (align - 1) == 0, align <= X86_64Layout.pageSize else {
                 throw BuildError("linked image: phdr[\(i)] alignment \(align)")
@@ -57,28 +58,47 @@ enum ImagePatcher {
             let segEnd = (s.vaddr + s.memsz + align - 1) & ~(align - 1)
             guard s.vaddr >= X86_64Layout.imageBase, s.vaddr >= lastVaddr, start >= end,
                   start % X86_64Layout.pageSize == 0, segEnd % X86_64Layout.pageSize == 0,
-                  s.memsz >= s.filesz, s.offset + s.filesz <= UInt64(b.count)
+                  s.memsz >= s.filesz, image.bytes.slice(s.offset, s.filesz) != nil
             else { throw BuildError("linked image: phdr[\(i)] breaks the hvt loader's rules") }
             guard s.flags & 3 != 3 else { throw BuildError("linked image: phdr[\(i)] is writable and executable") }
             lastVaddr = s.vaddr
             end = segEnd
         }
+        // The first note of each PT_NOTE: ABI1 and MFT1 must each lead their own.
         var found: Set<UInt32> = []
-        for s in image.segments where s.type == ELFFile.Segment.note && s.filesz >= 20 {
-            let o = Int(s.offset)
-            guard b.le32(at: o) == 6, b[(o + 12)..<(o + 18)].elementsEqual(Array("Solo5\0".utf8)) else { continue }
-            found.insert(b.le32(at: o + 8))
+        for s in image.programHeaders where s.type == ProgramHeader.note && s.filesz >= 20 {
+            guard let region = image.bytes.slice(s.offset, s.filesz), let first = ELFNote.parse(region).first,
+                  first.name == ELFImage.solo5NoteName else { continue }
+            found.insert(first.type)
         }
-        guard found.contains(SoloNotes.abi1Type), found.contains(SoloNotes.mft1Type) else {
+        guard found.contains(ELFImage.abiNoteType), found.contains(ELFImage.manifestNoteType) else {
             throw BuildError("linked image: Solo5 ABI1/MFT1 notes are not each in their own PT_NOTE")
         }
     }
 }
 
 extension ELFFile {
+    /// Reads the linker's output; errors read `linked image: <why>`.
+    init(linked bytes: [UInt8]) throws(BuildError) {
+        do {
+            try self.init(bytes: bytes)
+        } catch {
+            guard case .invalidHeader(let why) = error else { throw BuildError("linked image: \(error.message)") }
+            throw BuildError("linked image: \(why)")
+        }
+    }
+
+    /// Overwrites the file bytes backing `[address, address + data.count)`,
+    /// which must lie inside the file part of one section.
+    mutating func write(_ data: [UInt8], at address: UInt64) throws(BuildError) {
+        guard patch(address: address, with: data) else {
+            throw BuildError("linked image: no file bytes at \(hex(address)) (+\(data.count))")
+        }
+    }
+
     mutating func patchPageTables(_ spec: PageTableSpec) throws(BuildError) {
         let tables = try PageTables.build(spec)
-        try patch(address: X86_64Layout.pml4, with: tables.root)
-        try patch(address: spec.ptArea, with: tables.tables)
+        try write(tables.root, at: X86_64Layout.pml4)
+        try write(tables.tables, at: spec.ptArea)
     }
 }

@@ -1,22 +1,6 @@
-// ManifestSource.swift: manifest.json (Solo5 schema) → the devices a unikernel declares.
+// ManifestSource.swift: manifest.json (Solo5 schema) → the unikernel's Solo5 manifest (SkiffImage's Manifest).
 
-/// A device a unikernel declares in its manifest.
-public struct DeviceDeclaration: Equatable, Sendable {
-    public enum Kind: UInt32, Sendable {
-        case blockBasic = 1   // MFT_DEV_BLOCK_BASIC
-        case netBasic = 2     // MFT_DEV_NET_BASIC
-
-        public var jsonName: String { self == .blockBasic ? "BLOCK_BASIC" : "NET_BASIC" }
-    }
-
-    public var name: String
-    public var kind: Kind
-
-    public init(name: String, kind: Kind) {
-        self.name = name
-        self.kind = kind
-    }
-}
+import SkiffCore
 
 /// Reads `manifest.json` as `solo5-elftool gen-manifest` does (spec 3.4):
 ///
@@ -30,10 +14,10 @@ public struct DeviceDeclaration: Equatable, Sendable {
 /// elftool, duplicate names are rejected (such a device could never be
 /// attached). Errors read `FILE:LINE: problem`.
 public enum ManifestSource {
-    public static let maxDevices = 63
+    public static let maxDevices = Manifest.maxEntries - 1
     public static let maxNameLength = 67
 
-    public static func parse(_ bytes: [UInt8], fileName: String) throws(BuildError) -> [DeviceDeclaration] {
+    public static func parse(_ bytes: [UInt8], fileName: String) throws(BuildError) -> Manifest {
         let root: JSONValue
         do {
             root = try parseJSON(bytes)
@@ -47,7 +31,7 @@ public enum ManifestSource {
             throw fail(1, "the manifest must be a JSON object, not \(root.kindName)")
         }
         var sawType = false, sawVersion = false
-        var devices: [DeviceDeclaration] = []
+        var devices: [(name: String, type: DeviceType)] = []
         for m in members {
             switch m.key {
             case "type":
@@ -78,15 +62,15 @@ public enum ManifestSource {
         }
         guard sawType else { throw fail(1, "missing \"type\": \"solo5.manifest\"") }
         guard sawVersion else { throw fail(1, "missing \"version\": 1") }
-        return devices
+        return Manifest(devices: devices)
     }
 
     static func device(_ v: JSONValue, index i: Int, line: Int,
-                       fail: (Int, String) -> BuildError) throws(BuildError) -> DeviceDeclaration {
+                       fail: (Int, String) -> BuildError) throws(BuildError) -> (name: String, type: DeviceType) {
         guard case .object(let members) = v else {
             throw fail(line, ".devices[\(i)]: must be an object, not \(v.kindName)")
         }
-        var name: String?, kind: DeviceDeclaration.Kind?
+        var name: String?, kind: DeviceType?
         for m in members {
             switch m.key {
             case "name":
@@ -98,19 +82,18 @@ public enum ManifestSource {
                 }
                 name = s
             case "type":
-                switch m.value {
-                case .string("BLOCK_BASIC"): kind = .blockBasic
-                case .string("NET_BASIC"): kind = .netBasic
-                default:
+                let declarable: [DeviceType] = [.blockBasic, .netBasic]
+                guard case .string(let t) = m.value, let k = declarable.first(where: { $0.name == t }) else {
                     throw fail(m.line, ".devices[\(i)].type: must be \"BLOCK_BASIC\" or \"NET_BASIC\"")
                 }
+                kind = k
             default:
                 throw fail(m.line, ".devices[\(i)]: unknown key \"\(m.key)\" (expected name, type)")
             }
         }
         guard let name else { throw fail(line, ".devices[\(i)]: missing \"name\"") }
         guard let kind else { throw fail(line, ".devices[\(i)]: missing \"type\"") }
-        return DeviceDeclaration(name: name, kind: kind)
+        return (name, kind)
     }
 
     /// `[A-Za-z0-9]{1,67}`: the names the hvt command line can attach.

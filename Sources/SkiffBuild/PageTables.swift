@@ -1,4 +1,7 @@
-// PageTables.swift: the guest's own x86_64 page tables, computed from the linked image's layout.
+// PageTables.swift: the guest's own x86_64 page tables, computed from the linked image's layout (entries: SkiffArchX86_64's PageTableEntry).
+
+import SkiffCore
+import SkiffArchX86_64
 
 /// Fixed guest addresses of the x86_64 platform layer; must match
 /// Guest/arch/x86_64/layout.h (SkiffBuildTests checks a built image against both).
@@ -10,18 +13,9 @@ public enum X86_64Layout {
     public static let kernelDataEnd: UInt64 = 0x10_9000
     public static let bootInfo: UInt64 = 0x1_0000     // 0x10000-0xfffff: boot info, manifest, cmdline
     public static let imageBase: UInt64 = 0x10_0000
-    public static let pageSize: UInt64 = 0x1000
-    public static let largePage: UInt64 = 0x20_0000
-    public static let pdEntries = 2048               // 4 GiB of 2 MiB pages
-}
-
-/// Page-table entry bits.
-public enum PTE {
-    public static let present: UInt64 = 1 << 0
-    public static let writable: UInt64 = 1 << 1
-    public static let user: UInt64 = 1 << 2
-    public static let largePage: UInt64 = 1 << 7
-    public static let noExecute: UInt64 = 1 << 63
+    public static let pageSize = PageTableEntry.pageSize
+    public static let largePage = PageTableEntry.largePageSize
+    public static let pdEntries = 4 * PageTableEntry.entriesPerTable   // 4 GiB of 2 MiB pages
 }
 
 /// The inputs and outputs of page-table generation.
@@ -43,7 +37,7 @@ public enum PTE {
 ///
 /// Non-leaf entries are P|RW|US so that the leaf decides.
 public struct PageTableSpec: Equatable, Sendable {
-    public var segments: [ELFFile.Segment]
+    public var segments: [ProgramHeader]
     /// Address ranges mapped supervisor-only (CPL0 text, system tables).
     public var supervisor: [Range<UInt64>]
     /// Address ranges left unmapped inside segments (the stack guard page).
@@ -54,7 +48,7 @@ public struct PageTableSpec: Equatable, Sendable {
     public var ptArea: UInt64
     public var ptPages: Int
 
-    public init(segments: [ELFFile.Segment], supervisor: [Range<UInt64>], unmapped: [Range<UInt64>],
+    public init(segments: [ProgramHeader], supervisor: [Range<UInt64>], unmapped: [Range<UInt64>],
                 imageEnd: UInt64, ptArea: UInt64, ptPages: Int) {
         self.segments = segments; self.supervisor = supervisor; self.unmapped = unmapped
         self.imageEnd = imageEnd; self.ptArea = ptArea; self.ptPages = ptPages
@@ -74,21 +68,21 @@ public struct PageTables: Equatable, Sendable {
     public static func build(_ spec: PageTableSpec) throws(BuildError) -> PageTables {
         let page = X86_64Layout.pageSize, large = X86_64Layout.largePage
         var perms: [(range: Range<UInt64>, flags: UInt64)] = []
-        for s in spec.segments where s.type == ELFFile.Segment.load && s.memsz > 0 {
+        for s in spec.segments where s.type == ProgramHeader.load && s.memsz > 0 {
             let start = s.vaddr & ~(page - 1)
             let end = (s.vaddr + s.memsz + page - 1) & ~(page - 1)
             guard start >= X86_64Layout.imageBase, end <= spec.imageEnd else {
-                throw BuildError("segment at 0x\(hex(s.vaddr)) is outside the image")
+                throw BuildError("segment at \(hex(s.vaddr)) is outside the image")
             }
-            if s.flags & ELFFile.Segment.flagW != 0 && s.flags & ELFFile.Segment.flagX != 0 {
-                throw BuildError("segment at 0x\(hex(s.vaddr)) is writable and executable")
+            if s.flags & ProgramHeader.flagW != 0 && s.flags & ProgramHeader.flagX != 0 {
+                throw BuildError("segment at \(hex(s.vaddr)) is writable and executable")
             }
             for p in perms where p.range.overlaps(start..<end) {
-                throw BuildError("segments at 0x\(hex(p.range.lowerBound)) and 0x\(hex(start)) share a page")
+                throw BuildError("segments at \(hex(p.range.lowerBound)) and \(hex(start)) share a page")
             }
-            var f = PTE.present | PTE.user
-            if s.flags & ELFFile.Segment.flagW != 0 { f |= PTE.writable }
-            if s.flags & ELFFile.Segment.flagX == 0 { f |= PTE.noExecute }
+            var f = PageTableEntry.present | PageTableEntry.user
+            if s.flags & ProgramHeader.flagW != 0 { f |= PageTableEntry.writable }
+            if s.flags & ProgramHeader.flagX == 0 { f |= PageTableEntry.noExecute }
             perms.append((start..<end, f))
         }
         let regions = Int((spec.imageEnd + large - 1) / large)
@@ -97,38 +91,38 @@ public struct PageTables: Equatable, Sendable {
         }
         guard regions < X86_64Layout.pdEntries else { throw BuildError("image larger than 4 GiB") }
 
+        typealias E = PageTableEntry
         var tables = [UInt8](repeating: 0, count: spec.ptPages * Int(page))
-        for i in 0..<(regions * 512) {
-            let a = UInt64(i) * page
-            tables.putLE64(entry(for: a, spec: spec, perms: perms), at: i * 8)
+        for i in 0..<(regions * E.entriesPerTable) {
+            tables.setPageTableEntry(entry(for: UInt64(i) * page, spec: spec, perms: perms), table: 0, index: i)
         }
 
+        // PML4, PDPT, then the 4 PDs as one table of 2048 entries.
         var root = [UInt8](repeating: 0, count: 6 * Int(page))
-        let table = PTE.present | PTE.writable | PTE.user
-        root.putLE64(X86_64Layout.pdpt | table, at: 0)
+        let table = E.present | E.writable | E.user
+        root.setPageTableEntry(E(address: X86_64Layout.pdpt, flags: table), table: 0, index: 0)
         for j in 0..<4 {
-            root.putLE64((X86_64Layout.pd + UInt64(j) * page) | table, at: Int(page) + j * 8)
+            root.setPageTableEntry(E(address: X86_64Layout.pd + UInt64(j) * page, flags: table), table: Int(page), index: j)
         }
         for i in 0..<X86_64Layout.pdEntries {
             guard i < regions else { break }   // demand-mapped by the #PF handler
-            root.putLE64((spec.ptArea + UInt64(i) * page) | table, at: 2 * Int(page) + i * 8)
+            root.setPageTableEntry(E(address: spec.ptArea + UInt64(i) * page, flags: table), table: 2 * Int(page), index: i)
         }
         return PageTables(root: root, tables: tables, regionsWithTables: regions)
     }
 
     static func entry(for a: UInt64, spec: PageTableSpec,
-                      perms: [(range: Range<UInt64>, flags: UInt64)]) -> UInt64 {
-        if a < X86_64Layout.bootInfo { return 0 }
-        if a < X86_64Layout.imageBase { return a | PTE.present | PTE.user | PTE.noExecute }
-        if spec.unmapped.contains(where: { $0.contains(a) }) { return 0 }
+                      perms: [(range: Range<UInt64>, flags: UInt64)]) -> PageTableEntry {
+        typealias E = PageTableEntry
+        if a < X86_64Layout.bootInfo { return .empty }
+        if a < X86_64Layout.imageBase { return E(address: a, flags: E.present | E.user | E.noExecute) }
+        if spec.unmapped.contains(where: { $0.contains(a) }) { return .empty }
         if let p = perms.first(where: { $0.range.contains(a) }) {
             var f = p.flags
-            if spec.supervisor.contains(where: { $0.contains(a) }) { f &= ~PTE.user }
-            return a | f
+            if spec.supervisor.contains(where: { $0.contains(a) }) { f &= ~E.user }
+            return E(address: a, flags: f)
         }
-        if a >= spec.imageEnd { return a | PTE.present | PTE.writable | PTE.user | PTE.noExecute }
-        return 0
+        if a >= spec.imageEnd { return E(address: a, flags: E.present | E.writable | E.user | E.noExecute) }
+        return .empty
     }
 }
-
-func hex(_ v: UInt64) -> String { String(v, radix: 16) }

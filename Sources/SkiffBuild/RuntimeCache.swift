@@ -1,6 +1,6 @@
 // RuntimeCache.swift: reuse the compiled guest runtime (Skiff module, C and assembly runtime) across builds, per platform row.
 
-import Glibc
+import SkiffCore
 
 /// A directory of runtime objects keyed by the platform row and a hash of
 /// everything they are built from: the row, the runtime sources, the

@@ -1,6 +1,6 @@
 // SkiffBuild.swift: `skiff build`: Embedded Swift sources + manifest.json → a unikernel for one platform row (Platforms.swift).
 
-import Glibc
+import SkiffCore
 
 /// Options of `skiff build PATH -o OUT [--arch A] [--platform P] [--verbose]`.
 public struct BuildOptions: Equatable, Sendable {
@@ -145,9 +145,9 @@ struct Builder {
     func run() throws(BuildError) {
         let platform = self.platform
         let (sources, manifestPath) = try collectSources()
-        var devices: [DeviceDeclaration] = []
+        var manifest = Manifest(devices: [])
         if let manifestPath {
-            devices = try ManifestSource.parse(try FileSystem.readFile(manifestPath), fileName: manifestPath)
+            manifest = try ManifestSource.parse(try FileSystem.readFile(manifestPath), fileName: manifestPath)
         }
         let runtime = RuntimeSources(root: try SourceTree.locate(), platform: platform)
         try runtime.check()
@@ -167,7 +167,7 @@ struct Builder {
         // and on virt by the guest itself) and hvt's ABI1 note (discarded by
         // platforms that are not hvt).
         let flags = Flags(runtime: runtime, stackSize: options.stackSize)
-        try FileSystem.writeFile(tmp + "/notes.S", SoloNotes.assembly(devices))
+        try FileSystem.writeFile(tmp + "/notes.S", SoloNotes.assembly(manifest))
         let notes = Command(executable: tools.clang, arguments: flags.assembly + ["-c", tmp + "/notes.S", "-o", tmp + "/notes.o"])
         let runtimeDir = try buildRuntime(runtime, tools: tools, flags: flags, scratch: tmp, alongside: [notes])
 
@@ -187,12 +187,12 @@ struct Builder {
         let elfBytes = try FileSystem.readFile(elf)
         switch platform.postLink {
         case .hvtPageTables:
-            var image = try ELFFile(bytes: elfBytes)
+            var image = try ELFFile(linked: elfBytes)
             try ImagePatcher.writePageTables(into: &image)
             try ImagePatcher.check(image)
             try replace(options.output, with: image.bytes, mode: 0o755)
         case .arm64Image:
-            let image = try AArch64Image.flatten(try ELFFile(bytes: elfBytes))
+            let image = try AArch64Image.flatten(try ELFFile(linked: elfBytes))
             try AArch64Image.check(image)
             try FileSystem.writeFile(options.output + ".elf", elfBytes, mode: 0o755)
             try replace(options.output, with: image, mode: 0o644)
@@ -288,10 +288,4 @@ struct Builder {
             throw BuildError("\(path): not a .swift file or a directory")
         }
     }
-}
-
-func printOut(_ text: String) {
-    var s = text
-    if !s.hasSuffix("\n") { s += "\n" }
-    s.withCString { p in _ = write(1, p, strlen(p)) }
 }

@@ -1,6 +1,6 @@
-// System.swift: files, directories and child processes for `skiff build`, on Glibc (no Foundation).
+// System.swift: files, directories and child processes for `skiff build`, over SkiffHost's Host (no raw pointers here, no Foundation).
 
-import Glibc
+import SkiffCore
 
 /// A build failure: one line for the user, printed as `skiff build: <message>`.
 public struct BuildError: Error, Equatable, Sendable {
@@ -9,22 +9,13 @@ public struct BuildError: Error, Equatable, Sendable {
 }
 
 enum FileSystem {
-    static func errnoText() -> String { String(cString: strerror(errno)) }
+    static func errnoText() -> String { errnoString() }
 
     static func readFile(_ path: String) throws(BuildError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BuildError("\(path): \(errnoText())") }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw BuildError("\(path): \(errnoText())")
-            }
-            if n == 0 { return out }
-            out += chunk[0..<n]
+        do {
+            return try Host.readFile(path, limit: Int.max)
+        } catch {
+            throw BuildError("\(path): \(error.reason)")
         }
     }
 
@@ -32,15 +23,7 @@ enum FileSystem {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw BuildError("\(path): \(errnoText())") }
         defer { close(fd) }
-        var off = 0
-        while off < data.count {
-            let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + off, data.count - off) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw BuildError("\(path): \(errnoText())")
-            }
-            off += n
-        }
+        guard Host.writeAll(fd, data) else { throw BuildError("\(path): \(errnoText())") }
     }
 
     static func writeFile(_ path: String, _ text: String) throws(BuildError) {
@@ -65,25 +48,16 @@ enum FileSystem {
 
     /// Names in `dir` (no "." or ".."), sorted bytewise.
     static func list(_ dir: String) throws(BuildError) -> [String] {
-        guard let d = opendir(dir) else { throw BuildError("\(dir): \(errnoText())") }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
+        guard let names = Host.listDirectory(dir) else { throw BuildError("\(dir): \(errnoText())") }
         return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
     }
 
     static func makeTemporaryDirectory() throws(BuildError) -> String {
-        var base = "/tmp"
-        if let t = getenv("TMPDIR"), t.pointee != 0 { base = String(cString: t) }
-        var template = Array((base + "/skiff-build.XXXXXX").utf8CString)
-        let ok = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
-        guard ok else { throw BuildError("cannot create a temporary directory in \(base): \(errnoText())") }
-        return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let base = environment("TMPDIR") ?? "/tmp"
+        guard let dir = Host.makeTemporaryDirectory(base + "/skiff-build.XXXXXX") else {
+            throw BuildError("cannot create a temporary directory in \(base): \(errnoText())")
+        }
+        return dir
     }
 
     /// Removes `path` and everything below it (no symlinks followed).
@@ -98,11 +72,7 @@ enum FileSystem {
         }
     }
 
-    static func realPath(_ path: String) -> String? {
-        guard let p = realpath(path, nil) else { return nil }
-        defer { free(p) }
-        return String(cString: p)
-    }
+    static func realPath(_ path: String) -> String? { Host.realPath(path) }
 
     static func dirname(_ path: String) -> String {
         var parts = path.split(separator: "/", omittingEmptySubsequences: false)
@@ -119,16 +89,12 @@ enum FileSystem {
     }
 
     /// The running executable (readlink /proc/self/exe).
-    static func executablePath() -> String? {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-        guard n > 0 else { return nil }
-        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    static func executablePath() -> String? { Host.executablePath() }
 
+    /// The environment variable `name`, if set and not empty.
     static func environment(_ name: String) -> String? {
-        guard let v = getenv(name), v.pointee != 0 else { return nil }
-        return String(cString: v)
+        guard let v = Host.environment(name), !v.isEmpty else { return nil }
+        return v
     }
 }
 
@@ -184,42 +150,23 @@ enum Processes {
     }
 
     static func spawn(_ c: Command) throws(BuildError) -> pid_t {
-        let argv = ([c.executable] + c.arguments).map { strdup($0) }
-        defer { argv.forEach { free($0) } }
-        var cargv: [UnsafeMutablePointer<CChar>?] = argv
-        cargv.append(nil)
-        var pid: pid_t = 0
-        let rc = cargv.withUnsafeMutableBufferPointer { buf in
-            posix_spawn(&pid, c.executable, nil, nil, buf.baseAddress!, environ)
+        switch Host.spawn([c.executable] + c.arguments) {
+        case .success(let pid): return pid
+        case .failure(let e): throw BuildError("cannot run \(c.executable): \(e.message)")
         }
-        guard rc == 0 else {
-            throw BuildError("cannot run \(c.executable): \(String(cString: strerror(rc)))")
-        }
-        return pid
     }
 
-    /// Exit status, or 256 + signal number.
+    /// Exit status, or 256 + signal number (255 if it cannot be waited for).
     static func wait(_ pid: pid_t) -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { return 255 }
-        }
+        guard let status = Host.wait(pid) else { return 255 }
         let sig = status & 0x7f
         if sig != 0 { return 256 + sig }
         return (status >> 8) & 0xff
     }
 }
 
-func printError(_ line: String) {
-    var s = line
-    if !s.hasSuffix("\n") { s += "\n" }
-    s.withCString { p in
-        var off = 0
-        let n = strlen(p)
-        while off < n {
-            let w = write(2, p + off, n - off)
-            if w <= 0 { if errno == EINTR { continue }; return }
-            off += w
-        }
-    }
-}
+/// One line (a newline added unless there) to stderr.
+func printError(_ line: String) { Host.writeLine(2, line) }
+
+/// Text (a newline added unless there) to stdout.
+func printOut(_ text: String) { Host.writeLine(1, text) }

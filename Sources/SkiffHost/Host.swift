@@ -1,4 +1,4 @@
-// Host.swift: the POSIX calls that need raw buffers or C strings (files, console, randomness, argv, processes, seccomp), in one place.
+// Host.swift: the POSIX calls that need raw buffers or C strings (files, directories, console, randomness, argv, processes, seccomp), in one place.
 //
 // Everything above this file (and GuestMemory, and the KVM backend) works on
 // Swift values only. Each function here checks its results and reports
@@ -109,8 +109,11 @@ public enum Host {
         #endif
     }
 
+    /// C's `char **argv`, as `main` receives it.
+    public typealias CArgv = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+
     /// Copies `argv[0..<argc]`.
-    public static func arguments(_ argc: Int, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> [[UInt8]] {
+    public static func arguments(_ argc: Int, _ argv: CArgv) -> [[UInt8]] {
         (0..<argc).map { i in
             // SAFETY: argv[0..<argc] are NUL-terminated strings owned by the process for its lifetime.
             guard let p = argv[i] else { return [] }
@@ -119,7 +122,7 @@ public enum Host {
     }
 
     /// Records argv for `rawArguments()` where the standard library has no CommandLine (Embedded: call from `main`).
-    public static func setArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) {
+    public static func setArguments(_ argc: Int32, _ argv: CArgv) {
         embeddedArguments = arguments(Int(argc), argv)
     }
 
@@ -130,6 +133,39 @@ public enum Host {
         let n = buf.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count - 1) }
         return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : nil
     }
+
+    #if !hasFeature(Embedded)
+    // Directories and paths, for the tools (`skiff build`); the tender never needs them.
+
+    /// The names in directory `path` (no "." or ".."), in directory order; nil with errno set if it cannot be opened.
+    public static func listDirectory(_ path: String) -> [String]? {
+        guard let d = opendir(path) else { return nil }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            // SAFETY: d_name is a NUL-terminated array inside the dirent, valid until the next readdir.
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// mkdtemp(3) on `template` (ending in XXXXXX): the new directory's path, or nil with errno set.
+    public static func makeTemporaryDirectory(_ template: String) -> String? {
+        var t = Array(template.utf8CString)
+        // SAFETY: mkdtemp rewrites the X's in place, within the NUL-terminated array's own storage.
+        guard t.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else { return nil }
+        return String(decoding: t.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// realpath(3): `path` with symlinks, `.` and `..` resolved; nil if it does not resolve.
+    public static func realPath(_ path: String) -> String? {
+        // SAFETY: realpath returns a malloc'ed NUL-terminated string, copied and then freed here.
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+    #endif
 
     /// Ends the process (for executables' `main` only: the libraries never call it).
     public static func exit(_ status: Int32) -> Never { cskiff_exit(status) }

@@ -18,11 +18,11 @@ public var errno: Int32 {
 }
 
 /// open(2) (variadic in C).
-public func open(_ path: UnsafePointer<CChar>, _ flags: Int32, _ mode: UInt32 = 0) -> Int32 {
-    cskiff_open(path, flags, mode)
+public func open(_ path: String, _ flags: Int32, _ mode: UInt32 = 0) -> Int32 {
+    path.withCString { cskiff_open($0, flags, mode) }
 }
 
-/// mmap's failure value.
-public let MAP_FAILED = UnsafeMutableRawPointer(bitPattern: -1)
+/// mmap's failure value ((void *)-1, a macro Swift does not import).
+public let MAP_FAILED = cskiff_map_failed()
 #endif
 @_exported import CSkiffLinux

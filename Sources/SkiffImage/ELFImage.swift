@@ -47,12 +47,29 @@ public enum ImageError: Error, Equatable, Sendable {
     }
 }
 
+/// One ELF64 program header (56 bytes). Parsed by `init?(_:at:)` alone, for
+/// `ELFImage` (strict), `ELFFile` (sections, symbols) and `ELFNote.all`.
 public struct ProgramHeader: Equatable, Sendable {
-    public static let load: UInt32 = 1, note: UInt32 = 4
+    public static let load: UInt32 = 1, interp: UInt32 = 3, note: UInt32 = 4
     public static let flagX: UInt32 = 1, flagW: UInt32 = 2, flagR: UInt32 = 4
+    /// e_phentsize for ELF64.
+    public static let size = 56
     public var type: UInt32, flags: UInt32
     public var offset: UInt64, vaddr: UInt64, paddr: UInt64
     public var filesz: UInt64, memsz: UInt64, align: UInt64
+
+    public init(type: UInt32, flags: UInt32, offset: UInt64 = 0, vaddr: UInt64, paddr: UInt64 = 0,
+                filesz: UInt64, memsz: UInt64, align: UInt64 = 0) {
+        self.type = type; self.flags = flags; self.offset = offset; self.vaddr = vaddr; self.paddr = paddr
+        self.filesz = filesz; self.memsz = memsz; self.align = align
+    }
+
+    /// The program header at byte `o` of `b`; nil if it does not fit in `b`.
+    public init?(_ b: [UInt8], at o: Int) {
+        guard o >= 0, o <= b.count - Self.size else { return nil }
+        self.init(type: b.u32(o)!, flags: b.u32(o + 4)!, offset: b.u64(o + 8)!, vaddr: b.u64(o + 16)!,
+                  paddr: b.u64(o + 24)!, filesz: b.u64(o + 32)!, memsz: b.u64(o + 40)!, align: b.u64(o + 48)!)
+    }
 }
 
 /// A parsed ELF file whose header and program-header table passed the checks of spec §2.2.
@@ -91,13 +108,7 @@ public struct ELFImage: Sendable {
         }
         var phs: [ProgramHeader] = []
         phs.reserveCapacity(phnum)
-        for i in 0..<phnum {
-            let o = i * 56
-            phs.append(ProgramHeader(
-                type: table.u32(o)!, flags: table.u32(o + 4)!, offset: table.u64(o + 8)!,
-                vaddr: table.u64(o + 16)!, paddr: table.u64(o + 24)!, filesz: table.u64(o + 32)!,
-                memsz: table.u64(o + 40)!, align: table.u64(o + 48)!))
-        }
+        for i in 0..<phnum { phs.append(ProgramHeader(table, at: i * ProgramHeader.size)!) }
         self.machine = machine
         self.entry = bytes.u64(24)!
         self.programHeaders = phs

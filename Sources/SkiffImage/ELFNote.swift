@@ -32,14 +32,27 @@ public struct ELFNote: Equatable, Sendable {
     /// The notes of every PT_NOTE segment of an ELF64 file, without validating
     /// anything else (for recognising images before the checks).
     public static func all(inELF b: [UInt8]) -> [ELFNote] {
-        guard let phoff = b.u64(32), let phentsize = b.u16(54), let phnum = b.u16(56), phentsize == 56 else { return [] }
+        guard let phoff = b.u64(32), let phentsize = b.u16(54), let phnum = b.u16(56),
+              phentsize == ProgramHeader.size, phoff <= UInt64(b.count) else { return [] }
         var out: [ELFNote] = []
         for i in 0..<Int(phnum) {
-            let p = Int(phoff) + i * 56
-            guard let type = b.u32(p), type == ProgramHeader.note, let off = b.u64(p + 8), let size = b.u64(p + 32),
-                  let region = b.slice(off, size) else { continue }
+            guard let ph = ProgramHeader(b, at: Int(phoff) + i * ProgramHeader.size), ph.type == ProgramHeader.note,
+                  let region = b.slice(ph.offset, ph.filesz) else { continue }
             out += parse(region)
         }
         return out
+    }
+
+    /// The note as it sits in a file: namesz, descsz, type, the NUL-terminated
+    /// name and the descriptor, each padded to 4 bytes (what `parse` reads).
+    public var bytes: [UInt8] {
+        let nameBytes = Array(name.utf8) + [0]
+        var b: [UInt8] = []
+        b.appendLE(UInt32(nameBytes.count))
+        b.appendLE(UInt32(descriptor.count))
+        b.appendLE(type)
+        b += nameBytes + [UInt8](repeating: 0, count: (4 - nameBytes.count % 4) % 4)
+        b += descriptor + [UInt8](repeating: 0, count: (4 - descriptor.count % 4) % 4)
+        return b
     }
 }

@@ -5,6 +5,18 @@ extension ELFImage {
     public static let abiNoteType: UInt32 = 0x3149_4241
     /// Note type "MFT1": the application manifest.
     public static let manifestNoteType: UInt32 = 0x3154_464d
+    /// The name of every Solo5 note.
+    public static let solo5NoteName = "Solo5"
+    /// The ABI1 target hvt and the ABI version this monitor runs.
+    public static let hvtTarget: UInt32 = 1
+    public static let hvtABIVersion: UInt32 = 2
+
+    /// The ABI1 descriptor a guest for hvt carries: {target, version, 0, 0}.
+    public static var hvtABINoteDescriptor: [UInt8] {
+        var d: [UInt8] = []
+        for v in [hvtTarget, hvtABIVersion, 0, 0] { d.appendLE(v) }
+        return d
+    }
 
     // MARK: Notes (spec §3.1)
 
@@ -47,8 +59,8 @@ extension ELFImage {
         guard var d = try solo5Note(type: ELFImage.abiNoteType, alignment: 4, maxSize: 32) else { throw .noABINote }
         while d.count < 16 { d.append(0) }
         let target = d.u32(0)!, version = d.u32(4)!
-        guard target == 1 else { throw .wrongTarget(target) }
-        guard version == 2 else { throw .unsupportedABIVersion(version) }
+        guard target == ELFImage.hvtTarget else { throw .wrongTarget(target) }
+        guard version == ELFImage.hvtABIVersion else { throw .unsupportedABIVersion(version) }
     }
 
     /// Reads and validates the MFT1 note (spec §3.3).

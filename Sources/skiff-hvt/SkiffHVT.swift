@@ -12,7 +12,7 @@ func tenderMain() -> Int32 {
 
 #if hasFeature(Embedded)
 @_cdecl("main")
-func main(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+func main(_ argc: Int32, _ argv: Host.CArgv) -> Int32 {
     Host.setArguments(argc, argv)
     return tenderMain()
 }

@@ -8,9 +8,7 @@ import SkiffBuild
 import SkiffQEMU
 
 
-func emit(_ fd: Int32, _ s: String) {
-    Host.writeAll(fd, Array(s.utf8) + (s.hasSuffix("\n") ? [] : [0x0a]))
-}
+func emit(_ fd: Int32, _ s: String) { Host.writeLine(fd, s) }
 func err(_ s: String) { emit(2, "skiff: " + s) }
 
 let topUsage = """

@@ -35,6 +35,18 @@ import SkiffTestSupport
     #expect(t.qword(0x7ff8 - 0x1000) == (2047 * 0x200000) | 0x83)
 }
 
+@Test func pageTableEntryEncoding() {
+    typealias E = PageTableEntry
+    #expect(E(address: 0x21b000, flags: E.present | E.writable | E.user).raw == 0x21b007)
+    #expect(E(address: 0x200000, flags: E.present | E.writable | E.largePage).raw == 0x200083)
+    #expect(E(address: 0x1000, flags: E.present | E.noExecute).raw == 0x8000_0000_0000_1001)
+    var t = [UInt8](repeating: 0, count: 2 * 4096)
+    t.setPageTableEntry(E(address: 0x5000, flags: E.present), table: 4096, index: 511)
+    #expect(t.qword(4096 + 511 * 8) == 0x5001)
+    #expect(t.pageTableEntry(table: 4096, index: 511) == E(raw: 0x5001))
+    #expect(t.pageTableEntry(table: 0, index: 0) == .empty)
+}
+
 @Test func bootCPUStateMatchesSpec() {
     let s = BootCPUState(entry: 0x100040, guestMemSize: 64 << 20)
     #expect(s.cr0 == 0x8001_0021 && s.cr3 == 0x2000 && s.cr4 == 0x620 && s.efer == 0x500)

@@ -4,6 +4,7 @@
 import Glibc
 import Testing
 @testable import SkiffBuild
+import SkiffCore
 
 /// One aarch64 build of Examples/hello shared by the tests below: (Image, ELF).
 let aarch64Hello: ([UInt8], [UInt8])? = {
@@ -26,12 +27,12 @@ func loadAArch64Hello() throws -> ([UInt8], ELFFile) {
     let (image, _) = try loadAArch64Hello()
     try AArch64Image.check(image)
     #expect(Array(image[0x38..<0x3c]) == [0x41, 0x52, 0x4d, 0x64])
-    #expect(image.le64(at: 0x08) == 0x20_0000)                  // text_offset
-    #expect(image.le64(at: 0x18) == 0x2)                        // LE, 4 KiB, near DRAM start
-    #expect(image.le32(at: 0) >> 26 == 0b000101)                // code0 is a `b`
+    #expect(image.u64(0x08)! == 0x20_0000)                  // text_offset
+    #expect(image.u64(0x18)! == 0x2)                        // LE, 4 KiB, near DRAM start
+    #expect(image.u32(0)! >> 26 == 0b000101)                // code0 is a `b`
     #expect(Array(image[0x40..<0x48]) == Array("SKIFFIMG".utf8))
-    #expect(image.le32(at: 0x48) == 1 && image.le32(at: 0x4c) == 64)
-    #expect(image.le64(at: 0x70) == AArch64Image.linkBase)
+    #expect(image.u32(0x48)! == 1 && image.u32(0x4c)! == 64)
+    #expect(image.u64(0x70)! == AArch64Image.linkBase)
 }
 
 @Test func aarch64ImageIsTheFlattenedELF() throws {
@@ -40,13 +41,13 @@ func loadAArch64Hello() throws -> ([UInt8], ELFFile) {
     #expect(elf.entry == AArch64Image.linkBase)
     // image_size covers every PT_LOAD, NOBITS included.
     let end = elf.loadSegments.map { $0.vaddr + $0.memsz }.max() ?? 0
-    #expect(image.le64(at: 0x10) >= end - AArch64Image.linkBase)
+    #expect(image.u64(0x10)! >= end - AArch64Image.linkBase)
 }
 
 @Test func aarch64SegmentsAreWXorXAndClearOfTheDTB() throws {
     let (_, elf) = try loadAArch64Hello()
     for s in elf.loadSegments {
-        #expect(s.flags & ELFFile.Segment.flagW == 0 || s.flags & ELFFile.Segment.flagX == 0)
+        #expect(s.flags & ProgramHeader.flagW == 0 || s.flags & ProgramHeader.flagX == 0)
         #expect(s.vaddr % 0x1000 == 0)
         // QEMU gives an ELF a DTB at RAM base only if nothing is loaded in its first MiB.
         #expect(s.vaddr >= 0x4010_0000)
@@ -59,13 +60,13 @@ func loadAArch64Hello() throws -> ([UInt8], ELFFile) {
     let mft = try #require(elf.section(".note.solo5.manifest"))
     let plt = try #require(elf.section(".note.skiff.platform"))
     // The SKIFFIMG block points at the same bytes inside the Image.
-    #expect(image.le64(at: 0x50) == mft.address - AArch64Image.linkBase && image.le64(at: 0x58) == mft.size)
-    #expect(image.le64(at: 0x60) == plt.address - AArch64Image.linkBase && image.le64(at: 0x68) == plt.size)
-    let p = Int(image.le64(at: 0x60))
-    #expect(image.le32(at: p + 8) == 0x5452_4956)               // "VIRT"
+    #expect(image.u64(0x50)! == mft.address - AArch64Image.linkBase && image.u64(0x58)! == mft.size)
+    #expect(image.u64(0x60)! == plt.address - AArch64Image.linkBase && image.u64(0x68)! == plt.size)
+    let p = Int(image.u64(0x60)!)
+    #expect(image.u32(p + 8)! == 0x5452_4956)               // "VIRT"
     #expect(Array(image[(p + 12)..<(p + 18)]) == Array("Skiff\0".utf8))
-    let m = Int(image.le64(at: 0x50))
-    #expect(image.le32(at: m + 8) == SoloNotes.mft1Type)
+    let m = Int(image.u64(0x50)!)
+    #expect(image.u32(m + 8)! == ELFImage.manifestNoteType)
     #expect(Array(image[(m + 24)..<(m + 24 + 8)]) == [1, 0, 0, 0, 1, 0, 0, 0])   // version 1, 1 entry
 }
 

@@ -35,8 +35,8 @@ func loadHello() throws -> ELFFile {
     }
     #expect(elf.entry == 0x100000)
     // PT_INTERP keeps the host from executing it; notes each in their own PT_NOTE.
-    #expect(elf.segments.first?.type == ELFFile.Segment.interp)
-    #expect(elf.segments.filter { $0.type == ELFFile.Segment.note }.count == 2)
+    #expect(elf.programHeaders.first?.type == ProgramHeader.interp)
+    #expect(elf.programHeaders.filter { $0.type == ProgramHeader.note }.count == 2)
 }
 
 @Test func helloSegmentsAreWXorXAndPageAligned() throws {
@@ -70,18 +70,18 @@ func loadHello() throws -> ELFFile {
 @Test func helloSystemTables() throws {
     let elf = try loadHello()
     let kdata = try #require(elf.section(".skiff.kdata"))
-    func q(_ address: UInt64) -> UInt64 { elf.bytes.le64(at: Int(kdata.offset + address - 0x101000)) }
+    func q(_ address: UInt64) -> UInt64 { elf.bytes.u64(Int(kdata.offset + address - 0x101000))! }
     func b(_ address: UInt64) -> UInt8 { elf.bytes[Int(kdata.offset + address - 0x101000)] }
     // GDT at 0x107000: Linux-compatible selectors.
     #expect((0..<10).map { q(0x107000 + $0 * 8) } == [
         0, 0, 0x00af9b000000ffff, 0x00cf93000000ffff, 0, 0x00cff3000000ffff, 0x00affb000000ffff, 0,
         0x0000_8910_7080_0129, 0])                               // 0x40: TSS at 0x107080, limit 0x129
     // GDTR, IDTR pseudo-descriptors.
-    #expect(elf.bytes.le16(at: Int(kdata.offset + 0x6050)) == 79 && q(0x107052) == 0x107000)
-    #expect(elf.bytes.le16(at: Int(kdata.offset + 0x6060)) == 511 && q(0x107062) == 0x107200)
+    #expect(elf.bytes.u16(Int(kdata.offset + 0x6050))! == 79 && q(0x107052) == 0x107000)
+    #expect(elf.bytes.u16(Int(kdata.offset + 0x6060))! == 511 && q(0x107062) == 0x107200)
     // TSS: RSP0 = kernel stack top, I/O map at +0x68.
     #expect(q(0x107084) == 0x109000)
-    #expect(elf.bytes.le16(at: Int(kdata.offset + 0x6080 + 0x66)) == 0x68)
+    #expect(elf.bytes.u16(Int(kdata.offset + 0x6080 + 0x66))! == 0x68)
     // I/O bitmap: only 0x500-0x50c, 0x510-0x513 and 0x600-0x603 open, 0xff terminator.
     let io: UInt64 = 0x107080 + 0x68
     func allowed(_ port: Int) -> Bool { b(io + UInt64(port / 8)) & (1 << (port % 8)) == 0 }

@@ -4,7 +4,7 @@ import Testing
 @testable import SkiffBuild
 import SkiffCore
 
-func parseManifest(_ text: String) throws(BuildError) -> [DeviceDeclaration] {
+func parseManifest(_ text: String) throws(BuildError) -> Manifest {
     try ManifestSource.parse(Array(text.utf8), fileName: "app/manifest.json")
 }
 
@@ -23,13 +23,12 @@ func manifestError(_ text: String) -> String? {
          "devices": [{"name": "storage", "type": "BLOCK_BASIC"},
                      {"type": "NET_BASIC", "name": "service0"}]}
         """)
-    #expect(d == [DeviceDeclaration(name: "storage", kind: .blockBasic),
-                  DeviceDeclaration(name: "service0", kind: .netBasic)])
+    #expect(d == Manifest(devices: [("storage", .blockBasic), ("service0", .netBasic)]))
 }
 
 @Test func manifestWithoutDevices() throws {
-    #expect(try parseManifest(#"{"type":"solo5.manifest","version":1}"#).isEmpty)
-    #expect(try parseManifest(#" {"version":1,"type":"solo5.manifest","devices":[]} "#).isEmpty)
+    #expect(try parseManifest(#"{"type":"solo5.manifest","version":1}"#).devices.isEmpty)
+    #expect(try parseManifest(#" {"version":1,"type":"solo5.manifest","devices":[]} "#).devices.isEmpty)
 }
 
 @Test func sixtyThreeDevicesAreTheLimit() throws {
@@ -37,7 +36,7 @@ func manifestError(_ text: String) -> String? {
         let ds = (0..<n).map { #"{"name":"storage\#($0)","type":"BLOCK_BASIC"}"# }
         return #"{"type":"solo5.manifest","version":1,"devices":["# + ds.joined(separator: ",") + "]}"
     }
-    #expect(try parseManifest(manifest(63)).count == 63)
+    #expect(try parseManifest(manifest(63)).devices.count == 63)
     #expect(manifestError(manifest(64)) == "app/manifest.json:1: .devices: too many entries, maximum 63")
 }
 
@@ -104,7 +103,7 @@ let badManifests: [BadManifest] = [
 }
 
 @Test func manifestNoteWithoutDevicesHasOnlyTheReservedEntry() {
-    let note = SoloNotes.manifestNote([])
+    let note = SoloNotes.manifestNote(Manifest(devices: []))
     #expect(note.count == 24 + 8 + 104)
     #expect(Array(note[0..<24]) == [6, 0, 0, 0, 116, 0, 0, 0, 0x4d, 0x46, 0x54, 0x31,
                                    0x53, 0x6f, 0x6c, 0x6f, 0x35, 0, 0, 0, 0, 0, 0, 0])
@@ -115,10 +114,8 @@ let badManifests: [BadManifest] = [
 }
 
 @Test func manifestNoteEntriesAndMonitorAgree() throws {
-    let devices = [DeviceDeclaration(name: "storage", kind: .blockBasic),
-                   DeviceDeclaration(name: "service0", kind: .netBasic)]
-    let note = SoloNotes.manifestNote(devices)
-    #expect(note.le32(at: 4) == 4 + 8 + 104 * 3)
+    let note = SoloNotes.manifestNote(Manifest(devices: [("storage", .blockBasic), ("service0", .netBasic)]))
+    #expect(note.u32(4)! == 4 + 8 + 104 * 3)
     let e1 = 32 + 104
     #expect(Array(note[e1..<(e1 + 8)]) == Array("storage\0".utf8))
     #expect(note[e1 + 68] == 1 && note[e1 + 104 + 68] == 2)
@@ -131,7 +128,7 @@ let badManifests: [BadManifest] = [
 }
 
 @Test func notesAssembly() {
-    let s = SoloNotes.assembly([])
+    let s = SoloNotes.assembly(Manifest(devices: []))
     #expect(s.contains(".section .note.solo5.abi, \"a\", @note\n\t.balign 4\n"))
     #expect(s.contains(".section .note.solo5.manifest, \"a\", @note\n\t.balign 8\n"))
     #expect(s.contains("\t.byte 6,0,0,0,16,0,0,0,65,66,73,49,83,111,108,111\n"))

@@ -2,12 +2,13 @@
 
 import Testing
 @testable import SkiffBuild
+import SkiffCore
 
 let NX: UInt64 = 1 << 63
 
 /// The layout of a real hello build (llvm-readelf -l), as a fixed input.
 func helloSpec() -> PageTableSpec {
-    typealias S = ELFFile.Segment
+    typealias S = ProgramHeader
     return PageTableSpec(
         segments: [
             S(type: S.load, flags: 5, vaddr: 0x100000, filesz: 0xa4b, memsz: 0xa4b),
@@ -25,22 +26,22 @@ func helloSpec() -> PageTableSpec {
 }
 
 func pte(_ t: PageTables, _ address: UInt64) -> UInt64 {
-    t.tables.le64(at: Int(address / 0x1000) * 8)
+    t.tables.u64(Int(address / 0x1000) * 8)!
 }
 
 @Test func upperLevels() throws {
     let t = try PageTables.build(helloSpec())
     #expect(t.root.count == 6 * 4096 && t.tables.count == 3 * 4096)
     #expect(t.regionsWithTables == 2)
-    #expect(t.root.le64(at: 0) == 0x102007)                       // PML4[0] -> PDPT
-    #expect((1..<512).allSatisfy { t.root.le64(at: $0 * 8) == 0 })
-    #expect((0..<4).map { t.root.le64(at: 4096 + $0 * 8) } == [0x103007, 0x104007, 0x105007, 0x106007])
-    #expect((4..<512).allSatisfy { t.root.le64(at: 4096 + $0 * 8) == 0 })
+    #expect(t.root.u64(0)! == 0x102007)                       // PML4[0] -> PDPT
+    #expect((1..<512).allSatisfy { t.root.u64($0 * 8)! == 0 })
+    #expect((0..<4).map { t.root.u64(4096 + $0 * 8)! } == [0x103007, 0x104007, 0x105007, 0x106007])
+    #expect((4..<512).allSatisfy { t.root.u64(4096 + $0 * 8)! == 0 })
     let pd = 2 * 4096
-    #expect(t.root.le64(at: pd) == 0x21b007)                      // 4 KiB tables for the image
-    #expect(t.root.le64(at: pd + 8) == 0x21c007)
+    #expect(t.root.u64(pd)! == 0x21b007)                      // 4 KiB tables for the image
+    #expect(t.root.u64(pd + 8)! == 0x21c007)
     // Everything above the image is mapped on first touch (start.S #PF handler).
-    #expect((2..<2048).allSatisfy { t.root.le64(at: pd + $0 * 8) == 0 })
+    #expect((2..<2048).allSatisfy { t.root.u64(pd + $0 * 8)! == 0 })
 }
 
 @Test func fourKilobytePages() throws {
@@ -71,7 +72,7 @@ func pte(_ t: PageTables, _ address: UInt64) -> UInt64 {
 @Test func everyUserPageIsWXorX() throws {
     let t = try PageTables.build(helloSpec())
     for i in 0..<(2 * 512) {
-        let e = t.tables.le64(at: i * 8)
+        let e = t.tables.u64(i * 8)!
         if e & 1 == 0 { continue }
         #expect(e & ~NX & ~0xfff == UInt64(i) * 0x1000, "identity at \(i)")
         #expect(!(e & 2 != 0 && e & NX == 0), "page \(i) is writable and executable")

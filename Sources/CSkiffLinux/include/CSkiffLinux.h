@@ -37,10 +37,11 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-/* What an overlay would add: errno (a macro), open (variadic), sigaction's handler (a union). */
+/* What an overlay would add: errno (a macro), open (variadic), MAP_FAILED (a cast), sigaction's handler (a union). */
 static inline int cskiff_errno(void) { return errno; }
 static inline void cskiff_set_errno(int e) { errno = e; }
 static inline int cskiff_open(const char *path, int flags, unsigned int mode) { return open(path, flags, mode); }
+static inline void *cskiff_map_failed(void) { return MAP_FAILED; }
 /* Installs `handler` for `sig` with `flags` (e.g. SA_RESTART) and an empty mask; saves the old action in `old` if given. */
 static inline int cskiff_set_signal(int sig, void (*handler)(int), int flags, struct sigaction *old) {
     struct sigaction sa;
