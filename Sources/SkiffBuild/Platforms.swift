@@ -49,8 +49,8 @@ extension Platform {
                  linkerScript: "platform/virt/aarch64/skiff.ld", cFlags: ["-mstrict-align"], postLink: .arm64Image),
     ]
 
-    static var architectures: [String] { all.map(\.arch).uniqued() }
-    static var names: [String] { all.map(\.name).uniqued() }
+    static var architectures: [String] { all.map { $0.arch }.uniqued() }
+    static var names: [String] { all.map { $0.name }.uniqued() }
 
     /// The row for `--arch` and `--platform` (either may be nil): a given
     /// architecture picks its default platform, a given platform its first

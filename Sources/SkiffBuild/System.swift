@@ -33,12 +33,11 @@ enum FileSystem {
     enum Kind { case file, directory, other, missing }
 
     static func kind(_ path: String) -> Kind {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return .missing }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: return .file
-        case S_IFDIR: return .directory
-        default: return .other
+        switch Host.fileType(path) {
+        case .regular: return .file
+        case .directory: return .directory
+        case .other: return .other
+        case nil: return .missing
         }
     }
 
@@ -62,9 +61,8 @@ enum FileSystem {
 
     /// Removes `path` and everything below it (no symlinks followed).
     static func removeTree(_ path: String) {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return }
-        if st.st_mode & S_IFMT == S_IFDIR {
+        guard let type = Host.fileType(path, followLinks: false) else { return }
+        if type == .directory {
             for name in (try? list(path)) ?? [] { removeTree(path + "/" + name) }
             rmdir(path)
         } else {

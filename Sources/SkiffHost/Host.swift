@@ -134,8 +134,7 @@ public enum Host {
         return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : nil
     }
 
-    #if !hasFeature(Embedded)
-    // Directories and paths, for the tools (`skiff build`); the tender never needs them.
+    // Directories and paths, for the tools (`skiff build`); the tender never calls them.
 
     /// The names in directory `path` (no "." or ".."), in directory order; nil with errno set if it cannot be opened.
     public static func listDirectory(_ path: String) -> [String]? {
@@ -165,7 +164,16 @@ public enum Host {
         defer { free(p) }
         return String(cString: p)
     }
-    #endif
+
+    /// The file type of `path` (stat(2), following links), or nil if it does not exist.
+    public static func fileType(_ path: String, followLinks: Bool = true) -> FileType? {
+        var st = stat()
+        guard (followLinks ? stat(path, &st) : lstat(path, &st)) == 0 else { return nil }
+        let mode = UInt32(st.st_mode)
+        return cskiff_is_regular(mode) != 0 ? .regular : cskiff_is_directory(mode) != 0 ? .directory : .other
+    }
+
+    public enum FileType: Sendable { case regular, directory, other }
 
     /// Ends the process (for executables' `main` only: the libraries never call it).
     public static func exit(_ status: Int32) -> Never { cskiff_exit(status) }

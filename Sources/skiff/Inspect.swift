@@ -1,6 +1,5 @@
 // Inspect.swift: `skiff inspect [--json] KERNEL`: the ABI note and the manifest of an image, as text or JSON.
 
-import Glibc
 import SkiffCore
 import SkiffMonitor
 import SkiffQEMU

@@ -25,11 +25,13 @@
 #include <unistd.h>
 /* The rest of the C library the tender uses: in Embedded Swift builds this
  * module is how Swift sees libc (there is no Glibc/Musl overlay there). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <sys/mman.h>

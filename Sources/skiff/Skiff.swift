@@ -1,6 +1,5 @@
-// main.swift: the `skiff` command: run, build, inspect, bench. The only place that turns errors into exit statuses.
+// Skiff.swift: the `skiff` command: run, build, inspect, bench. The only place that turns errors into exit statuses.
 
-import Glibc
 import SkiffCore
 import SkiffMonitor
 import SkiffModules
@@ -20,17 +19,16 @@ let topUsage = """
       --version                             print the version
     """
 
-/// argv exactly as the kernel passed it (CommandLine.arguments repairs invalid UTF-8).
-let rawArguments = Host.rawArguments()
-
-func runCommand(_ args: [String]) -> Int32 {
-    // aarch64: a Skiff QEMU-virt image (raw arm64 Image or its ELF), or any aarch64 ELF.
+func runCommand(_ args: [String], rawArguments: [[UInt8]]) -> Int32 {
+    // aarch64: a Skiff QEMU-virt image (raw arm64 Image or its ELF), or any aarch64 ELF. An x86_64 ELF
+    // (e_machine 62 in its first 64 bytes) goes to the tender without reading further.
     if let options = try? RunOptions.parse(args),
+       (try? Host.readFile(options.kernel, limit: 64, prefixOnly: true))?.u16(18) != GuestArchitecture.x86_64.elfMachine,
        VirtImage.isVirtImage(path: options.kernel) || (try? ImageInfo(path: options.kernel))?.architecture == .aarch64 {
         return runAArch64Image(options, warn: { err($0) })
     }
     // hvt: the tender beside this binary, as `skiff` (so its messages and usage say `skiff run`).
-    let guest = Array(rawArguments.suffix(args.count))
+    let guest = rawArguments
     if let exe = Host.executablePath(), let slash = exe.lastIndex(of: "/") {
         let tender = String(exe[..<slash]) + "/skiff-hvt"
         if access(tender, X_OK) == 0 {
@@ -47,9 +45,8 @@ func runCommand(_ args: [String]) -> Int32 {
 func benchCommand(_ args: [String]) -> Int32 {
     if let root = try? SourceTree.locate(), access(root + "/scripts/bench", X_OK) == 0 {
         let script = root + "/scripts/bench"
-        var cargs = ([script] + args).map { strdup($0) } + [nil]
-        execv(script, &cargs)
-        err("bench: cannot run \(script): \(String(cString: strerror(errno)))")
+        let e = Host.exec(script, ([script] + args).map { Array($0.utf8) })
+        err("bench: cannot run \(script): \(errnoString(e))")
         return 1
     }
     err("bench: scripts/bench not found above this binary (run it from the Skiff source tree)")
@@ -58,16 +55,17 @@ func benchCommand(_ args: [String]) -> Int32 {
 
 func printVersion() { Tender.printVersion(program: "skiff") }
 
-func main() -> Int32 {
-    var args = Array(CommandLine.arguments.dropFirst())
-    let prog = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "skiff"
+func skiffMain() -> Int32 {
+    let rawArguments = Host.rawArguments()
+    var args = rawArguments.dropFirst().map { String(decoding: $0, as: UTF8.self) }
+    let prog = Tender.programName(rawArguments.first ?? [])
     if prog == "solo5-hvt" || prog == "solo5-hvt-debug" || prog == "skiff-hvt" {
         return Tender.main(args, rawArguments: Array(rawArguments.dropFirst()), program: prog)
     }
     guard let cmd = args.first else { emit(2, topUsage); return 1 }
     args.removeFirst()
     switch cmd {
-    case "run": return runCommand(args)
+    case "run": return runCommand(args, rawArguments: Array(rawArguments.suffix(args.count)))
     case "build": return skiffBuildMain(args)
     case "inspect": return inspectCommand(args)
     case "bench": return benchCommand(args)
@@ -80,4 +78,15 @@ func main() -> Int32 {
     }
 }
 
-exit(main())
+#if hasFeature(Embedded)
+@_cdecl("main")
+func main(_ argc: Int32, _ argv: Host.CArgv) -> Int32 {
+    Host.setArguments(argc, argv)
+    return skiffMain()
+}
+#else
+@main
+struct Skiff {
+    static func main() { Host.exit(skiffMain()) }
+}
+#endif
