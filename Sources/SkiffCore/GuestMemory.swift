@@ -78,27 +78,32 @@ public final class GuestMemory: @unchecked Sendable {
 
     // MARK: Typed access (guest-usable range)
 
-    /// Copies a value of trivial type `T` out of guest memory.
-    public func load<T: BitwiseCopyable>(_: T.Type, at gpa: GuestAddress) throws(GuestAccessError) -> T {
-        try check(gpa, UInt64(MemoryLayout<T>.size))
-        return unchecked(T.self, at: gpa)
+    /// Which bound an access is checked against.
+    public enum Scope: Sendable {
+        /// What the guest may name (hypercall arguments and buffers; strict end, spec §8).
+        case guest
+        /// The whole allocation (the monitor's own structures shared with the guest, e.g. ring slots).
+        case allocation
+    }
+
+    private func check(_ gpa: GuestAddress, _ count: UInt64, _ scope: Scope) throws(GuestAccessError) {
+        switch scope {
+        case .guest: try check(gpa, count)
+        case .allocation: try checkAllocation(gpa, count)
+        }
+    }
+
+    /// Copies a value of trivial type `T` out of guest memory (unaligned-safe).
+    public func load<T: BitwiseCopyable>(_: T.Type, at gpa: GuestAddress, scope: Scope = .guest) throws(GuestAccessError) -> T {
+        try check(gpa, UInt64(MemoryLayout<T>.size), scope)
+        // SAFETY: `[gpa, gpa + size)` was checked against `scope` just above.
+        return (base + Int(gpa.rawValue)).loadUnaligned(as: T.self)
     }
 
     /// Copies a value of trivial type `T` into guest memory.
-    public func store<T: BitwiseCopyable>(_ value: T, at gpa: GuestAddress) throws(GuestAccessError) {
-        try check(gpa, UInt64(MemoryLayout<T>.size))
-        uncheckedStore(value, at: gpa)
-    }
-
-    /// The copy out, after the caller's check.
-    private func unchecked<T: BitwiseCopyable>(_: T.Type, at gpa: GuestAddress) -> T {
-        // SAFETY: every caller checked `[gpa, gpa + size)` (check or checkAllocation) just before.
-        (base + Int(gpa.rawValue)).loadUnaligned(as: T.self)
-    }
-
-    /// The copy in, after the caller's check.
-    private func uncheckedStore<T: BitwiseCopyable>(_ value: T, at gpa: GuestAddress) {
-        // SAFETY: every caller checked `[gpa, gpa + size)` (check or checkAllocation) just before.
+    public func store<T: BitwiseCopyable>(_ value: T, at gpa: GuestAddress, scope: Scope = .guest) throws(GuestAccessError) {
+        try check(gpa, UInt64(MemoryLayout<T>.size), scope)
+        // SAFETY: `[gpa, gpa + size)` was checked against `scope` just above.
         (base + Int(gpa.rawValue)).storeBytes(of: value, as: T.self)
     }
 
@@ -206,17 +211,5 @@ public final class GuestMemory: @unchecked Sendable {
         precondition(gpa.rawValue &+ 4 <= allocationSize)
         // SAFETY: in bounds (precondition) and aligned (checkShared).
         cskiff_store_release_u32(base + Int(gpa.rawValue), value)
-    }
-
-    /// Copies a `T` from anywhere in the allocation (a ring entry the guest owns; checked, unaligned-safe).
-    public func loadShared<T: BitwiseCopyable>(_: T.Type, at gpa: GuestAddress) throws(GuestAccessError) -> T {
-        try checkAllocation(gpa, UInt64(MemoryLayout<T>.size))
-        return unchecked(T.self, at: gpa)
-    }
-
-    /// Copies a `T` to anywhere in the allocation (a ring commit).
-    public func storeShared<T: BitwiseCopyable>(_ value: T, at gpa: GuestAddress) throws(GuestAccessError) {
-        try checkAllocation(gpa, UInt64(MemoryLayout<T>.size))
-        uncheckedStore(value, at: gpa)
     }
 }

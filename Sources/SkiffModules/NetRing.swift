@@ -3,7 +3,7 @@
 // The guest queues NET_WRITE/NET_READ entries in `struct hvt_ring` at the top
 // of its memory and kicks it (an ioeventfd on the architecture's kick address: no exit to user space)
 // when the thread sleeps. Every field the guest can change is copied once
-// (`loadShared`) and checked on the copy; buffers are bounds-checked against
+// (`load(_:at:scope: .allocation)`) and checked on the copy; buffers are bounds-checked against
 // the guest-usable memory, which excludes the ring itself.
 
 import CSkiffLinux
@@ -100,7 +100,7 @@ public final class NetRing: @unchecked Sendable {
             while head != tail {
                 if !finalPass && stopping { break }   // the final pass serves the rest
                 let slot = GuestAddress(address.rawValue + Self.entries + 32 * UInt64(head & (Self.slots - 1)))
-                guard let e = try? memory.loadShared(hvt_ring_entry.self, at: slot) else { return }
+                guard let e = try? memory.load(hvt_ring_entry.self, at: slot, scope: .allocation) else { return }
                 switch e.operation {
                 case HVT_RING_NET_WRITE:
                     if let dev = device(e.handle) {
@@ -115,7 +115,7 @@ public final class NetRing: @unchecked Sendable {
                     do { commit = try receive(e) } catch { fail(error); return }
                     let ct = u32(Self.comTail)
                     let at = GuestAddress(address.rawValue + Self.commits + 16 * UInt64(ct & (Self.slots - 1)))
-                    guard (try? memory.storeShared(commit, at: at)) != nil else { return }
+                    guard (try? memory.store(commit, at: at, scope: .allocation)) != nil else { return }
                     setU32(Self.comTail, ct &+ 1)
                 default:
                     break  // unknown operation: retired without a commit

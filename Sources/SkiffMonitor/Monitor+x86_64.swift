@@ -24,8 +24,7 @@ final class Machine: ModuleHost {
             vm = try KVMVirtualMachine(memory: memory)
             cpuCycleFrequency = try vm.cycleCounterFrequency()
         } catch { throw .backend(error) }
-        let tables = LowTables(allocationSize: memory.allocationSize)
-        try? memory.write(tables.bytes, at: GuestAddress(LowTables.base))
+        try? LowTables.image(allocationSize: memory.allocationSize).write(to: memory)
     }
 
     func registerRingKick(eventFD: Int32) -> Bool {

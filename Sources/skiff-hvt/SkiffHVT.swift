@@ -11,14 +11,7 @@ func tenderMain() -> Int32 {
 }
 
 #if hasFeature(Embedded)
-@_cdecl("main")
-func main(_ argc: Int32, _ argv: Host.CArgv) -> Int32 {
-    Host.setArguments(argc, argv)
-    return tenderMain()
-}
+@_cdecl("main") func main(_ argc: Int32, _ argv: Host.CArgv) -> Int32 { Host.setArguments(argc, argv); return tenderMain() }
 #else
-@main
-struct SkiffHVT {
-    static func main() { Host.exit(tenderMain()) }
-}
+@main struct SkiffHVT { static func main() { Host.exit(tenderMain()) } }
 #endif

@@ -79,14 +79,7 @@ func skiffMain() -> Int32 {
 }
 
 #if hasFeature(Embedded)
-@_cdecl("main")
-func main(_ argc: Int32, _ argv: Host.CArgv) -> Int32 {
-    Host.setArguments(argc, argv)
-    return skiffMain()
-}
+@_cdecl("main") func main(_ argc: Int32, _ argv: Host.CArgv) -> Int32 { Host.setArguments(argc, argv); return skiffMain() }
 #else
-@main
-struct Skiff {
-    static func main() { Host.exit(skiffMain()) }
-}
+@main struct Skiff { static func main() { Host.exit(skiffMain()) } }
 #endif

@@ -6,7 +6,7 @@ import SkiffCore
 import SkiffArchAArch64
 
 @Test func pageTablesMatchSpec() {
-    let t = PageTables(allocationSize: 64 << 20).bytes
+    let t = PageTables.image(allocationSize: 64 << 20).bytes
     func q(_ gpa: UInt64) -> UInt64 { t.qword(Int(gpa - 0x1000)) }
     #expect(q(0x1000) == 0x2003)
     #expect(q(0x1008) == 0)
@@ -24,7 +24,7 @@ import SkiffArchAArch64
 }
 
 @Test func pageTablesForFourGiB() {
-    let t = PageTables(allocationSize: 4 << 30).bytes
+    let t = PageTables.image(allocationSize: 4 << 30).bytes
     func q(_ gpa: UInt64) -> UInt64 { t.qword(Int(gpa - 0x1000)) }
     for i in UInt64(0)..<4 { #expect(q(0x2000 + 8 * i) == (0x3000 + 0x1000 * i) | 3) }
     #expect(q(0x3000 + 8 * 2047) == 2047 * 0x20_0000 | 0x40_0000_0000_0711)

@@ -6,7 +6,7 @@ import SkiffTestSupport
 @testable import SkiffArchX86_64
 
 @Test func lowTablesMatchSpec() {
-    let t = LowTables(allocationSize: 64 << 20).bytes
+    let t = LowTables.image(allocationSize: 64 << 20).bytes
     func q(_ gpa: UInt64) -> UInt64 { t.qword(Int(gpa - 0x1000)) }
     // GDT (spec §6.2)
     #expect(q(0x1000) == 0)
@@ -31,7 +31,7 @@ import SkiffTestSupport
 }
 
 @Test func lowTablesFullFourGiB() {
-    let t = LowTables(allocationSize: 4 << 30).bytes
+    let t = LowTables.image(allocationSize: 4 << 30).bytes
     #expect(t.qword(0x7ff8 - 0x1000) == (2047 * 0x200000) | 0x83)
 }
 
