@@ -18,6 +18,7 @@ import pytest
 
 import helpers
 from helpers import REPO
+from nested import nested_vm  # noqa: F401  (session fixture: the nested KVM machine, test_nested_kvm.py)
 
 _skip_reasons: dict[str, int] = {}
 
