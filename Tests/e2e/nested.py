@@ -79,7 +79,6 @@ ARCHES = {
         console="ttyS0",
         # kvm_amd has an optional dependency on ccp (SEV); irqbypass is kvm's.
         kvm_modules=("irqbypass", "ccp", "kvm", "kvm_amd"),
-        module_params=(("kvm_amd", "vgif=0"),),
     ),
     # Next issue (§9.2): KVM is built in; needs `dpkg --add-architecture arm64` for the packages.
     "aarch64": NestedArch(
@@ -403,12 +402,25 @@ class NestedVM:
         if p is None or p.poll() is not None:
             return
         try:
-            p.stdin.write(b"QUIT .\n")
+            p.stdin.write(b"QUIT - .\n")
             p.stdin.flush()
             p.wait(timeout=3)
         except (OSError, subprocess.TimeoutExpired):
+            pass
+        self._kill()
+
+    def _kill(self) -> None:
+        p = self.proc
+        if p is None:
+            return
+        if p.poll() is None:
             os.killpg(p.pid, 9)
             p.wait()
+        for f in (p.stdin, p.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
 
     def describe(self) -> str:
         log = self._log.decode("utf-8", "replace")
@@ -592,9 +604,7 @@ class NestedVM:
         diag = self._diagnose() if alive and not self._frozen else ""
         message = (f"{what}\n(heartbeats: {self._ticks}, last {time.monotonic() - self._last_tick:.1f} s ago)\n"
                    + self.describe() + diag)
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, 9)
-            self.proc.wait()
+        self._kill()
         self.reboots = getattr(self, "reboots", 0) + 1
         if self.reboots > self.MAX_REBOOTS:
             self._broken = f"(the nested machine wedged {self.reboots} times; no more reboots)\n" + message
