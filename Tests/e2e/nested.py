@@ -425,6 +425,8 @@ class NestedVM:
         self.boot_seconds = self.boot_seconds or time.monotonic() - t0   # the first boot
         ready_line = next(l for l in self._lines if l.split()[2:3] == ["READY"])
         self.kernel_release = ready_line.split()[3]
+        # The machine's clock starts at 1970 (no RTC driver loaded): walltime should be the host's.
+        self._run_once(["date", "-u", "-s", f"@{int(time.time())}"], 10)
 
     def close(self) -> None:
         """Powers the machine off (QUIT), or kills QEMU after 3 s; nothing inside needs flushing (9p writes
