@@ -360,6 +360,13 @@ def build_initramfs(bundle: KernelBundle, arch: NestedArch, share: Path, nonce: 
 # ---------------------------------------------------------------------------
 # The machine
 
+def _die_with_parent() -> None:
+    """preexec_fn: QEMU gets SIGKILL when pytest dies, however it dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
 @dataclass
 class NestedVM:
     """One booted machine. `run(argv, timeout)` executes argv inside; paths under `share` are the same inside."""
@@ -417,7 +424,7 @@ class NestedVM:
         self.argv = argv
         t0 = time.monotonic()
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
         threading.Thread(target=self._reader, args=(self.proc,), daemon=True).start()
         ready = self._wait_for(lambda l: l.split()[2:3] == ["READY"] or l.split()[2:3] == ["ERROR"],
                                BOOT_TIMEOUT)
