@@ -19,6 +19,7 @@ import pytest
 import helpers
 import targets
 from helpers import REPO
+from nested import nested_vm  # noqa: F401  (session fixture: the nested KVM machine, test_nested_kvm.py)
 
 _skip_reasons: dict[str, int] = {}
 
@@ -107,10 +108,11 @@ def swift_builder(builders) -> helpers.SwiftBuilder:
 
 
 @pytest.fixture
-def t(tv, skiff, builders) -> targets.TargetRun:
+def t(tv, skiff, builders, request) -> targets.TargetRun:
     """The target (and variant) a conformance test runs on: parametrize `tv` with targets.params()."""
     target, variant = tv
-    return targets.TargetRun(target, variant, skiff, builders[target.name])
+    nested = request.getfixturevalue("nested_vm") if target.runner == "nested" else None
+    return targets.TargetRun(target, variant, skiff, builders[target.name], nested)
 
 
 @pytest.fixture

@@ -82,9 +82,13 @@ class Target:
     env: dict[str, str | None] = field(default_factory=dict)
     #: The `--mem` option of a conformance run that does not need a particular size.
     mem: tuple[str, ...] = ()
-    #: How a guest is run: "skiff run" (the front door), or a tender name in the monitor's directory
-    #: (conftest's `skiff` fixture puts skiff-hvt there as skiff-hvt and solo5-hvt).
+    #: How a guest is run: "skiff run" (the front door), a tender name in the monitor's directory
+    #: (conftest's `skiff` fixture puts skiff-hvt there as skiff-hvt and solo5-hvt), or "nested"
+    #: (`skiff run` inside the real-KVM machine of nested.py).
     runner: str = "skiff run"
+    #: What the target's machine cannot offer (e.g. "net": no taps inside the nested machine); tests that
+    #: need it are not generated for the target (targets.params(needs=...)).
+    lacks: tuple[str, ...] = ()
 
     def run_env(self, variant: Variant) -> dict[str, str]:
         env = dict(os.environ)
@@ -180,10 +184,17 @@ TARGETS: tuple[Target, ...] = (
     ),
 )
 
-# hvt-x86_64 again, with the tender invoked directly under upstream's name, as Solo5's tests call it.
-TARGETS += (dataclasses.replace(TARGETS[0], name="solo5-hvt-x86_64", runner="solo5-hvt"),)
+# hvt-x86_64 again, with the tender invoked directly under upstream's name, as Solo5's tests call it,
+# and once more on KVM with hardware semantics (nested.py: Debian's kernel, kvm_amd, under QEMU TCG).
+TARGETS += (
+    dataclasses.replace(TARGETS[0], name="solo5-hvt-x86_64", runner="solo5-hvt"),
+    dataclasses.replace(TARGETS[0], name="hvt-x86_64-kvm", runner="nested", marks=("nested",), lacks=("net",)),
+)
 
 BY_NAME = {t.name: t for t in TARGETS}
+
+#: Seconds per monitor run inside the nested machine (TCG is slow; the host's 60 s plus margin).
+NESTED_RUN_TIMEOUT = float(os.environ.get("SKIFF_NESTED_RUN_TIMEOUT", "60"))
 
 
 def _qemu_missing() -> str | None:
@@ -198,12 +209,13 @@ PREREQUISITES: dict[str, Callable[[], str | None]] = {
 }
 
 
-def params(variants: str = "default", only: tuple[str, ...] | None = None):
-    """pytest parameters (target, variant) for every target (or `only` these), one per variant of the set
-    `variants` (targets without that set use their default variant). Ids: TARGET[-VARIANT]."""
+def params(variants: str = "default", only: tuple[str, ...] | None = None, needs: str | None = None):
+    """pytest parameters (target, variant) for every target (or `only` these; or those that do not lack
+    `needs`), one per variant of the set `variants` (targets without that set use their default variant).
+    Ids: TARGET[-VARIANT]."""
     out = []
     for t in TARGETS:
-        if only is not None and t.name not in only:
+        if only is not None and t.name not in only or needs in t.lacks:
             continue
         for v in t.variants.get(variants, t.variants["default"]):
             vid = t.name + (f"-{v.id}" if v.id and variants != "default" else "")
@@ -228,8 +240,10 @@ class TargetRun:
     """One target in one variant, bound to this session's monitor and the target's builder: what a
     conformance test uses to build (`guest`, `example`) and run (`run`, `argv`, `env`) its guest."""
 
-    def __init__(self, target: Target, variant: Variant, skiff, builder: helpers.SwiftBuilder):
+    def __init__(self, target: Target, variant: Variant, skiff, builder: helpers.SwiftBuilder, nested=None):
         self.target, self.variant, self.skiff, self.builder = target, variant, skiff, builder
+        #: The nested.NestedVM a "nested" target runs in.
+        self.nested = nested
 
     def _build(self, source: Path) -> Path:
         self.builder.build_all([helpers.SWIFT_GUESTS_DIR / g for g in CONFORMANCE_GUESTS]
@@ -254,7 +268,7 @@ class TargetRun:
 
     def argv(self, *args) -> list[str]:
         """`skiff run ARGS`, or the target's tender with ARGS (run it with `env`)."""
-        if self.target.runner == "skiff run":
+        if self.target.runner in ("skiff run", "nested"):
             return [str(self.skiff), "run", *map(str, args)]
         tender = Path(self.skiff).parent / self.target.runner
         if not tender.exists():
@@ -262,6 +276,8 @@ class TargetRun:
         return [str(tender), *map(str, args)]
 
     def run(self, *args, timeout: float = helpers.RUN_TIMEOUT) -> helpers.Result:
+        if self.target.runner == "nested":
+            return self.nested.result(self.argv(*args), timeout=max(timeout, NESTED_RUN_TIMEOUT))
         return helpers.run(self.argv(*args), timeout=timeout, env=self.env)
 
     def expect(self, key: str) -> Expect:

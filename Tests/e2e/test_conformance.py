@@ -31,6 +31,9 @@ pytestmark = [pytest.mark.swift]
 on_targets = pytest.mark.parametrize("tv", targets.params())
 on_matrix = pytest.mark.parametrize("tv", targets.params("matrix"))
 on_corners = pytest.mark.parametrize("tv", targets.params("corners"))
+# Network tests: targets whose machine has taps.
+on_targets_net = pytest.mark.parametrize("tv", targets.params(needs="net"))
+on_corners_net = pytest.mark.parametrize("tv", targets.params("corners", needs="net"))
 
 
 # ---------------------------------------------------------------------------
@@ -217,7 +220,7 @@ def net_argv(t, image, nets, *args) -> list[str]:
 
 
 @pytest.mark.root
-@on_corners
+@on_corners_net
 def test_net(t, taps):
     """Solo5 "net": the responder answers every ping, then exits with SUCCESS (its limit). Load per target
     (targets.py `params`): a flood of SKIFF_E2E_PINGS on hvt, 200 patterned 1400-byte pings under TCG."""
@@ -231,7 +234,7 @@ def test_net(t, taps):
 
 
 @pytest.mark.root
-@on_targets
+@on_targets_net
 def test_net_2if(t, taps):
     """Solo5 "net_2if": one responder on two taps, pinged at once; both answer (the ready set keeps them apart)."""
     taps.add_tap("tap1", "10.78.0.1/24")
@@ -252,14 +255,14 @@ def test_net_2if(t, taps):
 
 
 @pytest.mark.root
-@on_targets
+@on_targets_net
 def test_net_2if_needs_both_taps(t, taps):
     r = helpers.run(taps.exec_argv(t.argv("--mem=64", "--net:service0=tap0", t.guest("net_2if"))), env=t.env)
     expect_monitor_error(r, "Device 'service1' of type NET_BASIC declared but not attached.")
 
 
 @pytest.mark.root
-@on_targets
+@on_targets_net
 def test_net_mtu(t, netns):
     """Solo5 "net_mtu": a tap with MTU 9000."""
     netns.add_tap("tap102", None, mtu=9000)
@@ -269,7 +272,7 @@ def test_net_mtu(t, netns):
 
 
 @pytest.mark.root
-@on_targets
+@on_targets_net
 def test_netecho_jumbo_frames(t, netns):
     if helpers.ping_missing():
         pytest.skip("NO PING: " + helpers.ping_missing())
