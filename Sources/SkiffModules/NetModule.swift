@@ -119,7 +119,8 @@ public final class NetModule: MonitorModule {
         self.devices = devices
     }
 
-    public var syscalls: [Int] { [Int(SYS_read), Int(SYS_readv), Int(SYS_writev), Int(SYS_eventfd2)] }
+    /// `tkill`: musl's `pthread_kill` (the static skiff-hvt), with which the ring thread kicks the vCPU on a fatal error.
+    public var syscalls: [Int] { [Int(SYS_read), Int(SYS_readv), Int(SYS_writev), Int(SYS_eventfd2), Int(SYS_tkill)] }
 
     public func attach(table: inout HypercallTable, host: any ModuleHost, setup: ModuleSetup) -> ModuleAttachment {
         Self.registerHypercalls(&table, memory: host.memory, devices: devices)
