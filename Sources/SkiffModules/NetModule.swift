@@ -41,6 +41,16 @@ public final class NetBackend {
         self.mac = mac ?? NetBackend.randomMAC()
     }
 
+    /// A device over an already-open descriptor (taken over: closed with the device), for tests and
+    /// fuzzers: any file that reads and writes like a tap (e.g. /dev/null, /dev/zero) stands in for one.
+    public init(name: String, fd: Int32, mtu: UInt16 = 1500, mac: [UInt8] = [2, 0, 0, 0, 0, 1]) {
+        self.name = name
+        self.interface = name
+        self.fd = fd
+        self.mtu = mtu
+        self.mac = mac
+    }
+
     deinit { close(fd) }
 
     /// Six random bytes, unicast and locally administered.
