@@ -152,6 +152,16 @@ def test_net_entry_lengths_and_buffers(nring, op, data, length, outcome):
         assert b"SUCCESS" not in r.stdout, r.describe()
 
 
+@pytest.mark.parametrize("publish", ["1 mem wrd ", tail(1)])
+def test_net_short_frame_queued_before_halt_is_an_error(nring, publish):
+    """Issue 18: a 10-byte ring write queued (without a kick, or kicked) just before HALT reaches the tap in
+    the thread or in the final drain; the tap refuses it, and that error is the run's: exit 1, one line (it
+    exited 0 silently)."""
+    r, _ = nring(nentry(0, NET_WRITE, 1, "buf", 10, 1) + publish + "0 halt")
+    expect_monitor_error(r, "Fatal error when writing: Invalid argument")
+    assert len(r.stderr_lines) == 1, r.describe()
+
+
 @pytest.mark.parametrize("op,handle,commit", [
     (NET_WRITE, 9, None), (NET_WRITE, 0, None), (NET_WRITE, 0xFFFFFFFF, None), (NET_WRITE, 1 + 1, None),
     (NET_READ, 0, R_EINVAL), (NET_READ, 0xFFFFFFFF, R_EINVAL),
