@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 import helpers
-from helpers import BUF, R_AGAIN, R_EINVAL, R_OK, expect_monitor_error, expect_status
+from helpers import BUF, R_AGAIN, R_OK, expect_status
 
 pytestmark = [pytest.mark.kvm]
 
@@ -125,6 +125,7 @@ def test_block_read_error(skiff, asm, tmp_path, error):
     assert r.stdout == b"0x0\n" * 3, r.describe()     # two writes and the first read acknowledged
     assert img.read_bytes()[:1024] == b"A" * 512 + b"B" * 512
 
+
 @pytest.mark.parametrize("error", ["EIO", "ENOSPC"])
 def test_final_flush_error_after_halt(skiff, asm, tmp_path, error):
     """The fdatasync at exit fails after HALT 0: `Fatal error when flushing block device 'storage': ...`,
@@ -138,7 +139,7 @@ def test_final_flush_error_after_halt(skiff, asm, tmp_path, error):
     assert check_acknowledged(img, r) == N_WRITES
 
 
-def test_final_flush_error_after_an_abort_keeps_the_abort_status(skiff, asm, tmp_path):
+def test_final_flush_error_after_an_abort_is_a_monitor_error(skiff, asm, tmp_path):
     """After HALT 255 a failed flush is still reported and the status is 1 (a monitor error outranks the
     guest's status, as for every monitor error)."""
     img = helpers.zero_image(tmp_path / "disk.img", 64 * 1024)
