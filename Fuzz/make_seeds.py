@@ -46,6 +46,19 @@ SEEDS = {
                         handle=1, length=tight(4))],
     "net_invalid": [rec(6, flags=P_DATA | P_LEN | P_HANDLE, handle=1, length=60),
                     rec(7, flags=P_DATA | P_LEN | P_HANDLE, handle=1, length=1514)],
+    # NET handles are patched to bits 6-7 + 1: 3 = /dev/null (write OK, read AGAIN), 4 = /dev/zero (read OK)
+    "net_success": [rec(6, flags=P_DATA | P_LEN | P_HANDLE, handle=2, length=60),
+                    rec(7, flags=P_DATA | P_LEN | P_HANDLE, handle=3, length=1514),
+                    rec(7, flags=P_DATA | P_LEN | P_HANDLE, handle=2, length=64),
+                    rec(6, flags=P_DATA | P_LEN | P_HANDLE | RUNLOOP, handle=3, length=4000)],
+    # block ring (nr 9): flag bit 0 builds a ring at the data address, bit 1 points the argument at it.
+    # data 0x..142A0B09: entries WRITE h1 4 KiB @0, WRITE h1 8 KiB @4 KiB, READ h1 4 KiB, FLUSH h2;
+    # length 0x22: size 4, 4 pending; off: tail 0xFFFFFFFE (the indices wrap)
+    "block_ring": [rec(9, arg=0x800, data=0x142A0B09, flags=P_DATA | P_LEN, length=0x22, off=0xFFFFFFFE00),
+                   rec(9, arg=0x800, data=0x142A0B09, flags=P_DATA | P_LEN | RUNLOOP | GUEST_B, length=0x1A,
+                       off=0x1200),
+                   # entry 0 READs onto the ring itself (argParam byte 0 bits 6-7 = 3): a self-rewriting ring
+                   rec(9, arg=0x8C0, data=0x142A090B, flags=P_DATA | P_LEN, length=0x22, off=0x300)],
     "halt": [rec(8, data=0, flags=0), rec(8, data_mode=USABLE_END, data=512, flags=P_DATA),
              rec(8, data_mode=USABLE_END, data=513, flags=P_DATA)],
     "hostile_args": [rec(nr, arg_mode=m, arg=8, flags=RUNLOOP if nr % 2 else 0)

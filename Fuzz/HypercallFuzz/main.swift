@@ -10,19 +10,24 @@
 // Both get PROT_NONE guard pages around the mapping (ASan cannot see mmap'd
 // memory). Handlers: core (console = an unlinked temp file, POLL over a
 // socketpair that always has a byte pending, as handle 1), block (handles 1 and
-// 2: 64 KiB unlinked temp files with 512- and 4096-byte sectors; 0 and 3 empty),
-// net (no devices: every handle is EINVAL).
+// 2: 64 KiB unlinked temp files with 512- and 4096-byte sectors; 0 and 3 empty)
+// and the block ring (hypercall 9, docs/block-ring.md) over them, net (handles
+// 3 = /dev/null: writes succeed, reads find nothing; 4 = /dev/zero: reads fill
+// the buffer; 0-2 are EINVAL, 1 and 2 being block devices: handles are typed).
 //
 // Input: the whole input is copied into guest memory at `inputBase` (so
 // argument blocks can point into fuzzer-controlled bytes), then read as up to 8
 // records of 32 bytes:
 //
-//   0  nr         hypercall number % 12 (0, 8..11 unregistered; 8 = HALT via
-//                 the run loop); >= 0xF0: a synthetic non-hypercall exit
+//   0  nr         hypercall number % 12 (0, 10, 11 unregistered; 8 = HALT via
+//                 the run loop; 9 = block ring); >= 0xF0: a synthetic non-hypercall exit
 //   1  argMode    how the argument address is formed (see `address`)
 //   2  dataMode   same, for the data pointer written into the block
 //   3  flags      bit 0 patch data, 1 patch len, 2 guest B, 3 patch offset,
 //                 4 dispatch through RunLoop, 5 patch handle := bits 6-7
+//                 (NET: bits 6-7 + 1); block ring: bit 0 builds a ring at the
+//                 data address (size, indices, entries shaped by lenParam,
+//                 offParam and dataParam, see `buildRing`), bit 1 points `ring` at it
 //   4  argParam   u64
 //  12  dataParam  u64
 //  20  lenParam   u32 (top 4 bits pick a length shape, see `length`)
@@ -73,7 +78,8 @@ final class Guest {
         }
         CoreModule.registerHypercalls(&table, memory: memory, console: h.console, pollFDs: [(handle: pollHandle, fd: h.pollFD)])
         BlockModule.registerHypercalls(&table, memory: memory, devices: h.blocks)
-        NetModule.registerHypercalls(&table, memory: memory, devices: [nil, nil])
+        registerBlockRingHypercall(&table, memory: memory, devices: h.blocks)
+        NetModule.registerHypercalls(&table, memory: memory, devices: h.nets)
     }
 }
 
@@ -81,6 +87,7 @@ final class Harness: @unchecked Sendable {
     let console: Int32
     let pollFD: Int32
     let blocks: [BlockBackend?]
+    let nets: [NetBackend?]
     var guests: [Guest] = []
 
     init() {
@@ -99,6 +106,9 @@ final class Harness: @unchecked Sendable {
         }
         bs.append(nil)
         blocks = bs
+        nets = [nil, nil, nil, NetBackend(name: "null", fd: open("/dev/null", O_RDWR)),
+                NetBackend(name: "zero", fd: open("/dev/zero", O_RDWR))]
+        precondition(nets[3]!.fd >= 0 && nets[4]!.fd >= 0)
         guests = [Guest(reserveTop: 0, harness: self), Guest(reserveTop: ringReserve, harness: self)]
     }
 }
@@ -202,6 +212,7 @@ func argSize(_ nr: UInt32) -> UInt64 {
     case 4, 5: return 40
     case 6, 7: return 32
     case 8: return 16
+    case 9: return 16
     default: return 0
     }
 }
@@ -225,16 +236,56 @@ func patch(_ r: Record, _ nr: UInt32, _ arg: UInt64, _ m: GuestMemory) {
         if r.flag(0) { put(data, 16) }
         if r.flag(1) { put(len, 24) }
     case 6, 7:
-        if r.flag(5) { put(handle, 0) }
+        if r.flag(5) { put(handle + 1, 0) }
         if r.flag(0) { put(data, 8) }
         if r.flag(1) { put(len, 16) }
     case 8:
         if r.flag(0) { put(data, 0) }   // cookie
+    case 9:
+        if r.flag(0) { buildRing(r, at: data, m) }
+        if r.flag(1) { put(data, 0) }
     default:
         break
     }
     // POLL must never block, whatever the argument block overlaps.
     if nr == 3 { precondition(!inRange(m, arg, 8) || field(m, arg, 0, UInt64.self) == 0) }
+}
+
+/// Writes a block ring at `at` (checked stores; whatever falls outside memory is left alone): size
+/// 1, 2, 4 or 8 (sometimes 3 or 2048: malformed), tail from offParam (near 2^32 to wrap), head = tail +
+/// 0...size+1 (one more than allowed), entries shaped by the bytes of dataParam: op READ, WRITE, FLUSH or
+/// unknown; handle 0-3; offsets and lengths in sectors (sometimes unaligned, zero, or past the device);
+/// buffers in the input copy, near the end of usable memory, or on the ring itself (self-rewriting rings).
+func buildRing(_ r: Record, at ring: UInt64, _ m: GuestMemory) {
+    func put32(_ v: UInt32, _ a: UInt64) { try? m.store(v, at: GuestAddress(a)) }
+    func put64(_ v: UInt64, _ a: UInt64) { try? m.store(v, at: GuestAddress(a)) }
+    let sizes: [UInt32] = [1, 2, 4, 8, 1, 2, 3, 2048]
+    let size = sizes[Int(r.lenParam & 7)]
+    let tail = r.offParam & 1 != 0 ? UInt32.max &- UInt32(r.offParam >> 1 & 3) : UInt32(truncatingIfNeeded: r.offParam >> 8)
+    let pending = UInt32(r.lenParam >> 3 & 15) % (min(size, 8) + 2)
+    put32(size, ring); put32(tail &+ pending, ring &+ 4); put32(tail, ring &+ 8); put32(0, ring &+ 12)
+    dirty.append((harness.guests[r.flag(2) ? 1 : 0], ring, 16 + 8 * 40))
+    for i in 0..<min(size, 8) {
+        let b = UInt8(truncatingIfNeeded: r.dataParam >> (8 * UInt64(i)))
+        let slot = size <= 8 && size & (size - 1) == 0 ? (tail &+ i) & (size - 1) : i
+        let e = ring &+ 16 &+ 40 &* UInt64(slot)
+        let op: UInt32 = [1, 2, 2, 1, 3, 1, 2, 9][Int(b & 7)]
+        let handle = UInt32(b >> 3 & 3)
+        let sector: UInt64 = 4096
+        var len = UInt64(b >> 5 & 3 + 1) * sector
+        var off = (UInt64(b >> 5) * sector) % blockCapacity
+        if b & 0x18 == 0x18 { len = [0, 513, blockCapacity, 5 << 20][Int(b >> 6)] }
+        if r.argParam >> (8 * UInt64(i)) & 0x3f == 1 { off = blockCapacity - sector / 2 }
+        let data: UInt64
+        switch r.argParam >> (8 * UInt64(i) + 6) & 3 {
+        case 0, 1: data = inputBase + 0x1000 * UInt64(i)
+        case 2: data = m.usableSize &- len &- UInt64(b & 1) * 4096
+        default: data = ring &+ UInt64(b & 0x3f)
+        }
+        put32(op, e); put32(handle, e &+ 4); put64(off, e &+ 8); put64(data, e &+ 16); put64(len, e &+ 24)
+        put32(7, e &+ 32)
+        if op == 1 { dirty.append((harness.guests[r.flag(2) ? 1 : 0], data, len)) }
+    }
 }
 
 /// Reads a block device's bytes.
@@ -253,12 +304,15 @@ struct Oracle {
     var writes: (UInt64, UInt64)? = nil
     /// A block call expected to move bytes (for FUZZ_STATS).
     var transfer = false
+    /// A block ring that rewrites itself while served: a fault is allowed (a rewritten entry may point
+    /// outside memory), `done` is not checked further.
+    var selfModifying = false
 }
 
 func oracle(_ nr: UInt32, _ arg: UInt64, _ g: Guest, viaRunLoop: Bool) -> Oracle {
     let m = g.memory
     var o = Oracle()
-    guard (1...7).contains(nr) || (nr == 8 && viaRunLoop) else { o.outcome = .unregistered; return o }
+    guard (1...7).contains(nr) || nr == 9 || (nr == 8 && viaRunLoop) else { o.outcome = .unregistered; return o }
     guard inRange(m, arg, argSize(nr)) else { o.outcome = .fault; return o }
     switch nr {
     case 1:
@@ -306,11 +360,37 @@ func oracle(_ nr: UInt32, _ arg: UInt64, _ g: Guest, viaRunLoop: Bool) -> Oracle
         }
         if nr == 5 { dirty.append((g, data, len)); o.writes = (data, len) }
     case 6, 7:
-        let len: UInt64 = field(m, arg, 16)
-        o.check = {
-            invariant(field(m, arg, 24, Int32.self) == 2, "NET \(nr) with no device: ret not EINVAL")
-            invariant(field(m, arg, 16, UInt64.self) == len, "NET \(nr) changed len on EINVAL")
+        let handle: UInt64 = field(m, arg, 0), data: UInt64 = field(m, arg, 8), len: UInt64 = field(m, arg, 16)
+        let h = Int(UInt32(truncatingIfNeeded: handle))
+        guard h < harness.nets.count, harness.nets[h] != nil else {
+            o.check = {
+                invariant(field(m, arg, 24, Int32.self) == 2, "NET \(nr) h=\(hex(handle)) with no device: ret not EINVAL")
+                invariant(field(m, arg, 16, UInt64.self) == len, "NET \(nr) changed len on EINVAL")
+            }
+            return o
         }
+        guard inRange(m, data, len) else { o.outcome = .fault; return o }
+        let zero = h == 4
+        let overlapsArg = data < arg + 32 && arg < data + len
+        if nr == 6 {
+            o.check = { invariant(field(m, arg, 24, Int32.self) == 0, "NET_WRITE h=\(h) len=\(len): ret not OK") }
+        } else {
+            o.transfer = zero && len > 0
+            o.check = {
+                let ret: Int32 = field(m, arg, 24), got: UInt64 = field(m, arg, 16)
+                if zero && len > 0 {
+                    invariant(ret == 0 && got == len, "NET_READ /dev/zero len=\(len): ret \(ret) len \(got)")
+                    if !overlapsArg {
+                        invariant(try! m.read(at: GuestAddress(data), count: Int(len)).allSatisfy { $0 == 0 }, "NET_READ: not zeroed")
+                    }
+                } else {
+                    invariant(ret == 1 && got == len, "NET_READ h=\(h) len=\(len): ret \(ret) len \(got), want AGAIN")
+                }
+            }
+            dirty.append((g, data, len)); o.writes = (data, len)
+        }
+    case 9:
+        ringOracle(arg, g, &o)
     case 8:
         let cookie: UInt64 = field(m, arg, 0)
         if cookie != 0 && !inRange(m, cookie, UInt64(HVT_HALT_COOKIE_MAX)) { o.outcome = .fault }
@@ -318,6 +398,75 @@ func oracle(_ nr: UInt32, _ arg: UInt64, _ g: Guest, viaRunLoop: Bool) -> Oracle
         break
     }
     return o
+}
+
+/// The block ring (docs/block-ring.md) modelled independently of BlockRing.swift: the header checks, the
+/// whole-ring bounds check, then each entry in order (EINVAL, OK, or a fault that ends the call). A ring
+/// whose READs land on the ring or the argument block rewrites itself while served: then only the outcome
+/// class is predicted when no entry faults before the first such READ... simply: not predicted exactly.
+func ringOracle(_ arg: UInt64, _ g: Guest, _ o: inout Oracle) {
+    let m = g.memory
+    let ring: UInt64 = field(m, arg, 0)
+    o.writes = (ring, 16 + 1024 * 40 + 0x10000)   // the ring, and READs onto it (for the closing HALT's block)
+    guard inRange(m, ring, 16) else { o.outcome = .fault; return }
+    let size: UInt32 = field(m, ring, 0), head: UInt32 = field(m, ring, 4), tail: UInt32 = field(m, ring, 8)
+    let pending = head &- tail
+    guard size >= 1, size <= 1024, size & (size - 1) == 0, pending <= size else {
+        o.check = {
+            invariant(field(m, arg, 12, Int32.self) == 2 && field(m, arg, 8, UInt32.self) == 0, "ring header \(size)/\(head)/\(tail): not EINVAL")
+            invariant(field(m, ring, 8, UInt32.self) == tail || (ring < arg + 16 && arg < ring + 16), "ring tail moved on EINVAL")
+        }
+        return
+    }
+    let ringBytes = 16 + UInt64(size) * 40
+    guard inRange(m, ring, ringBytes) else { o.outcome = .fault; return }
+    var rets: [(UInt64, Int32)] = []
+    var writes: [(BlockBackend, UInt64, UInt64, UInt64)] = []   // device, offset, data, len
+    var reads: [(UInt64, UInt64)] = []
+    func overlaps(_ a: UInt64, _ n: UInt64, _ b: UInt64, _ k: UInt64) -> Bool { a < b &+ k && b < a &+ n }
+    var index = tail
+    while index != head {
+        let e = ring + 16 + 40 * UInt64(index & (size - 1))
+        let op: UInt32 = field(m, e, 0), h = Int(field(m, e, 4, UInt32.self))
+        let off: UInt64 = field(m, e, 8), data: UInt64 = field(m, e, 16), len: UInt64 = field(m, e, 24)
+        let dev = h < harness.blocks.count ? harness.blocks[h] : nil
+        var ret: Int32 = 2
+        if let dev {
+            if op == 3 { ret = 0 } else if op == 1 || op == 2 {
+                let bs = dev.blockSize
+                if len > 0, len <= 4 << 20, len % bs == 0, off % bs == 0, off < dev.capacity, len <= dev.capacity - off {
+                    guard inRange(m, data, len) else { o.outcome = .fault; return }
+                    ret = 0
+                    if op == 1 {
+                        // A READ onto the ring, the argument block or a later entry's buffer changes what follows.
+                        if overlaps(data, len, ring, ringBytes) || overlaps(data, len, arg, 16) {
+                            o.outcome = .done; o.check = {}; o.selfModifying = true; return
+                        }
+                        reads.append((data, len))
+                        dirty.append((g, data, len))
+                    } else {
+                        writes.append((dev, off, data, len))
+                    }
+                }
+            }
+        }
+        rets.append((e + 32, ret))
+        index &+= 1
+    }
+    o.transfer = !reads.isEmpty || !writes.isEmpty
+    let readsOverlap = reads.count + writes.count > 1
+    o.check = {
+        invariant(field(m, arg, 12, Int32.self) == 0, "ring: ret not OK")
+        invariant(field(m, arg, 8, UInt32.self) == pending, "ring: served \(field(m, arg, 8, UInt32.self)), want \(pending)")
+        invariant(overlaps(ring, 16, arg, 16) || field(m, ring, 8, UInt32.self) == head, "ring: tail not advanced to head")
+        for (at, want) in rets where !overlaps(at, 4, arg, 16) && !overlaps(at, 4, ring, 16) {
+            invariant(field(m, at, 0, Int32.self) == want, "ring entry at \(hex(at)): ret \(field(m, at, 0, Int32.self)), want \(want)")
+        }
+        if !readsOverlap, let (dev, off, data, len) = writes.first, !overlaps(data, len, ring, ringBytes),
+           !overlaps(data, len, arg, 16) {
+            invariant(try! m.read(at: GuestAddress(data), count: Int(len)) == deviceBytes(dev, off, Int(len)), "ring WRITE: bytes differ")
+        }
+    }
 }
 
 func failOnHostIO(_ f: HypercallFault) {
@@ -379,6 +528,7 @@ func runCall(_ r: Record) {
     } else {
         got = .unregistered
     }
+    if o.selfModifying && got == .fault { got = .done }
     invariant(got == o.outcome, "hypercall \(nr) arg \(hex(arg)) on guest \(r.flag(2) ? "B" : "A"): got \(got), spec says \(o.outcome)")
     if got == .done && !clobbered { o.check() }
     count(Int(nr), got)

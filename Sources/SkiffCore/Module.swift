@@ -74,6 +74,13 @@ public protocol ModuleHost: AnyObject {
     func registerRingKick(eventFD: Int32) -> Bool
     /// Makes the running vCPU return to the run loop (from any thread).
     func kickVCPU()
+    /// True once the run must end (a SIGINT/SIGTERM is pending): a hypercall doing many units of
+    /// work (the block ring) stops between them, so the signal ends the run within one unit.
+    var stopRequested: Bool { get }
+}
+
+extension ModuleHost {
+    public var stopRequested: Bool { false }
 }
 
 /// What a module contributes to a run once the VM and its memory exist.

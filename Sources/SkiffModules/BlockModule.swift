@@ -116,7 +116,7 @@ public final class BlockModule: MonitorModule {
 
     public func attach(table: inout HypercallTable, host: any ModuleHost, setup: ModuleSetup) -> ModuleAttachment {
         Self.registerHypercalls(&table, memory: host.memory, devices: devices)
-        registerBlockRingHypercall(&table, memory: host.memory, devices: devices)
+        registerBlockRingHypercall(&table, memory: host.memory, devices: devices, stopRequested: { host.stopRequested })
         var a = ModuleAttachment()
         a.hostFeatures = SKIFF_FEATURE_BLOCK_RING
         a.hypercallLimit = Hypercall.skiffBlockRing.rawValue + 1

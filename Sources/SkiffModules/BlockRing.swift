@@ -9,8 +9,12 @@ import SkiffCore
 /// the copy (a concurrent guest cannot change what was validated). A
 /// malformed header is EINVAL for the whole call; a malformed entry gets
 /// EINVAL in its own `ret`; a buffer outside guest memory is fatal, as for
-/// BLOCK_READ/BLOCK_WRITE.
-public func registerBlockRingHypercall(_ table: inout HypercallTable, memory: GuestMemory, devices: [BlockBackend?]) {
+/// BLOCK_READ/BLOCK_WRITE. `stopRequested` is checked between entries: once it is
+/// true (a SIGINT/SIGTERM is pending) the call stops with what it served (`tail`,
+/// `served`; `ret` = EUNSPEC), so a full ring of 4 MiB requests cannot delay the
+/// end of the run; the guest does not run again.
+public func registerBlockRingHypercall(_ table: inout HypercallTable, memory: GuestMemory, devices: [BlockBackend?],
+                                       stopRequested: @escaping () -> Bool = { false }) {
     let headerSize = UInt64(MemoryLayout<skiff_block_ring>.size)
     let entrySize = UInt64(MemoryLayout<skiff_block_ring_entry>.size)
     try! table.register(.skiffBlockRing) { (arg) throws(HypercallFault) in
@@ -28,6 +32,12 @@ public func registerBlockRingHypercall(_ table: inout HypercallTable, memory: Gu
         try memory.checkBuffer(ring, count: headerSize + UInt64(size) * entrySize)
         var index = tail
         while index != head {
+            if stopRequested() {
+                try memory.result(index, at: ring, offset: 8)
+                try memory.result(index &- tail, at: arg, offset: 8)
+                try memory.result(HypercallResult.unspecified.rawValue, at: arg, offset: 12)
+                return
+            }
             let at = GuestAddress(hc.ring + headerSize + UInt64(index & (size - 1)) * entrySize)
             let e = try memory.argument(skiff_block_ring_entry.self, at: at)
             let r = try serveBlockRingEntry(e, memory: memory, devices: devices)

@@ -41,6 +41,16 @@ public final class NetBackend {
         self.mac = mac ?? NetBackend.randomMAC()
     }
 
+    /// A device over an already-open descriptor (taken over: closed with the device), for tests and
+    /// fuzzers: any file that reads and writes like a tap (e.g. /dev/null, /dev/zero) stands in for one.
+    public init(name: String, fd: Int32, mtu: UInt16 = 1500, mac: [UInt8] = [2, 0, 0, 0, 0, 1]) {
+        self.name = name
+        self.interface = name
+        self.fd = fd
+        self.mtu = mtu
+        self.mac = mac
+    }
+
     deinit { close(fd) }
 
     /// Six random bytes, unicast and locally administered.
@@ -119,7 +129,8 @@ public final class NetModule: MonitorModule {
         self.devices = devices
     }
 
-    public var syscalls: [Int] { [Int(SYS_read), Int(SYS_readv), Int(SYS_writev), Int(SYS_eventfd2)] }
+    /// `tkill`: musl's `pthread_kill` (the static skiff-hvt), with which the ring thread kicks the vCPU on a fatal error.
+    public var syscalls: [Int] { [Int(SYS_read), Int(SYS_readv), Int(SYS_writev), Int(SYS_eventfd2), Int(SYS_tkill)] }
 
     public func attach(table: inout HypercallTable, host: any ModuleHost, setup: ModuleSetup) -> ModuleAttachment {
         Self.registerHypercalls(&table, memory: host.memory, devices: devices)

@@ -152,6 +152,7 @@ public final class NetRing: @unchecked Sendable {
         var c = hvt_ring_commit(id: e.id, ret: HypercallResult.invalid.rawValue, len: 0, reserved: 0)
         guard let dev = device(e.handle) else { return c }
         let n = try dev.receive(memory: memory, GuestAddress(e.data), count: UInt64(e.len))
+        if n < 0 { throw .hostIO("Fatal error when reading: \(errnoString())") }   // as NET_READ (was an EINVAL commit)
         if n > 0 {
             c.ret = HypercallResult.ok.rawValue
             c.len = UInt32(n)

@@ -34,6 +34,8 @@ final class Machine: ModuleHost {
 
     func kickVCPU() { vcpu?.kick() }
 
+    var stopRequested: Bool { pendingTerminationSignal() != nil }
+
     /// vCPU 0 in the hvt boot state, made the target of termination signals.
     func makeVCPU(hypercallLimit: UInt32?) throws(MonitorError) -> KVMVCPU {
         let v: KVMVCPU

@@ -44,6 +44,15 @@
  *   spin ud2 hlt                  loop forever / undefined opcode / hlt
  *   sse                           execute `xorps %xmm0, %xmm0` (at CPL0 a PVM host cannot emulate it)
  *   mmio ( gpa -- )               map gpa (above guest memory) with private page tables and store to it
+ *   begin ( -- )  again ( flag -- )   loop: `again` jumps back to just after the matching `begin` while
+ *                                 flag != 0 (nestable 16 deep), e.g. `5 begin ... 1 sub dup again drop`
+ *   over ( a b -- a b a )
+ * Net ring words (the ring at mem_size, spec §11; test_hostile_ring.py), native loops because an
+ * interpreted loop is ~1 ms per iteration on PVM:
+ *   rfill ( q0 q1 q2 n -- )       entries 0..n-1 := q0 (op | handle << 32), q1 (data), q2 (len | id << 32)
+ *   rflood ( off a b n -- )       n rounds (0: forever): ent_tail := the guest's view of ent_head + 1024
+ *                                 (the ring kept full), kick port 0x600, then rewrite the qword at
+ *                                 +off of the 8 entries from ent_head on with a (odd rounds) or b
  */
 #if defined(PROBE_MAXDEV)
 #define MFT_COUNT 64
@@ -539,6 +548,78 @@ probe_mmio_store:
     movq $0x5a5a, (%rbx)
     jmp next
 
+w_begin:
+    mov rsp_ptr(%rip), %rax
+    mov %r12, (%rax)
+    add $8, %rax
+    mov %rax, rsp_ptr(%rip)
+    jmp next
+w_again:
+    dpop %rcx
+    mov rsp_ptr(%rip), %rax
+    test %rcx, %rcx
+    jz 1f
+    mov -8(%rax), %r12
+    jmp next
+1:  sub $8, %rax
+    mov %rax, rsp_ptr(%rip)
+    jmp next
+w_over:
+    mov -16(%r15), %rax
+    dpush %rax
+    jmp next
+/* rfill ( q0 q1 q2 n -- ) */
+w_rfill:
+    dpop %rcx
+    dpop %rdx
+    dpop %rsi
+    dpop %rax
+    mov (%r14), %rdi
+    add $128, %rdi
+1:  test %rcx, %rcx
+    jz next
+    mov %rax, (%rdi)
+    mov %rsi, 8(%rdi)
+    mov %rdx, 16(%rdi)
+    movq $0, 24(%rdi)
+    add $32, %rdi
+    dec %rcx
+    jmp 1b
+/* rflood ( off a b n -- ) */
+w_rflood:
+    dpop %rcx                       /* rounds (0: forever) */
+    dpop %r9                        /* b */
+    dpop %r8                        /* a */
+    dpop %r10                       /* offset in the entry */
+    mov (%r14), %rdi                /* the ring */
+    xor %ebx, %ebx                  /* round */
+1:  inc %rbx
+    mov 64(%rdi), %eax              /* ent_head as the guest sees it */
+    lea 1024(%rax), %edx
+    mov %edx, (%rdi)                /* ent_tail: 1024 pending */
+    push %rdx
+    mov $0x600, %dx
+    outl %eax, (%dx)                /* kick */
+    pop %rdx
+    mov %r8, %r11
+    test $1, %ebx
+    jnz 2f
+    mov %r9, %r11
+2:  mov $8, %esi
+3:  mov %eax, %edx
+    and $1023, %edx
+    shl $5, %edx
+    add %rdi, %rdx
+    mov %r11, 128(%rdx,%r10)
+    inc %eax
+    dec %esi
+    jnz 3b
+    test %rcx, %rcx
+    jz 1b                           /* forever */
+    dec %rcx
+    jnz 1b
+    jmp next
+
     .section .rodata
 .macro defword name, handler
 1:  .ascii "\name"
@@ -595,6 +676,11 @@ words:
     defword hlt, w_hlt
     defword sse, w_sse
     defword mmio, w_mmio
+    defword begin, w_begin
+    defword again, w_again
+    defword over, w_over
+    defword rfill, w_rfill
+    defword rflood, w_rflood
     .quad 0, 0
 
 hexdigits: .ascii "0123456789abcdef"
@@ -624,7 +710,9 @@ init_rflags: .quad 0
 init_gprs: .quad 0
 hexbuf: .fill 24, 1, 0
 hexbuf_end:
+rsp_ptr: .quad rstack
 
     .bss
     .p2align 4
 dstack: .space 8 * 256
+rstack: .space 8 * 16

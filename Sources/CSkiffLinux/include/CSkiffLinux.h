@@ -59,7 +59,16 @@ static inline int cskiff_is_regular(unsigned int mode) { return S_ISREG(mode); }
 static inline int cskiff_is_directory(unsigned int mode) { return S_ISDIR(mode); }
 /* Threads: pthread_t is an integer in glibc and a pointer in musl; Swift sees only this struct. */
 typedef struct { pthread_t id; } cskiff_thread;
-static inline int cskiff_thread_create(cskiff_thread *t, void *(*fn)(void *), void *arg) { return pthread_create(&t->id, NULL, fn, arg); }
+/* The new thread starts with every signal blocked, so SIGINT/SIGTERM (and the SIGUSR1 kick) always reach the
+ * vCPU thread, whose KVM_RUN they must interrupt; an I/O thread would only set immediate_exit for later. */
+static inline int cskiff_thread_create(cskiff_thread *t, void *(*fn)(void *), void *arg) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int r = pthread_create(&t->id, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
 static inline int cskiff_thread_join(cskiff_thread t) { return pthread_join(t.id, NULL); }
 static inline cskiff_thread cskiff_thread_self(void) { cskiff_thread t = { pthread_self() }; return t; }
 static inline int cskiff_thread_kill(cskiff_thread t, int sig) { return pthread_kill(t.id, sig); }
