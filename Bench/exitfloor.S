@@ -4,6 +4,24 @@
 #define MFT_COUNT 1
 #define MFT_DEVICES
 #include "../Tests/AsmGuests/notes.inc"
+/* timed_outs PORT, ARG, SLOT: N (%r12) 4-byte OUTs of ARG's address to PORT; the TSC delta to results+SLOT. */
+.macro timed_outs port, arg, slot
+    mov %r12, %rcx
+    rdtsc
+    shl $32, %rdx
+    or %rax, %rdx
+    mov %rdx, %r13
+    lea \arg(%rip), %eax
+    mov $\port, %dx
+3:  outl %eax, (%dx)
+    dec %rcx
+    jnz 3b
+    rdtsc
+    shl $32, %rdx
+    or %rax, %rdx
+    sub %r13, %rdx
+    mov %rdx, results+\slot(%rip)
+.endm
     .text
     .globl _start
 _start:
@@ -19,57 +37,13 @@ _start:
     add %rax, %r12
     inc %rsi
     jmp 1b
-2:  /* phase 1: bare exits */
-    mov $0x510, %dx
-    mov %r12, %rcx
-    rdtsc
-    shl $32, %rdx
-    or %rax, %rdx
-    mov %rdx, %r13
-    mov $0x510, %dx
-3:  outl %eax, (%dx)
-    dec %rcx
-    jnz 3b
-    rdtsc
-    shl $32, %rdx
-    or %rax, %rdx
-    sub %r13, %rdx
-    mov %rdx, results(%rip)
-    /* phase 2: WALLTIME */
-    mov %r12, %rcx
-    rdtsc
-    shl $32, %rdx
-    or %rax, %rdx
-    mov %rdx, %r13
-    lea wall_arg(%rip), %eax
-    mov $0x501, %dx
-4:  outl %eax, (%dx)
-    dec %rcx
-    jnz 4b
-    rdtsc
-    shl $32, %rdx
-    or %rax, %rdx
-    sub %r13, %rdx
-    mov %rdx, results+8(%rip)
+2:  timed_outs 0x510, zero, 0       /* phase 1: bare exits */
+    timed_outs 0x501, wall_arg, 8    /* phase 2: WALLTIME */
     /* phase 3: PUTS of 0 bytes (the monitor checks and writes nothing) */
     lea zero(%rip), %rax
     mov %rax, puts_arg(%rip)
     movq $0, puts_arg+8(%rip)
-    mov %r12, %rcx
-    rdtsc
-    shl $32, %rdx
-    or %rax, %rdx
-    mov %rdx, %r13
-    lea puts_arg(%rip), %eax
-    mov $0x502, %dx
-5:  outl %eax, (%dx)
-    dec %rcx
-    jnz 5b
-    rdtsc
-    shl $32, %rdx
-    or %rax, %rdx
-    sub %r13, %rdx
-    mov %rdx, results+16(%rip)
+    timed_outs 0x502, puts_arg, 16
     /* report */
     lea results(%rip), %rax
     mov %rax, puts_arg(%rip)
