@@ -115,6 +115,7 @@ public final class GuestMemory: @unchecked Sendable {
     // MARK: Monitor set-up (whole allocation)
 
     /// Copies bytes into guest memory during set-up (loader, boot info, page tables).
+    // SAFETY: the caller's buffer is only read during the call; the destination is checked first.
     public func write(_ bytes: UnsafeRawBufferPointer, at gpa: GuestAddress) throws(GuestAccessError) {
         try checkAllocation(gpa, UInt64(bytes.count))
         // SAFETY: the range was checked against the mapping on the line(s) above.
@@ -123,6 +124,7 @@ public final class GuestMemory: @unchecked Sendable {
 
     public func write(_ bytes: ArraySlice<UInt8>, at gpa: GuestAddress) throws(GuestAccessError) {
         try checkAllocation(gpa, UInt64(bytes.count))
+        // SAFETY: the array's storage is read during the call only; the destination was checked above.
         bytes.withUnsafeBytes { b in
             // SAFETY: the range was checked against the mapping on the line(s) above.
             if b.count > 0 { (base + Int(gpa.rawValue)).copyMemory(from: b.baseAddress!, byteCount: b.count) }
@@ -131,6 +133,7 @@ public final class GuestMemory: @unchecked Sendable {
 
     public func write(_ bytes: [UInt8], at gpa: GuestAddress) throws(GuestAccessError) {
         try checkAllocation(gpa, UInt64(bytes.count))
+        // SAFETY: the array's storage is read during the call only; the destination was checked above.
         bytes.withUnsafeBytes { b in
             // SAFETY: the range was checked against the mapping on the line(s) above.
             if b.count > 0 { (base + Int(gpa.rawValue)).copyMemory(from: b.baseAddress!, byteCount: b.count) }

@@ -105,11 +105,13 @@ public enum Host {
         #if hasFeature(Embedded)
         return embeddedArguments
         #else
+        // SAFETY: argv[0..<argc] is the process's own, valid for its lifetime.
         return arguments(Int(CommandLine.argc), CommandLine.unsafeArgv)
         #endif
     }
 
     /// C's `char **argv`, as `main` receives it.
+    // SAFETY: the C main's argv, only handed to `arguments`/`setArguments`, which copy it.
     public typealias CArgv = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
 
     /// Copies `argv[0..<argc]`.
@@ -180,6 +182,7 @@ public enum Host {
 
     /// Replaces the process with `path` run as `argv` (argv[0] may differ from the path); returns only on failure, with errno.
     public static func exec(_ path: String, _ argv: [[UInt8]]) -> Int32 {
+        // SAFETY: each argument is copied into its own NUL-terminated allocation, freed below if execv returns.
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { a in
             // SAFETY: a NUL-terminated copy, freed below if execv returns.
             let p = UnsafeMutablePointer<CChar>.allocate(capacity: a.count + 1)
@@ -291,6 +294,7 @@ public enum Host {
 // SAFETY: written by the signal handler and read by the one thread that runs
 // `runForwardingTermination`; word-sized, so a torn read is impossible.
 nonisolated(unsafe) private var forwardingChild: pid_t = 0
+// SAFETY: see forwardingChild above: word-sized, written by the handler, read by one thread.
 nonisolated(unsafe) private var forwardedSignal: Int32 = 0
 // SAFETY: written once by `main` before any thread starts (Embedded builds only).
 nonisolated(unsafe) private var embeddedArguments: [[UInt8]] = []

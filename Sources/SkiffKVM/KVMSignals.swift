@@ -16,12 +16,14 @@ nonisolated(unsafe) var signalTargetRun: UnsafeMutablePointer<kvm_run>? = nil
 public func installTerminationHandlers() {
     let terminate: @convention(c) (Int32) -> Void = { sig in
         pendingSignalNumber = sig
+        // SAFETY: signalTargetRun is nil or the live mapping (cleared before munmap); one byte, async-signal-safe.
         signalTargetRun?.pointee.immediate_exit = 1
     }
     // No SA_RESTART: KVM_RUN must return EINTR.
     cskiff_set_signal(SIGINT, terminate, 0, nil)
     cskiff_set_signal(SIGTERM, terminate, 0, nil)
     // SIGUSR1 only interrupts KVM_RUN (sent by `KVMVCPU.kick` from I/O threads).
+    // SAFETY: as above.
     cskiff_set_signal(SIGUSR1, { _ in signalTargetRun?.pointee.immediate_exit = 1 }, 0, nil)
 }
 

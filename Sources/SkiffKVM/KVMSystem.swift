@@ -21,6 +21,7 @@ func kvmIoctl(_ fd: Int32, _ req: UInt, _ arg: UInt = 0, _ name: StaticString) t
 }
 
 @discardableResult
+// SAFETY: callers pass `&value` of the struct the request expects; KVM copies it during the call.
 func kvmIoctl(_ fd: Int32, _ req: UInt, _ ptr: UnsafeMutableRawPointer, _ name: StaticString) throws(BackendError) -> Int32 {
     while true {
         // SAFETY: `ptr` points at the argument struct the request expects, alive for the call (callers pass `&value`).
@@ -97,6 +98,7 @@ final class KVMRunState {
             close(fd); throw BackendError("KVM: mmap of the vCPU failed: \(errnoString())")
         }
         self.size = Int(size)
+        // SAFETY: the mapping is KVM's `struct kvm_run` for this vCPU, `size` bytes (≥ its layout).
         run = p.assumingMemoryBound(to: kvm_run.self)
     }
 
@@ -112,17 +114,20 @@ final class KVMRunState {
     }
 
     /// A copy of the exit information of the last `KVM_RUN`.
+    // SAFETY: read on the vCPU thread after KVM_RUN returned: KVM is not writing it.
     var exit: kvm_run { run.pointee }
     /// The 4 bytes of an OUT exit's data.
     var ioValue: UInt32 { cskiff_run_io_u32(run) }
     /// The first 4 bytes of an MMIO exit's data.
     var mmioValue: UInt32 { cskiff_run_mmio_u32(run) }
 
+    // SAFETY: a single byte KVM reads at entry; any thread may set it (KVM's documented use).
     func setImmediateExit(_ on: Bool) { run.pointee.immediate_exit = on ? 1 : 0 }
 
     /// Makes SIGINT/SIGTERM interrupt this vCPU; a signal that arrived during set-up stops the first `KVM_RUN`.
     func becomeSignalTarget() {
         signalTargetRun = run
+        // SAFETY: as setImmediateExit: one byte of the live mapping.
         if pendingSignalNumber != 0 { run.pointee.immediate_exit = 1 }
     }
 
