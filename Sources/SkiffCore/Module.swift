@@ -102,6 +102,8 @@ public protocol MonitorModule: AnyObject {
     func attach(table: inout HypercallTable, host: any ModuleHost, setup: ModuleSetup) -> ModuleAttachment
     /// A fatal error found outside a hypercall (an I/O thread), polled when the run is interrupted.
     var pendingFault: HypercallFault? { get }
+    /// Called when the guest faults, before the run ends with the fault (a core dump, a debugger's stop).
+    func guestFaulted(_ fault: GuestFault)
     /// Called on every way out of the run (halt, fault, signal, error): stop threads, flush disks.
     /// Returns an error that must change the exit status (a failed final flush), if any.
     func finish() -> HypercallFault?
@@ -110,6 +112,7 @@ public protocol MonitorModule: AnyObject {
 extension MonitorModule {
     public var syscalls: [Int] { [] }
     public var pendingFault: HypercallFault? { nil }
+    public func guestFaulted(_ fault: GuestFault) {}
     public func finish() -> HypercallFault? { nil }
 }
 

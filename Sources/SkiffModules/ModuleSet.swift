@@ -26,6 +26,8 @@ extension RunOptions {
 public final class ModuleSet {
     public let setup: ModuleSetup
     public private(set) var modules: [any MonitorModule] = []
+    /// The modules this set was made from (what `checkNames` and option parsing use).
+    public let descriptors: [ModuleDescriptor]
     private var finished = false
 
     /// Checks names only (before any file or tap is opened): every given name is
@@ -36,6 +38,7 @@ public final class ModuleSet {
 
     /// Opens every module's devices; throws if any declared device is left unattached.
     public init(setup: ModuleSetup, descriptors: [ModuleDescriptor] = MonitorModules.all) throws(DeviceError) {
+        self.descriptors = descriptors
         self.setup = setup
         try ModuleDescriptor.checkDeviceNames(setup.options, against: setup.manifest, modules: descriptors)
         for d in descriptors {
@@ -59,6 +62,11 @@ public final class ModuleSet {
             if let l = a.hypercallLimit { all.hypercallLimit = max(all.hypercallLimit ?? 0, l) }
         }
         return all
+    }
+
+    /// Tells every module the guest faulted (the run loop's fault hook).
+    public func guestFaulted(_ fault: GuestFault) {
+        for m in modules { m.guestFaulted(fault) }
     }
 
     /// A fatal error an I/O thread found, if any.

@@ -95,6 +95,7 @@ public struct Monitor {
             return pendingTerminationSignal().map { .signal($0) }
         }
         loop.haltHooks.append { _ in modules.finish() }
+        loop.faultHooks.append { modules.guestFaulted($0) }
         // 6. Confine the monitor, then run.
         if o.sandbox {
             let forceViolation = getenv("SKIFF_TEST_FORBIDDEN_SYSCALL") != nil

@@ -273,3 +273,27 @@ func blockRingMalformedHeader(_ size: UInt32, _ head: UInt32, _ tail: UInt32) th
     try mem.store((UInt32(1024), UInt32(1), UInt32(0), UInt32(0)), at: GuestAddress(memSize - 64))
     #expect(throws: HypercallFault.self) { try t.handler(for: 9)!(argAt) }
 }
+
+// MARK: Modules
+
+/// A module that records what the run tells it.
+final class RecordingModule: MonitorModule, @unchecked Sendable {
+    var faults: [GuestFault] = []
+    var finished = 0
+    func attach(table: inout HypercallTable, host: any ModuleHost, setup: ModuleSetup) -> ModuleAttachment { ModuleAttachment() }
+    func guestFaulted(_ fault: GuestFault) { faults.append(fault) }
+    func finish() -> HypercallFault? { finished += 1; return .hostIO("flush failed") }
+}
+
+@Test func moduleSetForwardsFaultsAndFinishesOnce() throws {
+    let recorder = RecordingModule()
+    let d = ModuleDescriptor(name: "rec", usage: "", parseOption: { _, _ in false }, make: { _ in recorder })
+    let set = try ModuleSet(setup: ModuleSetup(options: RunOptions(kernel: "k"), manifest: Manifest(devices: [])),
+                            descriptors: [d])
+    let f = GuestFault(kind: .shutdown, message: "x")
+    set.guestFaulted(f)
+    #expect(recorder.faults == [f])
+    #expect(set.finish() == .hostIO("flush failed"))
+    #expect(set.finish() == nil && recorder.finished == 1)
+    #expect(set.finishError == .hostIO("flush failed"))
+}
