@@ -1,0 +1,175 @@
+/* probe.S: an aarch64 hvt guest in assembly for the KVM backend's tests (spec §7, §8).
+ * Entered at EL1 with the MMU on, x0 = boot info (0x10000). The first word of the
+ * command line picks what it does:
+ *   hello ...  PUTS "hello from aarch64: <command line>\n", HALT 0
+ *   halt42     HALT 42
+ *   len2       a 16-bit store into the hypercall window (wrong length)
+ *   read       a 32-bit load from the window (an MMIO read)
+ *   outside    a 32-bit store to 0x100000200 (in the window, past the hypercalls)
+ *   walltime   WALLTIME; PUTS "walltime=<16 hex> freq=<16 hex>\n" (freq: boot info cpu_cycle_freq); HALT 0
+ *   textwrite  a store to its own text (read-only on the host: a stage-2 fault, KVM_RUN fails EFAULT)
+ *   nr0        a hypercall with number 0 (no handler)
+ * anything else: HALT 3. */
+#define MFT_COUNT 1
+#define MFT_DEVICES
+#include "../notes.inc"
+
+#define HC(nr) (0x100000000 + (nr) * 8)
+#define WALLTIME 1
+#define PUTS 2
+#define HALT 8
+
+    .text
+    .globl _start
+_start:
+    mov x19, x0                     /* boot info */
+    ldr x20, [x19, #24]             /* command line GPA */
+    ldrb w1, [x20]
+    ldrb w2, [x20, #1]
+    cmp w1, #'h'
+    b.ne 1f
+    cmp w2, #'e'
+    b.eq do_hello
+    b do_halt42
+1:  cmp w1, #'l'
+    b.eq do_len2
+    cmp w1, #'r'
+    b.eq do_read
+    cmp w1, #'o'
+    b.eq do_outside
+    cmp w1, #'w'
+    b.eq do_walltime
+    cmp w1, #'t'
+    b.eq do_textwrite
+    cmp w1, #'n'
+    b.eq do_nr0
+    mov w0, #3
+    b halt
+
+/* puts(x0 = gpa, x1 = len); clobbers x9, x10 */
+puts:
+    adrp x9, puts_arg
+    add x9, x9, :lo12:puts_arg
+    stp x0, x1, [x9]
+    mov x10, #HC(PUTS) & 0xffffffff
+    movk x10, #1, lsl #32
+    str w9, [x10]
+    ret
+
+/* halt(w0 = status) */
+halt:
+    adrp x9, halt_arg
+    add x9, x9, :lo12:halt_arg
+    str xzr, [x9]
+    str w0, [x9, #8]
+    mov x10, #HC(HALT) & 0xffffffff
+    movk x10, #1, lsl #32
+    str w9, [x10]
+2:  wfi
+    b 2b
+
+do_hello:
+    adrp x0, msg
+    add x0, x0, :lo12:msg
+    mov x1, #(msg_end - msg)
+    bl puts
+    mov x0, x20                     /* strlen(cmdline) */
+    mov x1, #0
+3:  ldrb w2, [x0, x1]
+    cbz w2, 4f
+    add x1, x1, #1
+    b 3b
+4:  bl puts
+    adrp x0, nl
+    add x0, x0, :lo12:nl
+    mov x1, #1
+    bl puts
+    mov w0, #0
+    b halt
+
+do_halt42:
+    mov w0, #42
+    b halt
+
+do_len2:
+    mov x10, #HC(PUTS) & 0xffffffff
+    movk x10, #1, lsl #32
+    strh w10, [x10]
+    mov w0, #4
+    b halt
+
+do_read:
+    mov x10, #HC(PUTS) & 0xffffffff
+    movk x10, #1, lsl #32
+    ldr w11, [x10]
+    mov w0, #5
+    b halt
+
+do_outside:
+    mov x10, #0x200
+    movk x10, #1, lsl #32
+    str w10, [x10]
+    mov w0, #6
+    b halt
+
+do_walltime:
+    adrp x21, wall_arg
+    add x21, x21, :lo12:wall_arg
+    mov x10, #HC(WALLTIME) & 0xffffffff
+    movk x10, #1, lsl #32
+    str w21, [x10]
+    adrp x22, wmsg
+    add x22, x22, :lo12:wmsg
+    ldr x3, [x21]
+    add x4, x22, #9                 /* after "walltime=" */
+    bl hex16
+    ldr x3, [x19, #16]              /* cpu_cycle_freq */
+    add x4, x22, #31                /* after "walltime=<16> freq=" */
+    bl hex16
+    mov x0, x22
+    mov x1, #(wmsg_end - wmsg)
+    bl puts
+    mov w0, #0
+    b halt
+
+/* hex16: x3 → 16 hex digits at x4; clobbers x5-x7 */
+hex16:
+    mov x5, #60
+5:  lsr x6, x3, x5
+    and x6, x6, #0xf
+    cmp x6, #10
+    add x7, x6, #'0'
+    add x6, x6, #('a' - 10)
+    csel x6, x7, x6, lo
+    strb w6, [x4], #1
+    subs x5, x5, #4
+    b.ge 5b
+    ret
+
+do_nr0:
+    adrp x9, puts_arg
+    mov x10, #HC(0) & 0xffffffff
+    movk x10, #1, lsl #32
+    str w9, [x10]
+    mov w0, #8
+    b halt
+
+do_textwrite:
+    adrp x10, _start
+    .globl probe_text_store
+probe_text_store:
+    str wzr, [x10]
+    mov w0, #7
+    b halt
+
+    .section .rodata
+msg: .ascii "hello from aarch64: "
+msg_end:
+nl: .ascii "\n"
+    .data
+    .p2align 4
+puts_arg: .quad 0, 0
+halt_arg: .quad 0, 0
+wall_arg: .quad 0
+wmsg: .ascii "walltime=0000000000000000 freq=0000000000000000\n"
+wmsg_end:

@@ -1,0 +1,154 @@
+"""test_nested_arm64.py: the aarch64 KVM backend of skiff-hvt inside nested arm64 KVM (issue 11, deliverable 1).
+
+Debian's arm64 kernel boots at EL2 under `qemu-system-aarch64 -machine virt,virtualization=on`
+(nested.py's "aarch64" row, platform notes §9.2); KVM (built in) runs there. The Embedded Swift
+tender for arm64 (`scripts/build-embedded aarch64`) and the assembly guest
+Tests/AsmGuests/aarch64/probe.S are copied into the share and run inside: PUTS and HALT,
+WALLTIME and cpu_cycle_freq, the MMIO transport's refusals (spec §8) and a stage-2 write fault.
+
+Skips loudly when qemu-system-aarch64, the arm64 kernel or the aarch64 toolchain cannot be had.
+Under TCG every exit costs ~80 µs and the first KVM_RUN ~10 ms: nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import helpers
+from helpers import REPO
+from nested import ARCHES, NestedBootError, NestedUnavailable, NestedVM
+
+pytestmark = pytest.mark.nested
+
+ARCH = ARCHES["aarch64"]
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def a64_vm(tmp_path_factory):
+    why = NestedVM.qemu_missing(ARCH)
+    if why:
+        pytest.skip("NO QEMU: " + why)
+    vm = NestedVM(ARCH, tmp_path_factory.getbasetemp().resolve(), tmp_path_factory.mktemp("nested-arm64"))
+    try:
+        vm.boot()
+    except NestedUnavailable as e:
+        pytest.skip("NO NESTED ARM64 KERNEL: " + str(e))
+    except NestedBootError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield vm
+    finally:
+        vm.close()
+
+
+@pytest.fixture(scope="module")
+def a64_tender(tmp_path_factory) -> Path:
+    """The arm64 Embedded Swift tender (built if out of date), copied into the share."""
+    r = subprocess.run([str(REPO / "scripts" / "build-embedded"), "aarch64"], cwd=REPO, capture_output=True,
+                       text=True, timeout=1800)
+    built = REPO / ".build-aarch64" / "release" / "skiff-hvt"
+    assert r.returncode == 0 and built.exists(), "scripts/build-embedded aarch64 failed:\n" + r.stdout + r.stderr
+    copy = tmp_path_factory.mktemp("a64tender") / "skiff-hvt"
+    shutil.copy2(built, copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def a64_probe(tmp_path_factory) -> Path:
+    clang, lld = helpers.tool("clang", "CLANG"), helpers.tool("ld.lld", "LD_LLD")
+    if clang is None or lld is None:
+        pytest.skip("clang and ld.lld are needed to build Tests/AsmGuests/aarch64 (set CLANG / LD_LLD)")
+    out = tmp_path_factory.mktemp("a64asm")
+    src = helpers.ASM_DIR / "aarch64" / "probe.S"
+    obj, hvt = out / "probe.o", out / "probe.hvt"
+    r = helpers.run([clang, "-target", "aarch64-none-elf", "-c", str(src), "-o", str(obj)], timeout=120)
+    assert r.returncode == 0, r.describe()
+    # 4 KiB segment alignment as Solo5 links aarch64 guests (ld.lld defaults to 64 KiB there).
+    r = helpers.run([lld, "-T", str(helpers.ASM_DIR / "guest.ld"), "-nostdlib", "-static", "-z", "max-page-size=0x1000",
+                     str(obj), "-o", str(hvt)],
+                    timeout=120)
+    assert r.returncode == 0, r.describe()
+    return hvt
+
+
+@pytest.fixture
+def hvt(a64_vm, a64_tender, a64_probe):
+    """`skiff-hvt --mem=2 probe.hvt ARGS` inside the nested arm64 machine."""
+    def _run(*args: str, options: tuple[str, ...] = ("--mem=2",)) -> helpers.Result:
+        return a64_vm.result([str(a64_tender), *options, str(a64_probe), *args], TIMEOUT)
+    return _run
+
+
+def only_line(r: helpers.Result) -> str:
+    """The monitor's one error line, without its `skiff-hvt: ` prefix."""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("skiff-hvt: "), r.describe()
+    return lines[0].removeprefix("skiff-hvt: ")
+
+
+def test_machine_has_arm64_kvm(a64_vm):
+    status, out, err = a64_vm.run(["sh", "-c", "uname -m; ls /dev/kvm; dmesg | grep -c 'kvm \\[1\\]: .*initialized'"], 30)
+    assert status == 0, err
+    assert out.decode().split() == ["aarch64", "/dev/kvm", "1"], out
+
+
+def test_hello_puts_and_halt(hvt):
+    r = hvt("hello", "from", "arm64")
+    helpers.expect_status(r, 0)
+    assert r.stdout == b"hello from aarch64: hello from arm64\n" and r.stderr == "", r.describe()
+
+
+def test_halt_status(hvt):
+    r = hvt("halt42")
+    helpers.expect_status(r, 42)
+    assert r.stdout == b"" and r.stderr == "", r.describe()
+
+
+def test_halt_status_without_sandbox(hvt):
+    r = hvt("halt42", options=("--mem=2", "--no-sandbox"))
+    helpers.expect_status(r, 42)
+
+
+def test_walltime_and_cycle_frequency(hvt, a64_vm):
+    before = time.time_ns()
+    r = hvt("walltime")
+    after = time.time_ns()
+    helpers.expect_status(r, 0)
+    m = re.fullmatch(rb"walltime=([0-9a-f]{16}) freq=([0-9a-f]{16})\n", r.stdout)
+    assert m, r.describe()
+    wall, freq = int(m.group(1), 16), int(m.group(2), 16)
+    # The machine's clock is set from the host's at boot (whole seconds): allow a few seconds.
+    assert before - 5_000_000_000 <= wall <= after + 5_000_000_000, (before, wall, after)
+    # cpu_cycle_freq is the host's CNTFRQ_EL0: the frequency the nested kernel reports for its timer.
+    status, out, _ = a64_vm.run(["sh", "-c", "dmesg | grep -o 'arch_timer: cp15 timer(s) running at [0-9.]*MHz'"], 30)
+    mhz = re.search(rb"running at ([0-9.]+)MHz", out)
+    assert mhz, out
+    assert freq == round(float(mhz.group(1)) * 1_000_000), (freq, out)
+
+
+@pytest.mark.parametrize("mode,message", [
+    ("len2", "Invalid guest mmio access: mmio=0x100000010 len=2"),
+    ("read", "Invalid guest mmio access: mmio=0x100000010 len=4"),
+    ("outside", "Invalid guest mmio access: mmio=0x100000200"),
+    ("nr0", "Invalid guest hypercall: num=0"),
+])
+def test_mmio_refusals(hvt, mode, message):
+    r = hvt(mode)
+    helpers.expect_status(r, 1)
+    assert only_line(r) == message, r.describe()
+
+
+def test_write_to_text_is_a_translation_fault(hvt, a64_probe):
+    """Text is read-only on the host (spec §2.4): the guest's store is a stage-2 fault KVM cannot map
+    writable; KVM_RUN fails with EFAULT and the message names the store's pc."""
+    store = helpers.elf_symbols(a64_probe)["probe_text_store"]
+    r = hvt("textwrite")
+    helpers.expect_status(r, 1)
+    assert only_line(r) == f"KVM: host/guest translation fault: pc={store:#x}", r.describe()
