@@ -152,3 +152,34 @@ def test_write_to_text_is_a_translation_fault(hvt, a64_probe):
     r = hvt("textwrite")
     helpers.expect_status(r, 1)
     assert only_line(r) == f"KVM: host/guest translation fault: pc={store:#x}", r.describe()
+
+
+def test_entry_state_as_the_guest_sees_it(hvt):
+    """Spec §7.3 read back by the guest at its first instructions (real KVM, EL2 emulated by TCG)."""
+    r = hvt("state")
+    helpers.expect_status(r, 0)
+    names = ["x0", "sp", "CurrentEL", "SPSel", "DAIF", "SCTLR_EL1", "TCR_EL1", "MAIR_EL1", "TTBR0_EL1",
+             "CPACR_EL1", "CNTFRQ_EL0", "cpu_cycle_freq", "mem_size"]
+    lines = r.stdout.decode().splitlines()
+    assert len(lines) == len(names), r.describe()
+    v = dict(zip(names, (int(l, 16) for l in lines)))
+    assert v["x0"] == 0x10000
+    assert v["sp"] == v["mem_size"] - 16
+    assert v["CurrentEL"] == 1 << 2 and v["SPSel"] == 1          # EL1h
+    assert v["DAIF"] == 0x3C0                                     # PSTATE 0x3C5: D, A, I, F masked
+    assert v["SCTLR_EL1"] == 0x1005                               # M, C, I, written as exactly this
+    assert v["TCR_EL1"] == 0x32_B518_3518
+    assert v["MAIR_EL1"] == 0x0000_BBFF_440C_0400
+    assert v["TTBR0_EL1"] == 0x1000
+    assert v["CPACR_EL1"] & (3 << 20) == 3 << 20                  # FPEN: FP/SIMD not trapped
+    assert v["cpu_cycle_freq"] == v["CNTFRQ_EL0"] > 0
+    assert v["mem_size"] == 2 << 20
+
+
+def test_sigterm_ends_a_spinning_guest(a64_vm, a64_tender, a64_probe):
+    """SIGTERM while the vCPU is in KVM_RUN: immediate_exit, "Exiting on signal 15", status 1 (as on x86_64)."""
+    script = (f"{a64_tender} --mem=2 {a64_probe} spin & p=$!; sleep 3; kill -TERM $p; wait $p; "
+              "echo status=$? >&2")
+    status, out, err = a64_vm.run(["sh", "-c", script], TIMEOUT)
+    assert status == 0, err
+    assert err.splitlines() == ["skiff-hvt: Exiting on signal 15", "status=1"], err

@@ -9,6 +9,10 @@
  *   walltime   WALLTIME; PUTS "walltime=<16 hex> freq=<16 hex>\n" (freq: boot info cpu_cycle_freq); HALT 0
  *   textwrite  a store to its own text (read-only on the host: a stage-2 fault, KVM_RUN fails EFAULT)
  *   nr0        a hypercall with number 0 (no handler)
+ *   state      PUTS one line of 16 hex digits each for: x0 at entry, SP at entry, CurrentEL, SPSel, DAIF,
+ *              SCTLR_EL1, TCR_EL1, MAIR_EL1, TTBR0_EL1, CPACR_EL1, CNTFRQ_EL0, boot info cpu_cycle_freq and
+ *              mem_size; HALT 0
+ *   spin       loops forever (for signals)
  * anything else: HALT 3. */
 #define MFT_COUNT 1
 #define MFT_DEVICES
@@ -23,6 +27,7 @@
     .globl _start
 _start:
     mov x19, x0                     /* boot info */
+    mov x23, sp                     /* SP at entry */
     ldr x20, [x19, #24]             /* command line GPA */
     ldrb w1, [x20]
     ldrb w2, [x20, #1]
@@ -43,6 +48,12 @@ _start:
     b.eq do_textwrite
     cmp w1, #'n'
     b.eq do_nr0
+    cmp w1, #'s'
+    b.ne 1f
+    cmp w2, #'t'
+    b.eq do_state
+    b do_spin
+1:
     mov w0, #3
     b halt
 
@@ -146,6 +157,51 @@ hex16:
     b.ge 5b
     ret
 
+/* putreg(x3): PUTS "<16 hex digits>\n"; clobbers x0-x7, x9, x10, x24 */
+putreg:
+    mov x24, x30
+    adrp x4, hexline
+    add x4, x4, :lo12:hexline
+    bl hex16
+    adrp x0, hexline
+    add x0, x0, :lo12:hexline
+    mov x1, #17
+    bl puts
+    ret x24
+
+do_state:
+    mov x3, x19
+    bl putreg
+    mov x3, x23
+    bl putreg
+    mrs x3, CurrentEL
+    bl putreg
+    mrs x3, SPSel
+    bl putreg
+    mrs x3, DAIF
+    bl putreg
+    mrs x3, SCTLR_EL1
+    bl putreg
+    mrs x3, TCR_EL1
+    bl putreg
+    mrs x3, MAIR_EL1
+    bl putreg
+    mrs x3, TTBR0_EL1
+    bl putreg
+    mrs x3, CPACR_EL1
+    bl putreg
+    mrs x3, CNTFRQ_EL0
+    bl putreg
+    ldr x3, [x19, #16]
+    bl putreg
+    ldr x3, [x19]
+    bl putreg
+    mov w0, #0
+    b halt
+
+do_spin:
+    b do_spin
+
 do_nr0:
     adrp x9, puts_arg
     mov x10, #HC(0) & 0xffffffff
@@ -173,3 +229,4 @@ halt_arg: .quad 0, 0
 wall_arg: .quad 0
 wmsg: .ascii "walltime=0000000000000000 freq=0000000000000000\n"
 wmsg_end:
+hexline: .ascii "0000000000000000\n"
