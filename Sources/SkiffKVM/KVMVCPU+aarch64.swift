@@ -97,9 +97,8 @@ public final class KVMVCPU: VirtualCPU {
         let r = state.exit
         if Int32(r.exit_reason) == KVM_EXIT_MMIO {
             let m = r.mmio
-            let a = m.phys_addr
-            if a >= HypercallMMIO.window && a - HypercallMMIO.window < HypercallMMIO.windowSize {
-                return HypercallMMIO.decode(address: a, length: Int(m.len), isWrite: m.is_write != 0,
+            if HypercallMMIO.inWindow(m.phys_addr) {
+                return HypercallMMIO.decode(address: m.phys_addr, length: Int(m.len), isWrite: m.is_write != 0,
                                             value: { state.mmioValue }, limit: hypercallLimit)
             }
         }

@@ -82,3 +82,12 @@ func mmioHypercallDecoding(_ address: UInt64, _ length: Int, _ write: Bool, _ ex
     #expect(BootCPUState.cpacr(from: 0x1_0000_0001) == 0x1_0030_0001)
     #expect(BootCPUState.cpacr(from: 0x10_0000) == 0x30_0000)
 }
+
+@Test func mmioWindowBounds() {
+    #expect(!HypercallMMIO.inWindow(0xFFFF_FFFF))
+    #expect(HypercallMMIO.inWindow(0x1_0000_0000))
+    #expect(HypercallMMIO.inWindow(0x1_0000_0100))       // the ring kick
+    #expect(HypercallMMIO.inWindow(0x1_3FFF_FFFF))
+    #expect(!HypercallMMIO.inWindow(0x1_4000_0000))
+    #expect(!HypercallMMIO.inWindow(0x10_0000))           // RAM: the backend's protection fault
+}

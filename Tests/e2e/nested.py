@@ -26,8 +26,9 @@ How (platform notes §9.1):
 
 `NestedVM.run(argv, timeout) -> (returncode, stdout bytes, stderr str)` is the
 whole interface; `NestedVM.result(argv, timeout)` wraps it as a helpers.Result.
-Per-architecture facts are one `NestedArch` row each; x86_64 is the one in use,
-aarch64 (KVM built in, §9.2) is prepared for the next issue.
+Per-architecture facts are one `NestedArch` row each: x86_64 (the `nested_vm`
+fixture's default) and aarch64 (KVM built in, §9.2; used by test_nested_arm64.py,
+and by `nested_vm` with SKIFF_NESTED_ARCH=aarch64).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ ARCHES = {
         # kvm_amd has an optional dependency on ccp (SEV); irqbypass is kvm's.
         kvm_modules=("irqbypass", "ccp", "kvm", "kvm_amd"),
     ),
-    # Next issue (§9.2): KVM is built in; needs `dpkg --add-architecture arm64` for the packages.
+    # §9.2: KVM is built in; needs `dpkg --add-architecture arm64` for the packages (scripts/setup does it).
     "aarch64": NestedArch(
         name="aarch64", deb_arch="arm64",
         kernel_pattern=r"^linux-image-6\.1\.0-(\d+)-arm64-unsigned$",

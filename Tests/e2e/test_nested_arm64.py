@@ -61,21 +61,29 @@ def a64_tender(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def a64_probe(tmp_path_factory) -> Path:
+def a64_guests(tmp_path_factory) -> dict[str, Path]:
+    """Tests/AsmGuests/aarch64/probe.S built as "probe" (no devices) and "probe_blk" (device `storage`)."""
     clang, lld = helpers.tool("clang", "CLANG"), helpers.tool("ld.lld", "LD_LLD")
     if clang is None or lld is None:
         pytest.skip("clang and ld.lld are needed to build Tests/AsmGuests/aarch64 (set CLANG / LD_LLD)")
     out = tmp_path_factory.mktemp("a64asm")
     src = helpers.ASM_DIR / "aarch64" / "probe.S"
-    obj, hvt = out / "probe.o", out / "probe.hvt"
-    r = helpers.run([clang, "-target", "aarch64-none-elf", "-c", str(src), "-o", str(obj)], timeout=120)
-    assert r.returncode == 0, r.describe()
-    # 4 KiB segment alignment as Solo5 links aarch64 guests (ld.lld defaults to 64 KiB there).
-    r = helpers.run([lld, "-T", str(helpers.ASM_DIR / "guest.ld"), "-nostdlib", "-static", "-z", "max-page-size=0x1000",
-                     str(obj), "-o", str(hvt)],
-                    timeout=120)
-    assert r.returncode == 0, r.describe()
-    return hvt
+    guests = {}
+    for name, defines in (("probe", []), ("probe_blk", ["-DPROBE_BLOCK"])):
+        obj, hvt = out / f"{name}.o", out / f"{name}.hvt"
+        r = helpers.run([clang, "-target", "aarch64-none-elf", *defines, "-c", str(src), "-o", str(obj)], timeout=120)
+        assert r.returncode == 0, r.describe()
+        # 4 KiB segment alignment as Solo5 links aarch64 guests (ld.lld defaults to 64 KiB there).
+        r = helpers.run([lld, "-T", str(helpers.ASM_DIR / "guest.ld"), "-nostdlib", "-static", "-z", "max-page-size=0x1000",
+                         str(obj), "-o", str(hvt)], timeout=120)
+        assert r.returncode == 0, r.describe()
+        guests[name] = hvt
+    return guests
+
+
+@pytest.fixture(scope="module")
+def a64_probe(a64_guests) -> Path:
+    return a64_guests["probe"]
 
 
 @pytest.fixture
@@ -183,3 +191,22 @@ def test_sigterm_ends_a_spinning_guest(a64_vm, a64_tender, a64_probe):
     status, out, err = a64_vm.run(["sh", "-c", script], TIMEOUT)
     assert status == 0, err
     assert err.splitlines() == ["skiff-hvt: Exiting on signal 15", "status=1"], err
+
+
+def test_block_write_and_read(a64_vm, a64_tender, a64_guests, tmp_path):
+    """BLOCK_WRITE then BLOCK_READ through the MMIO window (handle 1, 512 bytes at offset 512)."""
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"\0" * 4096)
+    r = a64_vm.result([str(a64_tender), "--mem=2", f"--block:storage={disk}", str(a64_guests["probe_blk"]), "block"],
+                      TIMEOUT)
+    helpers.expect_status(r, 0)
+    assert r.stdout == b"hello from aarch64: \n" + b"0" * 16 + b"\n" + b"0" * 16 + b"\n", r.describe()
+    data = disk.read_bytes()
+    assert len(data) == 4096 and data[512:532] == b"hello from aarch64: " and data[:512] == b"\0" * 512
+
+
+def test_block_hypercall_without_block_device_is_refused(a64_vm, a64_tender, a64_guests):
+    """Spec §8: BLOCK_* have no handler without --block: `Invalid guest hypercall: num=4`."""
+    r = a64_vm.result([str(a64_tender), "--mem=2", str(a64_guests["probe"]), "block"], TIMEOUT)
+    helpers.expect_status(r, 1)
+    assert only_line(r) == "Invalid guest hypercall: num=4", r.describe()

@@ -13,14 +13,25 @@
  *              SCTLR_EL1, TCR_EL1, MAIR_EL1, TTBR0_EL1, CPACR_EL1, CNTFRQ_EL0, boot info cpu_cycle_freq and
  *              mem_size; HALT 0
  *   spin       loops forever (for signals)
- * anything else: HALT 3. */
+ *   block      (-DPROBE_BLOCK: manifest device `storage`, handle 1) BLOCK_WRITE 512 bytes from the
+ *              "hello from aarch64: " message at offset 512, BLOCK_READ them back into a buffer,
+ *              PUTS the buffer's first 20 bytes and the two `ret` values (16 hex digits each); HALT 0
+ * anything else: HALT 3.
+ * Build: clang -target aarch64-none-elf -c; ld.lld -T ../guest.ld -z max-page-size=0x1000. */
+#ifdef PROBE_BLOCK
+#define MFT_COUNT 2
+#define MFT_DEVICES mft_entry storage, 1
+#else
 #define MFT_COUNT 1
 #define MFT_DEVICES
+#endif
 #include "../notes.inc"
 
 #define HC(nr) (0x100000000 + (nr) * 8)
 #define WALLTIME 1
 #define PUTS 2
+#define BLOCK_WRITE 4
+#define BLOCK_READ 5
 #define HALT 8
 
     .text
@@ -48,6 +59,8 @@ _start:
     b.eq do_textwrite
     cmp w1, #'n'
     b.eq do_nr0
+    cmp w1, #'b'
+    b.eq do_block
     cmp w1, #'s'
     b.ne 1f
     cmp w2, #'t'
@@ -199,6 +212,48 @@ do_state:
     mov w0, #0
     b halt
 
+/* block(x11 = nr, x12 = data GPA): handle 1, offset 512, len 512; returns x0 = ret */
+block:
+    adrp x9, blk_arg
+    add x9, x9, :lo12:blk_arg
+    mov x13, #1
+    mov x14, #512
+    stp x13, x14, [x9]
+    stp x12, x14, [x9, #16]
+    str xzr, [x9, #32]
+    mov x10, #0
+    movk x10, #1, lsl #32
+    add x10, x10, x11, lsl #3
+    str w9, [x10]
+    ldrsw x0, [x9, #32]
+    ret
+
+do_block:
+    mov x11, #BLOCK_WRITE
+    adrp x12, msg
+    add x12, x12, :lo12:msg
+    bl block
+    mov x25, x0
+    mov x11, #BLOCK_READ
+    adrp x12, blkbuf
+    add x12, x12, :lo12:blkbuf
+    bl block
+    mov x26, x0
+    adrp x0, blkbuf
+    add x0, x0, :lo12:blkbuf
+    mov x1, #(msg_end - msg)
+    bl puts
+    adrp x0, nl
+    add x0, x0, :lo12:nl
+    mov x1, #1
+    bl puts
+    mov x3, x25
+    bl putreg
+    mov x3, x26
+    bl putreg
+    mov w0, #0
+    b halt
+
 do_spin:
     b do_spin
 
@@ -230,3 +285,8 @@ wall_arg: .quad 0
 wmsg: .ascii "walltime=0000000000000000 freq=0000000000000000\n"
 wmsg_end:
 hexline: .ascii "0000000000000000\n"
+    .p2align 4
+blk_arg: .quad 0, 0, 0, 0, 0
+    .bss
+    .p2align 12
+blkbuf: .skip 512
