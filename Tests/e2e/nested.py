@@ -92,6 +92,7 @@ ARCHES = {
                  "-cpu", "max,pauth-impdef=on"),
         console="ttyAMA0",
         kvm_modules=(),
+        share_modules=("virtio_pci", "9pnet_virtio", "9p", "tun"),   # tun: the tender's taps (test_nested_arm64.py)
         memory="1G",
     ),
 }
@@ -184,7 +185,7 @@ def kernel_bundle(arch: NestedArch) -> KernelBundle:
                                         "./lib/modules/*/kernel/virt/*", "./lib/modules/*/kernel/drivers/crypto/ccp/*",
                                         "./lib/modules/*/kernel/drivers/virtio/*", "./lib/modules/*/kernel/fs/9p/*",
                                         "./lib/modules/*/kernel/fs/netfs/*", "./lib/modules/*/kernel/fs/fscache/*",
-                                        "./lib/modules/*/kernel/net/9p/*"])
+                                        "./lib/modules/*/kernel/net/9p/*", "./lib/modules/*/kernel/drivers/net/tun.ko"])
                 shutil.rmtree(base / "debs", ignore_errors=True)
                 (pkg_dir / "done").write_text(want + "\n")
                 for old in cached:  # keep one kernel

@@ -16,11 +16,17 @@
  *   block      (-DPROBE_BLOCK: manifest device `storage`, handle 1) BLOCK_WRITE 512 bytes from the
  *              "hello from aarch64: " message at offset 512, BLOCK_READ them back into a buffer,
  *              PUTS the buffer's first 20 bytes and the two `ret` values (16 hex digits each); HALT 0
+ *   kick       PUTS boot info host_features and net_ring (16 hex digits each), then a 32-bit store to the
+ *              ring kick 0x100000100 (an ioeventfd when ring I/O is offered: no exit); HALT 9
+ *              (-DPROBE_NET: manifest device `service0`, NET_BASIC)
  * anything else: HALT 3.
  * Build: clang -target aarch64-none-elf -c; ld.lld -T ../guest.ld -z max-page-size=0x1000. */
-#ifdef PROBE_BLOCK
+#if defined(PROBE_BLOCK)
 #define MFT_COUNT 2
 #define MFT_DEVICES mft_entry storage, 1
+#elif defined(PROBE_NET)
+#define MFT_COUNT 2
+#define MFT_DEVICES mft_entry service0, 2
 #else
 #define MFT_COUNT 1
 #define MFT_DEVICES
@@ -61,6 +67,8 @@ _start:
     b.eq do_nr0
     cmp w1, #'b'
     b.eq do_block
+    cmp w1, #'k'
+    b.eq do_kick
     cmp w1, #'s'
     b.ne 1f
     cmp w2, #'t'
@@ -252,6 +260,17 @@ do_block:
     mov x3, x26
     bl putreg
     mov w0, #0
+    b halt
+
+do_kick:
+    ldr w3, [x19, #40]
+    bl putreg
+    ldr x3, [x19, #48]
+    bl putreg
+    mov x10, #0x100
+    movk x10, #1, lsl #32
+    str w10, [x10]
+    mov w0, #9
     b halt
 
 do_spin:
