@@ -19,6 +19,8 @@
  *   kick       PUTS boot info host_features and net_ring (16 hex digits each), then a 32-bit store to the
  *              ring kick 0x100000100 (an ioeventfd when ring I/O is offered: no exit); HALT 9
  *              (-DPROBE_NET: manifest device `service0`, NET_BASIC)
+ *   zero       a load from GPA 0 (not mapped): a stage-1 fault taken inside the guest at VBAR_EL1 (0,
+ *              unset) + 0x200, unmapped too: it faults forever without an exit (end it with a signal)
  * anything else: HALT 3.
  * Build: clang -target aarch64-none-elf -c; ld.lld -T ../guest.ld -z max-page-size=0x1000. */
 #if defined(PROBE_BLOCK)
@@ -69,6 +71,8 @@ _start:
     b.eq do_block
     cmp w1, #'k'
     b.eq do_kick
+    cmp w1, #'z'
+    b.eq do_zero
     cmp w1, #'s'
     b.ne 1f
     cmp w2, #'t'
@@ -271,6 +275,12 @@ do_kick:
     movk x10, #1, lsl #32
     str w10, [x10]
     mov w0, #9
+    b halt
+
+do_zero:
+    mov x10, #0
+    ldr w11, [x10]
+    mov w0, #11
     b halt
 
 do_spin:
