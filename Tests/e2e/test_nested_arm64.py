@@ -244,3 +244,18 @@ def test_ring_kick_without_net_is_an_invalid_mmio_access(hvt):
     helpers.expect_status(r, 1)
     assert r.stdout == b"0" * 16 + b"\n" + b"0" * 16 + b"\n", r.describe()
     assert only_line(r) == "Invalid guest mmio access: mmio=0x100000100", r.describe()
+
+
+def test_seccomp_filter_is_installed_and_enforced(a64_vm, a64_tender, a64_probe):
+    """The arm64 allow-list (AUDIT_ARCH_AARCH64, arm64 syscall numbers): every other test here runs under it
+    (a wrong arch check would kill them all); while the guest spins every thread shows filter mode; the test
+    hook's getppid() (not on the list) is killed with SIGSYS (159 in a shell) before the guest runs."""
+    script = (f"{a64_tender} --mem=2 {a64_probe} spin & p=$!; sleep 3; "
+              "grep -h -e '^Seccomp:' -e '^NoNewPrivs:' /proc/$p/task/*/status; kill -TERM $p; wait $p")
+    status, out, err = a64_vm.run(["sh", "-c", script], TIMEOUT)
+    assert status == 1, err
+    lines = out.decode().split("\n")
+    assert sorted(set(l.split()[0] + l.split()[1] for l in lines if l)) == ["NoNewPrivs:1", "Seccomp:2"], out
+    status, out, err = a64_vm.run(["sh", "-c", f"SKIFF_TEST_FORBIDDEN_SYSCALL=1 {a64_tender} --mem=2 {a64_probe} "
+                                   "hello; echo status=$?"], TIMEOUT)
+    assert out == b"status=159\n", (out, err)
