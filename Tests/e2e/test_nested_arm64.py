@@ -259,3 +259,18 @@ def test_seccomp_filter_is_installed_and_enforced(a64_vm, a64_tender, a64_probe)
     status, out, err = a64_vm.run(["sh", "-c", f"SKIFF_TEST_FORBIDDEN_SYSCALL=1 {a64_tender} --mem=2 {a64_probe} "
                                    "hello; echo status=$?"], TIMEOUT)
     assert out == b"status=159\n", (out, err)
+
+
+def test_net_write_hypercall_reaches_the_tap(a64_vm, a64_tender, a64_guests, tap0):
+    """NET_WRITE (6) through the MMIO window: one write() of the frame to the tap fd, which the nested
+    kernel counts as received on tap0; ret = 0 (OK)."""
+    def rx() -> int:
+        status, out, err = a64_vm.run(["cat", f"/sys/class/net/{tap0}/statistics/rx_packets"], 30)
+        assert status == 0, err
+        return int(out)
+    before = rx()
+    r = a64_vm.result([str(a64_tender), "--mem=2", f"--net:service0={tap0}", str(a64_guests["probe_net"]), "frame"],
+                      TIMEOUT)
+    helpers.expect_status(r, 0)
+    assert r.stdout == b"0" * 16 + b"\n" and r.stderr == "", r.describe()
+    assert rx() == before + 1

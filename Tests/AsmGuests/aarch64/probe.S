@@ -21,6 +21,8 @@
  *              (-DPROBE_NET: manifest device `service0`, NET_BASIC)
  *   zero       a load from GPA 0 (not mapped): a stage-1 fault taken inside the guest at VBAR_EL1 (0,
  *              unset) + 0x200, unmapped too: it faults forever without an exit (end it with a signal)
+ *   frame      (-DPROBE_NET) NET_WRITE one 60-byte broadcast frame, ethertype 0x88B5, on handle 1 through
+ *              the hypercall (not the ring); PUTS `ret` (16 hex digits); HALT 0
  * anything else: HALT 3.
  * Build: clang -target aarch64-none-elf -c; ld.lld -T ../guest.ld -z max-page-size=0x1000. */
 #if defined(PROBE_BLOCK)
@@ -40,6 +42,7 @@
 #define PUTS 2
 #define BLOCK_WRITE 4
 #define BLOCK_READ 5
+#define NET_WRITE 6
 #define HALT 8
 
     .text
@@ -73,6 +76,8 @@ _start:
     b.eq do_kick
     cmp w1, #'z'
     b.eq do_zero
+    cmp w1, #'f'
+    b.eq do_frame
     cmp w1, #'s'
     b.ne 1f
     cmp w2, #'t'
@@ -283,6 +288,23 @@ do_zero:
     mov w0, #11
     b halt
 
+do_frame:
+    adrp x9, net_arg
+    add x9, x9, :lo12:net_arg
+    mov x13, #1
+    adrp x12, frame
+    add x12, x12, :lo12:frame
+    stp x13, x12, [x9]
+    mov x14, #(frame_end - frame)
+    stp x14, xzr, [x9, #16]
+    mov x10, #HC(NET_WRITE) & 0xffffffff
+    movk x10, #1, lsl #32
+    str w9, [x10]
+    ldrsw x3, [x9, #24]
+    bl putreg
+    mov w0, #0
+    b halt
+
 do_spin:
     b do_spin
 
@@ -303,6 +325,10 @@ probe_text_store:
     b halt
 
     .section .rodata
+frame: .byte 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0x00, 0x00, 0xa6, 0x4b, 0x88, 0xb5
+    .ascii "skiff arm64 NET_WRITE"
+    .fill 60 - (. - frame), 1, 0
+frame_end:
 msg: .ascii "hello from aarch64: "
 msg_end:
 nl: .ascii "\n"
@@ -316,6 +342,7 @@ wmsg_end:
 hexline: .ascii "0000000000000000\n"
     .p2align 4
 blk_arg: .quad 0, 0, 0, 0, 0
+net_arg: .quad 0, 0, 0, 0
     .bss
     .p2align 12
 blkbuf: .skip 512
