@@ -23,6 +23,10 @@
  *              unset) + 0x200, unmapped too: it faults forever without an exit (end it with a signal)
  *   frame      (-DPROBE_NET) NET_WRITE one 60-byte broadcast frame, ethertype 0x88B5, on handle 1 through
  *              the hypercall (not the ring); PUTS `ret` (16 hex digits); HALT 0
+ *   ring       (-DPROBE_NET, ring I/O offered) the same frame twice through the net ring (spec §11): submit,
+ *              kick if needs_kick, wait for ent_head to pass it; then wait 100 ms (CNTVCT_EL0) so the
+ *              host's I/O thread blocks on its eventfd, and submit the second. PUTS the needs_kick seen
+ *              before each kick (16 hex digits each); HALT 0
  * anything else: HALT 3.
  * Build: clang -target aarch64-none-elf -c; ld.lld -T ../guest.ld -z max-page-size=0x1000. */
 #if defined(PROBE_BLOCK)
@@ -78,6 +82,8 @@ _start:
     b.eq do_zero
     cmp w1, #'f'
     b.eq do_frame
+    cmp w1, #'g'
+    b.eq do_ring
     cmp w1, #'s'
     b.ne 1f
     cmp w2, #'t'
@@ -303,6 +309,60 @@ do_frame:
     ldrsw x3, [x9, #24]
     bl putreg
     mov w0, #0
+    b halt
+
+/* ring_write(x20 = ring): one NET_WRITE entry for `frame`; returns x0 = needs_kick seen; clobbers x9-x14 */
+ring_write:
+    ldr w11, [x20]                  /* ent_tail */
+    and w12, w11, #1023
+    add x13, x20, #128
+    add x13, x13, x12, lsl #5       /* &entries[ent_tail & 1023] */
+    mov w14, #1                     /* HVT_RING_NET_WRITE */
+    str w14, [x13]
+    str w14, [x13, #4]              /* handle 1 */
+    adrp x9, frame
+    add x9, x9, :lo12:frame
+    str x9, [x13, #8]
+    mov w14, #(frame_end - frame)
+    str w14, [x13, #16]
+    str w11, [x13, #20]             /* id */
+    dmb ishst
+    add w11, w11, #1
+    str w11, [x20]
+    dmb ish
+    ldr w0, [x20, #72]              /* needs_kick */
+    cbz w0, 6f
+    mov x10, #0x100
+    movk x10, #1, lsl #32
+    str wzr, [x10]                  /* kick: ring id 0 */
+6:  ldr w12, [x20, #64]             /* wait until ent_head reaches ent_tail */
+    cmp w12, w11
+    b.ne 6b
+    dmb ishld
+    ret
+
+do_ring:
+    ldr x20, [x19, #48]             /* net_ring */
+    cbz x20, 8f
+    bl ring_write
+    mov x27, x0
+    mrs x11, CNTVCT_EL0             /* 100 ms */
+    ldr x12, [x19, #16]
+    mov x13, #10
+    udiv x12, x12, x13
+    add x12, x11, x12
+7:  mrs x11, CNTVCT_EL0
+    cmp x11, x12
+    b.lo 7b
+    bl ring_write
+    mov x28, x0
+    mov x3, x27
+    bl putreg
+    mov x3, x28
+    bl putreg
+    mov w0, #0
+    b halt
+8:  mov w0, #12                     /* no ring offered */
     b halt
 
 do_spin:
