@@ -292,3 +292,21 @@ def test_net_ring_write_with_ioeventfd_kick(a64_vm, a64_tender, a64_guests, tap0
     first, second = (int(l, 16) for l in r.stdout.decode().splitlines())
     assert first in (0, 1) and second == 1, r.describe()
     assert rx() == before + 2
+
+
+def test_poll_without_net_sleeps(hvt):
+    """POLL (3) with no net device is a pure sleep: ret 0, ready_set 0, at least the timeout on CNTVCT_EL0."""
+    r = hvt("poll")
+    helpers.expect_status(r, 0)
+    ret, ready, ticks = (int(l, 16) for l in r.stdout.decode().splitlines())
+    assert ret == 0 and ready == 0, r.describe()
+    r2 = hvt("state")
+    cntfrq = int(r2.stdout.decode().splitlines()[10], 16)
+    assert ticks >= cntfrq * 20 // 1000, (ticks, cntfrq)
+
+
+def test_abort_halt_status_255(hvt):
+    """HALT 255 with cookie 0 (aarch64 bindings): status 255 and no trap-frame line (x86_64 only)."""
+    r = hvt("abort")
+    helpers.expect_status(r, 255)
+    assert r.stdout == b"" and r.stderr == "", r.describe()

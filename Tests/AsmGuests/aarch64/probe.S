@@ -27,6 +27,9 @@
  *              kick if needs_kick, wait for ent_head to pass it; then wait 100 ms (CNTVCT_EL0) so the
  *              host's I/O thread blocks on its eventfd, and submit the second. PUTS the needs_kick seen
  *              before each kick (16 hex digits each); HALT 0
+ *   poll       POLL with a 20 ms timeout (no net device: a sleep); PUTS ret, ready_set and the CNTVCT_EL0
+ *              ticks it took (16 hex digits each); HALT 0
+ *   abort      HALT 255 with cookie 0 (what aarch64 Solo5 bindings do on a fatal trap)
  * anything else: HALT 3.
  * Build: clang -target aarch64-none-elf -c; ld.lld -T ../guest.ld -z max-page-size=0x1000. */
 #if defined(PROBE_BLOCK)
@@ -47,6 +50,7 @@
 #define BLOCK_WRITE 4
 #define BLOCK_READ 5
 #define NET_WRITE 6
+#define POLL 3
 #define HALT 8
 
     .text
@@ -84,6 +88,10 @@ _start:
     b.eq do_frame
     cmp w1, #'g'
     b.eq do_ring
+    cmp w1, #'p'
+    b.eq do_poll
+    cmp w1, #'a'
+    b.eq do_abort
     cmp w1, #'s'
     b.ne 1f
     cmp w2, #'t'
@@ -365,6 +373,35 @@ do_ring:
 8:  mov w0, #12                     /* no ring offered */
     b halt
 
+do_poll:
+    adrp x9, poll_arg
+    add x9, x9, :lo12:poll_arg
+    mov x11, #0x2d00                /* 20 000 000 ns = 0x1312D00 */
+    movk x11, #0x131, lsl #16
+    stp x11, xzr, [x9]
+    str xzr, [x9, #16]
+    isb
+    mrs x27, CNTVCT_EL0
+    mov x10, #HC(POLL) & 0xffffffff
+    movk x10, #1, lsl #32
+    str w9, [x10]
+    isb
+    mrs x28, CNTVCT_EL0
+    adrp x21, poll_arg
+    add x21, x21, :lo12:poll_arg
+    ldrsw x3, [x21, #16]
+    bl putreg
+    ldr x3, [x21, #8]
+    bl putreg
+    sub x3, x28, x27
+    bl putreg
+    mov w0, #0
+    b halt
+
+do_abort:
+    mov w0, #255
+    b halt
+
 do_spin:
     b do_spin
 
@@ -403,6 +440,7 @@ hexline: .ascii "0000000000000000\n"
     .p2align 4
 blk_arg: .quad 0, 0, 0, 0, 0
 net_arg: .quad 0, 0, 0, 0
+poll_arg: .quad 0, 0, 0
     .bss
     .p2align 12
 blkbuf: .skip 512
