@@ -3,8 +3,13 @@
 Debian's arm64 kernel boots at EL2 under `qemu-system-aarch64 -machine virt,virtualization=on`
 (nested.py's "aarch64" row, platform notes §9.2); KVM (built in) runs there. The Embedded Swift
 tender for arm64 (`scripts/build-embedded aarch64`) and the assembly guest
-Tests/AsmGuests/aarch64/probe.S are copied into the share and run inside: PUTS and HALT,
-WALLTIME and cpu_cycle_freq, the MMIO transport's refusals (spec §8) and a stage-2 write fault.
+Tests/AsmGuests/aarch64/probe.S (variants: no device, `storage`, `service0`) are copied into the
+share and run inside:
+- the entry state as the guest reads it (spec §7.3), PUTS/HALT, WALLTIME, cpu_cycle_freq, POLL;
+- the MMIO transport's refusals (spec §8): a read, a wrong length, a store past the hypercalls,
+  a number without a handler; a store to host-read-only text (EFAULT, `pc=` of the store);
+- block (BLOCK_WRITE/READ) and net: NET_WRITE, the net ring with its ioeventfd kick at 0x100000100;
+- SIGTERM during KVM_RUN, the seccomp filter on arm64.
 
 Skips loudly when qemu-system-aarch64, the arm64 kernel or the aarch64 toolchain cannot be had.
 Under TCG every exit costs ~80 µs and the first KVM_RUN ~10 ms: nothing here is timed.
