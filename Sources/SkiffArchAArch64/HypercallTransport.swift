@@ -9,6 +9,13 @@ public enum HypercallMMIO {
     /// The net ring's kick (an ioeventfd when ring I/O is offered; spec §11).
     public static let ringKick: UInt64 = 0x1_0000_0100
 
+    /// True if `address` lies in the window: such exits are decoded here; any other MMIO exit is the
+    /// backend's common case (inside RAM a protection fault, else an unexpected MMIO exit).
+    @inlinable
+    public static func inWindow(_ address: UInt64) -> Bool {
+        address >= window && address - window < windowSize
+    }
+
     /// Decodes an MMIO exit in the window. `limit` is the first hypercall number not decoded.
     /// Wrong length or a read: `len` is reported; a write outside the hypercall range: address only.
     @inlinable

@@ -1,10 +1,111 @@
-// KVMVCPU+aarch64.swift: the KVM backend's aarch64 part: VM-wide set-up only so far; the hvt vCPU (MMIO hypercalls) is the next step.
+// KVMVCPU+aarch64.swift: the KVM backend's aarch64 part: vCPU init, the hvt entry state by ONE_REG, MMIO hypercall exits.
+//
+// Spec §7.3: KVM_ARM_PREFERRED_TARGET → KVM_ARM_VCPU_INIT (no features), CPACR_EL1 read-modify-write,
+// then the writes of `BootCPUState.registerWrites` (SkiffArchAArch64, unit-tested as data). Hypercalls
+// are 32-bit stores into the MMIO window at 0x100000000 (§8), decoded by `HypercallMMIO.decode`.
 
 #if arch(arm64)
+import CSkiffLinux
+import CSkiffKVM
 import SkiffCore
+import SkiffArchAArch64
 
 extension KVMVirtualMachine {
     /// arm64 needs no VM-wide set-up before the memory slot is registered.
     func prepareArchitecture() throws(BackendError) {}
+
+    /// The guest's cycle counter frequency in Hz (spec §7.3: the host's CNTFRQ_EL0, readable at EL0).
+    public func cycleCounterFrequency() throws(BackendError) -> UInt64 {
+        let f = cskiff_read_cntfrq()
+        guard f > 0 else { throw BackendError("KVM: the host's CNTFRQ_EL0 reads 0") }
+        return f
+    }
+
+    /// True if the host can signal an eventfd on a guest doorbell write (`KVM_CAP_IOEVENTFD`).
+    public var supportsDoorbells: Bool { hasCapability(KVM_CAP_IOEVENTFD) }
+
+    /// Registers `eventFD` for 4-byte stores to the MMIO address `address` (spec §11: 0x100000100).
+    public func registerDoorbell(_ address: UInt64, eventFD: Int32) throws(BackendError) {
+        try registerIOEvent(address: address, flags: 0, eventFD: eventFD)
+    }
+
+    /// Creates vCPU 0 in the aarch64 hvt boot state.
+    public func makeVCPU(state: BootCPUState) throws(BackendError) -> KVMVCPU {
+        try KVMVCPU(vm: self, state: state)
+    }
+}
+
+/// vCPU 0 of an aarch64 KVM VM.
+public final class KVMVCPU: VirtualCPU {
+    let state: KVMRunState
+    let thread = VCPUThread()
+    let memorySize: UInt64
+    public let programCounterName = "pc"
+    /// Kept for the monitor's common interface: aarch64 has no ports (bench's ignored ports are x86's).
+    public var ignoredPorts: [UInt32] = []
+    /// Hypercall numbers decoded from the window (0x100000000 + n × 8): hvt's, or more when an extension is offered.
+    public var hypercallLimit: UInt32 = Hypercall.limit
+
+    init(vm: KVMVirtualMachine, state boot: BootCPUState) throws(BackendError) {
+        memorySize = vm.memory.allocationSize
+        state = try KVMRunState(vm: vm)
+        var initArg = kvm_vcpu_init()
+        try kvmIoctl(vm.vmFD, CSKIFF_KVM_ARM_PREFERRED_TARGET, &initArg, "KVM_ARM_PREFERRED_TARGET")
+        // No extra features: no PSCI 0.2, PMU, SVE or pointer authentication (spec §7.3).
+        initArg.features = (0, 0, 0, 0, 0, 0, 0)
+        try kvmIoctl(state.fd, CSKIFF_KVM_ARM_VCPU_INIT, &initArg, "KVM_ARM_VCPU_INIT")
+        let cpacr = try getRegister(OneRegID.cpacrEL1, "KVM_GET_ONE_REG (CPACR_EL1)")
+        try setRegister(OneRegID.cpacrEL1, BootCPUState.cpacr(from: cpacr), "KVM_SET_ONE_REG (CPACR_EL1)")
+        for w in boot.registerWrites { try setRegister(w.id, w.value, "KVM_SET_ONE_REG") }
+    }
+
+    private func setRegister(_ id: UInt64, _ value: UInt64, _ name: StaticString) throws(BackendError) {
+        var v = value
+        try withUnsafeMutablePointer(to: &v) { (p) throws(BackendError) in
+            var reg = kvm_one_reg(id: id, addr: UInt64(UInt(bitPattern: p)))
+            try kvmIoctl(state.fd, CSKIFF_KVM_SET_ONE_REG, &reg, name)
+        }
+    }
+
+    private func getRegister(_ id: UInt64, _ name: StaticString) throws(BackendError) -> UInt64 {
+        var v: UInt64 = 0
+        try withUnsafeMutablePointer(to: &v) { (p) throws(BackendError) in
+            var reg = kvm_one_reg(id: id, addr: UInt64(UInt(bitPattern: p)))
+            try kvmIoctl(state.fd, CSKIFF_KVM_GET_ONE_REG, &reg, name)
+        }
+        return v
+    }
+
+    public func programCounter() -> UInt64 {
+        (try? getRegister(OneRegID.pc, "KVM_GET_ONE_REG (PC)")) ?? 0
+    }
+
+    /// Makes SIGINT/SIGTERM interrupt this vCPU; call on the thread that runs it.
+    public func becomeSignalTarget() {
+        thread.claim()
+        state.becomeSignalTarget()
+    }
+
+    /// Forces the running `KVM_RUN` to return (from another thread).
+    public func kick() {
+        state.setImmediateExit(true)
+        thread.kick()
+    }
+
+    public func run() throws(BackendError) -> VCPUExit {
+        if let e = state.enter() { return try state.decodeRunError(e, pcName: programCounterName, pc: programCounter) }
+        let r = state.exit
+        if Int32(r.exit_reason) == KVM_EXIT_MMIO {
+            let m = r.mmio
+            if HypercallMMIO.inWindow(m.phys_addr) {
+                return HypercallMMIO.decode(address: m.phys_addr, length: Int(m.len), isWrite: m.is_write != 0,
+                                            value: { state.mmioValue }, limit: hypercallLimit)
+            }
+        }
+        if let exit = KVMRunState.decodeCommonExit(r, memorySize: memorySize, pcName: programCounterName, pc: programCounter) {
+            return exit
+        }
+        return KVMRunState.unhandled(r, pcName: programCounterName, pc: programCounter())
+    }
 }
 #endif

@@ -49,3 +49,45 @@ import SkiffArchAArch64
 func mmioHypercallDecoding(_ address: UInt64, _ length: Int, _ write: Bool, _ expected: VCPUExit) {
     #expect(HypercallMMIO.decode(address: address, length: length, isWrite: write, value: { 0x1234 }, limit: 9) == expected)
 }
+
+@Test func oneRegIDsMatchKVMHeaders() {
+    // Platform notes §9.2 (checked on a real arm64 KVM) and arch/arm64/include/uapi/asm/kvm.h.
+    #expect(OneRegID.x0 == 0x6030_0000_0010_0000)
+    #expect(OneRegID.pc == 0x6030_0000_0010_0040)
+    #expect(OneRegID.pstate == 0x6030_0000_0010_0042)
+    #expect(OneRegID.spEL1 == 0x6030_0000_0010_0044)
+    #expect(OneRegID.sctlrEL1 == 0x6030_0000_0013_C080)
+    #expect(OneRegID.cpacrEL1 == 0x6030_0000_0013_C082)
+    #expect(OneRegID.ttbr0EL1 == 0x6030_0000_0013_C100)
+    #expect(OneRegID.tcrEL1 == 0x6030_0000_0013_C102)
+    #expect(OneRegID.mairEL1 == 0x6030_0000_0013_C510)
+}
+
+@Test func registerWritesAreTheEntryState() {
+    let s = BootCPUState(entry: 0x100abc, guestMemSize: 32 << 20)
+    #expect(s.registerWrites == [
+        RegisterWrite(0x6030_0000_0013_C510, 0x0000_BBFF_440C_0400),   // MAIR_EL1
+        RegisterWrite(0x6030_0000_0013_C102, 0x32_B518_3518),          // TCR_EL1
+        RegisterWrite(0x6030_0000_0013_C100, 0x1000),                  // TTBR0_EL1
+        RegisterWrite(0x6030_0000_0013_C080, 0x1005),                  // SCTLR_EL1, after the tables' registers
+        RegisterWrite(0x6030_0000_0010_0042, 0x3C5),                   // PSTATE: EL1h, DAIF masked
+        RegisterWrite(0x6030_0000_0010_0044, (32 << 20) - 16),         // SP_EL1
+        RegisterWrite(0x6030_0000_0010_0040, 0x100abc),                // PC
+        RegisterWrite(0x6030_0000_0010_0000, 0x10000),                 // X0: boot info
+    ])
+}
+
+@Test func cpacrReadModifyWriteSetsOnlyFPEN() {
+    #expect(BootCPUState.cpacr(from: 0) == 0x30_0000)
+    #expect(BootCPUState.cpacr(from: 0x1_0000_0001) == 0x1_0030_0001)
+    #expect(BootCPUState.cpacr(from: 0x10_0000) == 0x30_0000)
+}
+
+@Test func mmioWindowBounds() {
+    #expect(!HypercallMMIO.inWindow(0xFFFF_FFFF))
+    #expect(HypercallMMIO.inWindow(0x1_0000_0000))
+    #expect(HypercallMMIO.inWindow(0x1_0000_0100))       // the ring kick
+    #expect(HypercallMMIO.inWindow(0x1_3FFF_FFFF))
+    #expect(!HypercallMMIO.inWindow(0x1_4000_0000))
+    #expect(!HypercallMMIO.inWindow(0x10_0000))           // RAM: the backend's protection fault
+}

@@ -26,8 +26,9 @@ How (platform notes §9.1):
 
 `NestedVM.run(argv, timeout) -> (returncode, stdout bytes, stderr str)` is the
 whole interface; `NestedVM.result(argv, timeout)` wraps it as a helpers.Result.
-Per-architecture facts are one `NestedArch` row each; x86_64 is the one in use,
-aarch64 (KVM built in, §9.2) is prepared for the next issue.
+Per-architecture facts are one `NestedArch` row each: x86_64 (the `nested_vm`
+fixture's default) and aarch64 (KVM built in, §9.2; used by test_nested_arm64.py,
+and by `nested_vm` with SKIFF_NESTED_ARCH=aarch64).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ ARCHES = {
         # kvm_amd has an optional dependency on ccp (SEV); irqbypass is kvm's.
         kvm_modules=("irqbypass", "ccp", "kvm", "kvm_amd"),
     ),
-    # Next issue (§9.2): KVM is built in; needs `dpkg --add-architecture arm64` for the packages.
+    # §9.2: KVM is built in; needs `dpkg --add-architecture arm64` for the packages (scripts/setup does it).
     "aarch64": NestedArch(
         name="aarch64", deb_arch="arm64",
         kernel_pattern=r"^linux-image-6\.1\.0-(\d+)-arm64-unsigned$",
@@ -91,6 +92,7 @@ ARCHES = {
                  "-cpu", "max,pauth-impdef=on"),
         console="ttyAMA0",
         kvm_modules=(),
+        share_modules=("virtio_pci", "9pnet_virtio", "9p", "tun"),   # tun: the tender's taps (test_nested_arm64.py)
         memory="1G",
     ),
 }
@@ -183,7 +185,7 @@ def kernel_bundle(arch: NestedArch) -> KernelBundle:
                                         "./lib/modules/*/kernel/virt/*", "./lib/modules/*/kernel/drivers/crypto/ccp/*",
                                         "./lib/modules/*/kernel/drivers/virtio/*", "./lib/modules/*/kernel/fs/9p/*",
                                         "./lib/modules/*/kernel/fs/netfs/*", "./lib/modules/*/kernel/fs/fscache/*",
-                                        "./lib/modules/*/kernel/net/9p/*"])
+                                        "./lib/modules/*/kernel/net/9p/*", "./lib/modules/*/kernel/drivers/net/tun.ko"])
                 shutil.rmtree(base / "debs", ignore_errors=True)
                 (pkg_dir / "done").write_text(want + "\n")
                 for old in cached:  # keep one kernel

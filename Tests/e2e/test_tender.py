@@ -110,7 +110,7 @@ def test_arm64_tender_is_static_aarch64():
     assert not f["interp"] and not f["dynamic"]
 
 
-def test_arm64_tender_runs_and_refuses_hvt_images_with_one_line():
+def test_arm64_tender_runs_and_fails_without_kvm_with_one_line():
     need(TENDER_ARM64)
     q = qemu_aarch64()
     v = helpers.run([q, str(TENDER_ARM64), "--version"])
@@ -120,8 +120,10 @@ def test_arm64_tender_runs_and_refuses_hvt_images_with_one_line():
     assert x86.returncode == 1
     assert x86.stderr.strip().splitlines() == [
         f"skiff-hvt: {FIXTURES_DIR / 'ok_baseline.elf'}: invalid or unsupported executable (wrong e_machine 62)"]
-    # A valid aarch64 hvt image: checked, then refused before any VM exists (no aarch64 KVM vCPU yet).
+    # A valid aarch64 hvt image: checked, then the VM cannot be made here: qemu-user does not pass KVM
+    # ioctls through (or there is no /dev/kvm). One line, status 1. (It runs in test_nested_arm64.py.)
     a64 = helpers.run([q, str(TENDER_ARM64), "--mem=8", str(FIXTURES_DIR / "hdr_machine_aarch64.elf")])
     assert a64.returncode == 1
-    assert a64.stderr.strip().splitlines() == [
-        "skiff-hvt: hvt guests are not supported on aarch64 yet (this tender has no aarch64 KVM vCPU)"]
+    lines = a64.stderr.strip().splitlines()
+    assert len(lines) == 1 and (lines[0] == "skiff-hvt: KVM: unsupported API version -1"
+                                or lines[0].startswith("skiff-hvt: Could not open: /dev/kvm: ")), lines

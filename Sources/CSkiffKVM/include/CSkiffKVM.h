@@ -38,6 +38,12 @@ static const unsigned int CSKIFF_KVM_IOEVENTFD_FLAG_PIO = KVM_IOEVENTFD_FLAG_PIO
 #if defined(__aarch64__)
 static const unsigned long CSKIFF_KVM_ARM_PREFERRED_TARGET = KVM_ARM_PREFERRED_TARGET;
 static const unsigned long CSKIFF_KVM_ARM_VCPU_INIT = KVM_ARM_VCPU_INIT;
+/* The generic timer's frequency (CNTFRQ_EL0; Linux lets EL0 read it): the guest's cpu_cycle_freq. */
+static inline uint64_t cskiff_read_cntfrq(void) {
+    uint64_t v;
+    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(v));
+    return v;
+}
 #endif
 
 /* kvm_run accessors for the anonymous union, kept here so Swift never does
