@@ -69,6 +69,9 @@ public final class KVMVirtualMachine {
         ((try? kvmIoctl(vmFD, CSKIFF_KVM_CHECK_EXTENSION, UInt(cap), "KVM_CHECK_EXTENSION")) ?? 0) > 0
     }
 
+    /// True if the host can signal an eventfd on a guest doorbell write (`KVM_CAP_IOEVENTFD`).
+    public var supportsDoorbells: Bool { hasCapability(KVM_CAP_IOEVENTFD) }
+
     /// Registers `eventFD` to be signalled on a 4-byte write to `address` (`KVM_IOEVENTFD`;
     /// `flags` selects port I/O on x86).
     func registerIOEvent(address: UInt64, flags: UInt32, eventFD: Int32) throws(BackendError) {
@@ -174,5 +177,34 @@ final class KVMRunState {
     static func unhandled(_ r: kvm_run, pcName: String, pc: UInt64) -> VCPUExit {
         .fault(GuestFault(kind: .unhandled, message: "KVM: unhandled exit: exit_reason=\(hex(r.exit_reason)), \(pcName)=\(hex(pc))",
                           programCounter: pc))
+    }
+}
+
+/// What every architecture's vCPU has: its kvm_run, the thread that runs it, the decode limits.
+/// `KVMVCPU` (KVMVCPU+ARCH.swift) adds the architecture's state and exit decoding.
+public class KVMVCPUBase {
+    let state: KVMRunState
+    let thread = VCPUThread()
+    let memorySize: UInt64
+    /// Ports whose 4-byte OUTs are ignored (x86's benchmark floor; unused elsewhere).
+    public var ignoredPorts: [UInt32] = []
+    /// Hypercall numbers decoded: hvt's, or more when an extension is offered.
+    public var hypercallLimit: UInt32 = Hypercall.limit
+
+    init(vm: KVMVirtualMachine) throws(BackendError) {
+        memorySize = vm.memory.allocationSize
+        state = try KVMRunState(vm: vm)
+    }
+
+    /// Makes SIGINT/SIGTERM interrupt this vCPU; call on the thread that runs it.
+    public func becomeSignalTarget() {
+        thread.claim()
+        state.becomeSignalTarget()
+    }
+
+    /// Forces the running `KVM_RUN` to return (from another thread).
+    public func kick() {
+        state.setImmediateExit(true)
+        thread.kick()
     }
 }

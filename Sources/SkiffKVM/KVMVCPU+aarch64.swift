@@ -21,9 +21,6 @@ extension KVMVirtualMachine {
         return f
     }
 
-    /// True if the host can signal an eventfd on a guest doorbell write (`KVM_CAP_IOEVENTFD`).
-    public var supportsDoorbells: Bool { hasCapability(KVM_CAP_IOEVENTFD) }
-
     /// Registers `eventFD` for 4-byte stores to the MMIO address `address` (spec §11: 0x100000100).
     public func registerDoorbell(_ address: UInt64, eventFD: Int32) throws(BackendError) {
         try registerIOEvent(address: address, flags: 0, eventFD: eventFD)
@@ -36,19 +33,11 @@ extension KVMVirtualMachine {
 }
 
 /// vCPU 0 of an aarch64 KVM VM.
-public final class KVMVCPU: VirtualCPU {
-    let state: KVMRunState
-    let thread = VCPUThread()
-    let memorySize: UInt64
+public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
     public let programCounterName = "pc"
-    /// Kept for the monitor's common interface: aarch64 has no ports (bench's ignored ports are x86's).
-    public var ignoredPorts: [UInt32] = []
-    /// Hypercall numbers decoded from the window (0x100000000 + n × 8): hvt's, or more when an extension is offered.
-    public var hypercallLimit: UInt32 = Hypercall.limit
 
     init(vm: KVMVirtualMachine, state boot: BootCPUState) throws(BackendError) {
-        memorySize = vm.memory.allocationSize
-        state = try KVMRunState(vm: vm)
+        try super.init(vm: vm)
         var initArg = kvm_vcpu_init()
         try kvmIoctl(vm.vmFD, CSKIFF_KVM_ARM_PREFERRED_TARGET, &initArg, "KVM_ARM_PREFERRED_TARGET")
         // No extra features: no PSCI 0.2, PMU, SVE or pointer authentication (spec §7.3).
@@ -61,6 +50,7 @@ public final class KVMVCPU: VirtualCPU {
 
     private func setRegister(_ id: UInt64, _ value: UInt64, _ name: StaticString) throws(BackendError) {
         var v = value
+        // SAFETY: KVM reads the 8-byte register value through `addr` during the ioctl; `v` outlives it.
         try withUnsafeMutablePointer(to: &v) { (p) throws(BackendError) in
             var reg = kvm_one_reg(id: id, addr: UInt64(UInt(bitPattern: p)))
             try kvmIoctl(state.fd, CSKIFF_KVM_SET_ONE_REG, &reg, name)
@@ -69,6 +59,7 @@ public final class KVMVCPU: VirtualCPU {
 
     private func getRegister(_ id: UInt64, _ name: StaticString) throws(BackendError) -> UInt64 {
         var v: UInt64 = 0
+        // SAFETY: KVM writes the 8-byte register value through `addr` during the ioctl; `v` outlives it.
         try withUnsafeMutablePointer(to: &v) { (p) throws(BackendError) in
             var reg = kvm_one_reg(id: id, addr: UInt64(UInt(bitPattern: p)))
             try kvmIoctl(state.fd, CSKIFF_KVM_GET_ONE_REG, &reg, name)
@@ -78,18 +69,6 @@ public final class KVMVCPU: VirtualCPU {
 
     public func programCounter() -> UInt64 {
         (try? getRegister(OneRegID.pc, "KVM_GET_ONE_REG (PC)")) ?? 0
-    }
-
-    /// Makes SIGINT/SIGTERM interrupt this vCPU; call on the thread that runs it.
-    public func becomeSignalTarget() {
-        thread.claim()
-        state.becomeSignalTarget()
-    }
-
-    /// Forces the running `KVM_RUN` to return (from another thread).
-    public func kick() {
-        state.setImmediateExit(true)
-        thread.kick()
     }
 
     public func run() throws(BackendError) -> VCPUExit {

@@ -23,9 +23,6 @@ extension KVMVirtualMachine {
         return UInt64(r) * 1000
     }
 
-    /// True if the host can signal an eventfd on a guest doorbell write (`KVM_CAP_IOEVENTFD`).
-    public var supportsDoorbells: Bool { hasCapability(KVM_CAP_IOEVENTFD) }
-
     /// Registers `eventFD` for 4-byte OUTs to I/O port `port`.
     public func registerDoorbell(_ port: UInt64, eventFD: Int32) throws(BackendError) {
         try registerIOEvent(address: port, flags: UInt32(CSKIFF_KVM_IOEVENTFD_FLAG_PIO), eventFD: eventFD)
@@ -38,19 +35,11 @@ extension KVMVirtualMachine {
 }
 
 /// vCPU 0 of an x86_64 KVM VM.
-public final class KVMVCPU: VirtualCPU {
-    let state: KVMRunState
-    let thread = VCPUThread()
-    let memorySize: UInt64
+public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
     public let programCounterName = "rip"
-    /// Ports whose 4-byte OUTs are ignored (benchmark floor).
-    public var ignoredPorts: [UInt32] = []
-    /// Hypercall numbers decoded from ports 0x500 + n: hvt's, or more when an extension is offered.
-    public var hypercallLimit: UInt32 = Hypercall.limit
 
     init(vm: KVMVirtualMachine, state boot: BootCPUState) throws(BackendError) {
-        memorySize = vm.memory.allocationSize
-        state = try KVMRunState(vm: vm)
+        try super.init(vm: vm)
         try setCPUID(vm: vm)
         try setState(boot)
     }
@@ -93,18 +82,6 @@ public final class KVMVCPU: VirtualCPU {
         var regs = kvm_regs()
         guard (try? kvmIoctl(state.fd, CSKIFF_KVM_GET_REGS, &regs, "KVM_GET_REGS")) != nil else { return 0 }
         return regs.rip
-    }
-
-    /// Makes SIGINT/SIGTERM interrupt this vCPU; call on the thread that runs it.
-    public func becomeSignalTarget() {
-        thread.claim()
-        state.becomeSignalTarget()
-    }
-
-    /// Forces the running `KVM_RUN` to return (from another thread).
-    public func kick() {
-        state.setImmediateExit(true)
-        thread.kick()
     }
 
     public func run() throws(BackendError) -> VCPUExit {
