@@ -26,17 +26,14 @@ extension KVMVirtualMachine {
         try registerIOEvent(address: address, flags: 0, eventFD: eventFD)
     }
 
-    /// Creates vCPU 0 in the aarch64 hvt boot state.
-    public func makeVCPU(state: BootCPUState) throws(BackendError) -> KVMVCPU {
-        try KVMVCPU(vm: self, state: state)
-    }
 }
 
 /// vCPU 0 of an aarch64 KVM VM.
 public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
     public let programCounterName = "pc"
 
-    init(vm: KVMVirtualMachine, state boot: BootCPUState) throws(BackendError) {
+    /// Creates vCPU 0 of `vm` in the hvt boot state `boot`.
+    public init(vm: KVMVirtualMachine, state boot: BootCPUState) throws(BackendError) {
         try super.init(vm: vm)
         var initArg = kvm_vcpu_init()
         try kvmIoctl(vm.vmFD, CSKIFF_KVM_ARM_PREFERRED_TARGET, &initArg, "KVM_ARM_PREFERRED_TARGET")

@@ -28,17 +28,14 @@ extension KVMVirtualMachine {
         try registerIOEvent(address: port, flags: UInt32(CSKIFF_KVM_IOEVENTFD_FLAG_PIO), eventFD: eventFD)
     }
 
-    /// Creates vCPU 0 in the x86_64 hvt boot state.
-    public func makeVCPU(state: BootCPUState) throws(BackendError) -> KVMVCPU {
-        try KVMVCPU(vm: self, state: state)
-    }
 }
 
 /// vCPU 0 of an x86_64 KVM VM.
 public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
     public let programCounterName = "rip"
 
-    init(vm: KVMVirtualMachine, state boot: BootCPUState) throws(BackendError) {
+    /// Creates vCPU 0 of `vm` in the hvt boot state `boot`.
+    public init(vm: KVMVirtualMachine, state boot: BootCPUState) throws(BackendError) {
         try super.init(vm: vm)
         try setCPUID(vm: vm)
         try setState(boot)

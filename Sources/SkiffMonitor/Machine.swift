@@ -46,7 +46,7 @@ final class Machine: ModuleHost {
     /// vCPU 0 in the hvt boot state, made the target of termination signals.
     func makeVCPU(hypercallLimit: UInt32?) throws(MonitorError) -> KVMVCPU {
         let v: KVMVCPU
-        do { v = try vm.makeVCPU(state: BootCPUState(entry: boot.entry, guestMemSize: boot.memorySize.guest)) } catch {
+        do { v = try KVMVCPU(vm: vm, state: BootCPUState(entry: boot.entry, guestMemSize: boot.memorySize.guest)) } catch {
             throw .backend(error)
         }
         v.ignoredPorts = ignoredPorts

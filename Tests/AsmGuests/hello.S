@@ -38,7 +38,4 @@ _start:
 msg: .ascii "hello from asm: "
 msg_end:
 nl: .ascii "\n"
-    .data
-    .p2align 4
-puts_arg: .quad 0, 0
-halt_arg: .quad 0, 0
+#include "hvt_args.inc"

@@ -685,6 +685,25 @@ try:
 except ImportError:  # nested.py is also usable as a plain module
     _pytest = None
 
+def booted(arch, tmp_path_factory, name: str = "nested"):
+    """Generator for fixtures: a NestedVM of `arch` booted (skipping loudly when QEMU or the kernel cannot be
+    had; failing with the console log when the boot fails), yielded, then closed."""
+    why = NestedVM.qemu_missing(arch)
+    if why:
+        _pytest.skip("NO QEMU: " + why)
+    vm = NestedVM(arch, tmp_path_factory.getbasetemp().resolve(), tmp_path_factory.mktemp(name))
+    try:
+        vm.boot()
+    except NestedUnavailable as e:
+        _pytest.skip(f"NO NESTED KERNEL ({arch.name}): " + str(e))
+    except NestedBootError as e:
+        _pytest.fail(str(e), pytrace=False)
+    try:
+        yield vm
+    finally:
+        vm.close()
+
+
 if _pytest is not None:
     @_pytest.fixture(scope="session")
     def nested_vm(tmp_path_factory, request):
@@ -694,20 +713,12 @@ if _pytest is not None:
         with the console log. $SKIFF_NESTED_ARCH picks the row of ARCHES (default x86_64).
         """
         arch = ARCHES[os.environ.get("SKIFF_NESTED_ARCH", "x86_64")]
-        why = NestedVM.qemu_missing(arch)
-        if why:
-            _pytest.skip("NO QEMU: " + why)
-        vm = NestedVM(arch, tmp_path_factory.getbasetemp().resolve(), tmp_path_factory.mktemp("nested"))
-        try:
-            vm.boot()
-        except NestedUnavailable as e:
-            _pytest.skip("NO NESTED KERNEL: " + str(e))
-        except NestedBootError as e:
-            _pytest.fail(str(e), pytrace=False)
+        boot = booted(arch, tmp_path_factory)
+        vm = next(boot)
         try:
             yield vm
         finally:
-            vm.close()
+            next(boot, None)
             line = (f"nested KVM machine: {vm.bundle.package if vm.bundle else '?'} under {arch.qemu}, first boot "
                     f"{vm.boot_seconds:.1f} s, {vm._count} commands, {vm.resends} console lines resent, "
                     f"{len(vm.freezes)} freezes, {getattr(vm, 'reboots', 0)} reboots")

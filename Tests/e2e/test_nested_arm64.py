@@ -27,7 +27,8 @@ import pytest
 
 import helpers
 from helpers import REPO
-from nested import ARCHES, NestedBootError, NestedUnavailable, NestedVM
+import nested
+from nested import ARCHES
 
 pytestmark = pytest.mark.nested
 
@@ -37,20 +38,7 @@ TIMEOUT = 60
 
 @pytest.fixture(scope="module")
 def a64_vm(tmp_path_factory):
-    why = NestedVM.qemu_missing(ARCH)
-    if why:
-        pytest.skip("NO QEMU: " + why)
-    vm = NestedVM(ARCH, tmp_path_factory.getbasetemp().resolve(), tmp_path_factory.mktemp("nested-arm64"))
-    try:
-        vm.boot()
-    except NestedUnavailable as e:
-        pytest.skip("NO NESTED ARM64 KERNEL: " + str(e))
-    except NestedBootError as e:
-        pytest.fail(str(e), pytrace=False)
-    try:
-        yield vm
-    finally:
-        vm.close()
+    yield from nested.booted(ARCH, tmp_path_factory, "nested-arm64")
 
 
 @pytest.fixture(scope="module")

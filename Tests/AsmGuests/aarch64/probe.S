@@ -45,6 +45,11 @@
 #include "../notes.inc"
 
 #define HC(nr) (0x100000000 + (nr) * 8)
+/* window REG, ADDR: REG = ADDR, an address in the MMIO window (0x1_xxxx_xxxx). */
+.macro window reg, addr
+    mov \reg, #(\addr) & 0xffffffff
+    movk \reg, #1, lsl #32
+.endm
 #define WALLTIME 1
 #define PUTS 2
 #define BLOCK_WRITE 4
@@ -106,8 +111,7 @@ puts:
     adrp x9, puts_arg
     add x9, x9, :lo12:puts_arg
     stp x0, x1, [x9]
-    mov x10, #HC(PUTS) & 0xffffffff
-    movk x10, #1, lsl #32
+    window x10, HC(PUTS)
     str w9, [x10]
     ret
 
@@ -117,8 +121,7 @@ halt:
     add x9, x9, :lo12:halt_arg
     str xzr, [x9]
     str w0, [x9, #8]
-    mov x10, #HC(HALT) & 0xffffffff
-    movk x10, #1, lsl #32
+    window x10, HC(HALT)
     str w9, [x10]
 2:  wfi
     b 2b
@@ -147,22 +150,19 @@ do_halt42:
     b halt
 
 do_len2:
-    mov x10, #HC(PUTS) & 0xffffffff
-    movk x10, #1, lsl #32
+    window x10, HC(PUTS)
     strh w10, [x10]
     mov w0, #4
     b halt
 
 do_read:
-    mov x10, #HC(PUTS) & 0xffffffff
-    movk x10, #1, lsl #32
+    window x10, HC(PUTS)
     ldr w11, [x10]
     mov w0, #5
     b halt
 
 do_outside:
-    mov x10, #0x200
-    movk x10, #1, lsl #32
+    window x10, 0x100000000 + 0x200
     str w10, [x10]
     mov w0, #6
     b halt
@@ -170,8 +170,7 @@ do_outside:
 do_walltime:
     adrp x21, wall_arg
     add x21, x21, :lo12:wall_arg
-    mov x10, #HC(WALLTIME) & 0xffffffff
-    movk x10, #1, lsl #32
+    window x10, HC(WALLTIME)
     str w21, [x10]
     adrp x22, wmsg
     add x22, x22, :lo12:wmsg
@@ -252,8 +251,7 @@ block:
     stp x13, x14, [x9]
     stp x12, x14, [x9, #16]
     str xzr, [x9, #32]
-    mov x10, #0
-    movk x10, #1, lsl #32
+    window x10, 0x100000000
     add x10, x10, x11, lsl #3
     str w9, [x10]
     ldrsw x0, [x9, #32]
@@ -290,8 +288,7 @@ do_kick:
     bl putreg
     ldr x3, [x19, #48]
     bl putreg
-    mov x10, #0x100
-    movk x10, #1, lsl #32
+    window x10, 0x100000000 + 0x100
     str w10, [x10]
     mov w0, #9
     b halt
@@ -311,8 +308,7 @@ do_frame:
     stp x13, x12, [x9]
     mov x14, #(frame_end - frame)
     stp x14, xzr, [x9, #16]
-    mov x10, #HC(NET_WRITE) & 0xffffffff
-    movk x10, #1, lsl #32
+    window x10, HC(NET_WRITE)
     str w9, [x10]
     ldrsw x3, [x9, #24]
     bl putreg
@@ -340,8 +336,7 @@ ring_write:
     dmb ish
     ldr w0, [x20, #72]              /* needs_kick */
     cbz w0, 6f
-    mov x10, #0x100
-    movk x10, #1, lsl #32
+    window x10, 0x100000000 + 0x100
     str wzr, [x10]                  /* kick: ring id 0 */
 6:  ldr w12, [x20, #64]             /* wait until ent_head reaches ent_tail */
     cmp w12, w11
@@ -382,8 +377,7 @@ do_poll:
     str xzr, [x9, #16]
     isb
     mrs x27, CNTVCT_EL0
-    mov x10, #HC(POLL) & 0xffffffff
-    movk x10, #1, lsl #32
+    window x10, HC(POLL)
     str w9, [x10]
     isb
     mrs x28, CNTVCT_EL0
@@ -407,8 +401,7 @@ do_spin:
 
 do_nr0:
     adrp x9, puts_arg
-    mov x10, #HC(0) & 0xffffffff
-    movk x10, #1, lsl #32
+    window x10, HC(0)
     str w9, [x10]
     mov w0, #8
     b halt
@@ -429,10 +422,7 @@ frame_end:
 msg: .ascii "hello from aarch64: "
 msg_end:
 nl: .ascii "\n"
-    .data
-    .p2align 4
-puts_arg: .quad 0, 0
-halt_arg: .quad 0, 0
+#include "../hvt_args.inc"
 wall_arg: .quad 0
 wmsg: .ascii "walltime=0000000000000000 freq=0000000000000000\n"
 wmsg_end:
