@@ -211,6 +211,8 @@ EL2_CASES = [
     ("ssp", "", 255, ["Stack corruption detected"]),
     ("trap", "index", 255, ["trap: index", "type=BRK"]),
     ("example_hello", "a b", 0, ["a b"]),
+    ("blk", "", 0, ["block size 512,"]),
+    ("example_blockcheck", "", 0, []),
 ]
 
 
@@ -241,8 +243,14 @@ def run_el2(el2tender: Path, image: Path, cmdline: str, tmp_path: Path) -> helpe
     raw = tmp_path / (image.name + ".bin")
     r = helpers.run([os.environ["SKIFF_LLVM_OBJCOPY"], "-O", "binary", str(image), str(raw)])
     assert r.returncode == 0, r.describe()
-    # The manifest copy of a guest without devices (the reserved entry only), then the command line.
-    mft = struct.pack("<II", 1, 1) + bytes(68) + struct.pack("<I", 0x40000000) + bytes(104 - 72)
+    # The manifest copy: the reserved entry, and "storage" attached as the harness's RAM disk (4 MiB,
+    # 512-byte blocks) when the guest declares it; then the command line.
+    entries = [bytes(68) + struct.pack("<I", 0x40000000) + bytes(104 - 72)]
+    devices = json.loads(helpers.run([os.environ["SKIFF_FOR_EL2"], "inspect", "--json", str(image)]).stdout)
+    for d in devices["manifest"]["devices"]:
+        assert (d["name"], d["type"]) == ("storage", "BLOCK_BASIC"), "el2tender has one block device only"
+        entries.append(b"storage".ljust(68, b"\0") + struct.pack("<IQH6xQB7x", 1, 4 << 20, 512, 0, 1))
+    mft = struct.pack("<II", 1, len(entries)) + b"".join(entries)
     args = tmp_path / "args.bin"
     args.write_bytes(struct.pack("<I", len(mft)) + mft + cmdline.encode() + b"\0")
     return helpers.run([QEMU_SYSTEM, "-M", "virt,virtualization=on,gic-version=2", "-cpu", "cortex-a57", "-m", "2G",
@@ -254,7 +262,8 @@ def run_el2(el2tender: Path, image: Path, cmdline: str, tmp_path: Path) -> helpe
 
 @pytest.mark.qemu
 @pytest.mark.parametrize("name, cmdline, status, wants", EL2_CASES, ids=[f"{c[0]}-{c[2]}" for c in EL2_CASES])
-def test_guest_runs_at_el1_under_an_el2_tender(a64hvt, el2tender, tmp_path, name, cmdline, status, wants):
+def test_guest_runs_at_el1_under_an_el2_tender(a64hvt, skiff, el2tender, tmp_path, name, cmdline, status, wants):
+    os.environ["SKIFF_FOR_EL2"] = str(skiff)
     r = run_el2(el2tender, a64hvt.build(SOURCES[name]), cmdline, tmp_path)
     assert r.returncode == status, r.describe()
     for w in wants:

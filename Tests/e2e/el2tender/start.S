@@ -4,7 +4,7 @@
  * IPA 0-1 GiB to PA 0x40000000; the MMIO window (IPA 0x100000000) is not
  * mapped, so the guest's hypercall stores fault to EL2 exactly as they
  * exit to KVM. tender.c sets up the hvt entry state (spec 7) and serves
- * PUTS, WALLTIME, POLL and HALT.
+ * PUTS, WALLTIME, POLL, BLOCK_WRITE/READ (one RAM disk) and HALT.
  */
         .section .text.start, "ax", %progbits
         .globl _start

@@ -13,6 +13,9 @@
 #define ARGS_PA    0x90000000ull
 #define UART       0x09000000ull
 #define MMIO_BASE  0x100000000ull
+#define DISK_PA    0xa0000000ull          /* block device "storage" (manifest entry 1), if declared */
+#define DISK_SIZE  (4ull << 20)
+#define DISK_BLOCK 512
 
 void enter_guest(uint64_t entry, uint64_t x0, uint64_t spsr);
 
@@ -147,6 +150,20 @@ void tender_trap(struct frame *f)
     case 3: {                              /* POLL {timeout, ready_set, ret}: nothing is ever ready */
         W64(arg + 8, 0);
         *(volatile int32_t *)gpa(arg + 16) = 0;
+        break;
+    }
+    case 4: case 5: {                      /* BLOCK_WRITE/READ {handle, offset, data, len, ret}: handle 1, */
+        volatile uint64_t *b = gpa(arg);   /* DISK_SIZE bytes of RAM at DISK_PA (DISK_BLOCK: the manifest's) */
+        uint64_t handle = b[0], offset = b[1], data = b[2], len = b[3];
+        int32_t ret = 2;                   /* EINVAL */
+        if ((uint32_t)handle == 1 && offset < DISK_SIZE && len <= DISK_SIZE - offset) {   /* spec 9.4: ranges only */
+            uint8_t *disk = (uint8_t *)(uintptr_t)(DISK_PA + offset), *mem = gpa(data);
+            for (uint64_t i = 0; i < len; i++) {
+                if (nr == 4) disk[i] = mem[i]; else mem[i] = disk[i];
+            }
+            ret = 0;
+        }
+        *(volatile int32_t *)gpa(arg + 32) = ret;
         break;
     }
     case 8: {                              /* HALT {cookie, status} */
