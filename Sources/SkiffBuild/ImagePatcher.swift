@@ -1,4 +1,4 @@
-// ImagePatcher.swift: the hvt post-link step: page tables into the image, then a check against the hvt loader's rules.
+// ImagePatcher.swift: the hvt post-link steps: page tables into the image (x86_64), then a check against the hvt loader's rules (both architectures).
 
 import SkiffCore
 
@@ -41,11 +41,12 @@ enum ImagePatcher {
 
     /// The hvt loader's rules (spec 2.2, 2.3, 3) that our link must meet,
     /// checked here so a bad layout fails the build rather than the run.
-    static func check(_ image: ELFFile) throws(BuildError) {
-        guard image.type == 2 /* ET_EXEC */, image.machine == GuestArchitecture.x86_64.elfMachine else {
-            throw BuildError("linked image is not an x86_64 executable")
+    /// Both architectures put `_start` at 0x100000 (HVT_GUEST_MIN_BASE).
+    static func check(_ image: ELFFile, arch: GuestArchitecture) throws(BuildError) {
+        guard image.type == 2 /* ET_EXEC */, image.machine == arch.elfMachine else {
+            throw BuildError("linked image is not an \(arch.rawValue) executable")
         }
-        guard image.entry == X86_64Layout.ktext else {
+        guard image.entry == X86_64Layout.imageBase else {
             throw BuildError("linked image: entry \(hex(image.entry)) is not _start at 0x100000")
         }
         var lastVaddr: UInt64 = 0, end: UInt64 = 0

@@ -29,6 +29,10 @@ struct Platform: Equatable, Sendable {
         /// hvt: page tables written into the image, then the hvt loader's
         /// checks (ImagePatcher.swift); OUT is the ELF.
         case hvtPageTables
+        /// hvt without build-time page tables (aarch64: the runtime builds
+        /// its own at start, Guest/platform/hvt/aarch64/early.c): only the
+        /// hvt loader's checks (ImagePatcher.swift); OUT is the ELF.
+        case hvtChecked
         /// Linux arm64 Image: OUT is the raw Image with its SKIFFIMG block
         /// (AArch64Image.swift), OUT.elf the linked ELF.
         case arm64Image
@@ -44,9 +48,15 @@ extension Platform {
         // -mstrict-align: parts of the runtime run with the MMU off, where
         // memory is Device-nGnRnE and unaligned accesses fault.
         Platform(name: "virt", arch: "aarch64", triple: "aarch64-none-none-elf", outputSuffix: ".img",
-                 runtimeDirectories: ["platform/virt/aarch64", "arch/aarch64", "common", "platform/virt",
-                                      "drivers/fdt", "drivers/gic", "drivers/pl011", "drivers/virtio"],
+                 runtimeDirectories: ["platform/virt/aarch64", "arch/aarch64/mmu-off", "arch/aarch64", "common",
+                                      "platform/virt", "drivers/fdt", "drivers/gic", "drivers/pl011", "drivers/virtio"],
                  linkerScript: "platform/virt/aarch64/skiff.ld", cFlags: ["-mstrict-align"], postLink: .arm64Image),
+        // After virt: aarch64's default platform stays virt, hvt's default
+        // architecture x86_64. Entered at EL1 with the tender's MMU on, so
+        // none of arch/aarch64/mmu-off and no -mstrict-align.
+        Platform(name: "hvt", arch: "aarch64", triple: "aarch64-none-none-elf", outputSuffix: ".hvt",
+                 runtimeDirectories: ["platform/hvt/aarch64", "arch/aarch64", "common", "platform/hvt"],
+                 linkerScript: "platform/hvt/aarch64/skiff.ld", cFlags: [], postLink: .hvtChecked),
     ]
 
     static var architectures: [String] { all.map { $0.arch }.uniqued() }

@@ -8,7 +8,7 @@ public struct BuildOptions: Equatable, Sendable {
     public var output: String
     public var arch: String = "x86_64"
     public var verbose = false
-    /// Guest platform: `hvt` (x86_64's default) or `virt` (aarch64's).
+    /// Guest platform: `hvt` (x86_64's default; aarch64 too) or `virt` (aarch64's default).
     public var platform: String = "hvt"
     /// User stack size in bytes (x86_64; default 1 MiB).
     public var stackSize: UInt64 = 1 << 20
@@ -20,7 +20,8 @@ public struct BuildOptions: Equatable, Sendable {
           --arch A   target architecture: x86_64 (default; hvt) or aarch64 (QEMU virt
                      Image + OUT.elf; docs/boot-aarch64.md)
           --platform P
-                     guest platform: hvt (x86_64's default) or virt (aarch64's)
+                     guest platform: hvt (x86_64's default; also aarch64, an hvt ELF:
+                     docs/boot-aarch64-hvt.md) or virt (aarch64's default)
           --verbose  print each command as it runs
           --stack-size N
                      user stack size: bytes, or with a K/M suffix (x86_64; default 1M)
@@ -133,8 +134,9 @@ public func skiffBuildMain(_ args: [String]) -> Int32 {
 ///    cache already holds them (RuntimeCache.swift).
 /// 3. swiftc the application module against it (`import Skiff`).
 /// 4. ld.lld with the row's linker script.
-/// 5. The row's post-link step: hvt page tables and checks, or the raw
-///    arm64 Image; then OUT is renamed into place.
+/// 5. The row's post-link step: hvt page tables and checks (x86_64), the
+///    hvt checks alone (aarch64), or the raw arm64 Image; then OUT is
+///    renamed into place.
 struct Builder {
     var options: BuildOptions
 
@@ -189,7 +191,11 @@ struct Builder {
         case .hvtPageTables:
             var image = try ELFFile(linked: elfBytes)
             try ImagePatcher.writePageTables(into: &image)
-            try ImagePatcher.check(image)
+            try ImagePatcher.check(image, arch: .x86_64)
+            try replace(options.output, with: image.bytes, mode: 0o755)
+        case .hvtChecked:
+            let image = try ELFFile(linked: elfBytes)
+            try ImagePatcher.check(image, arch: .aarch64)
             try replace(options.output, with: image.bytes, mode: 0o755)
         case .arm64Image:
             let image = try AArch64Image.flatten(try ELFFile(linked: elfBytes))

@@ -20,11 +20,13 @@ let topUsage = """
     """
 
 func runCommand(_ args: [String], rawArguments: [[UInt8]]) -> Int32 {
-    // aarch64: a Skiff QEMU-virt image (raw arm64 Image or its ELF), or any aarch64 ELF. An x86_64 ELF
-    // (e_machine 62 in its first 64 bytes) goes to the tender without reading further.
+    // aarch64 QEMU virt: a Skiff virt image (raw arm64 Image, or its ELF with the Skiff VIRT note). Every
+    // ELF else goes to the tender, aarch64 hvt images (ABI1, `--arch aarch64 --platform hvt`) included:
+    // an arm64 tender runs them, an x86_64 one refuses them (wrong e_machine). An x86_64 ELF (e_machine
+    // 62 in its first 64 bytes) goes to the tender without reading further.
     if let options = try? RunOptions.parse(args),
        (try? Host.readFile(options.kernel, limit: 64, prefixOnly: true))?.u16(18) != GuestArchitecture.x86_64.elfMachine,
-       VirtImage.isVirtImage(path: options.kernel) || (try? ImageInfo(path: options.kernel))?.architecture == .aarch64 {
+       VirtImage.isVirtImage(path: options.kernel) {
         return runAArch64Image(options, warn: { err($0) })
     }
     // hvt: the tender beside this binary, as `skiff` (so its messages and usage say `skiff run`).

@@ -15,6 +15,12 @@
  *   everything else, including page 0           unmapped (faults)
  *
  * SCTLR_EL1.WXN (boot.S) additionally makes every writable page XN.
+ *
+ * hvt (platform/hvt/aarch64/start.c) builds the same map with the tender's
+ * MMU still on (ordinary cacheable stores; table walks are coherent with
+ * them) and MAIR indexes of the tender's MAIR_EL1, puts one level-0 table
+ * above it (the tender's TCR_EL1: 40-bit VA, walks from level 0) and
+ * switches TTBR0_EL1 only. The MMIO window is its device range.
  */
 #include "rt.h"
 #include "layout.h"   /* SKIFF_GUARD_SIZE */
@@ -28,8 +34,16 @@
 #define DESC_BLOCK    1ull
 #define DESC_TABLE    3ull
 #define DESC_PAGE     3ull
-#define ATTR_DEVICE   (0ull << 2)         /* MAIR attr0: Device-nGnRnE */
-#define ATTR_NORMAL   (1ull << 2)         /* MAIR attr1: Normal WB RA/WA */
+/* MAIR indexes: entry.S's MAIR (attr0 Device-nGnRnE, attr1 Normal WB) unless
+ * the platform's layout.h names others (hvt keeps the tender's MAIR_EL1). */
+#ifndef SKIFF_MAIR_IDX_DEVICE
+#define SKIFF_MAIR_IDX_DEVICE 0
+#endif
+#ifndef SKIFF_MAIR_IDX_NORMAL
+#define SKIFF_MAIR_IDX_NORMAL 1
+#endif
+#define ATTR_DEVICE   ((uint64_t)SKIFF_MAIR_IDX_DEVICE << 2)
+#define ATTR_NORMAL   ((uint64_t)SKIFF_MAIR_IDX_NORMAL << 2)
 #define AP_RO         (1ull << 7)         /* AP[2]: read-only (EL1) */
 #define SH_INNER      (3ull << 8)
 #define AF            (1ull << 10)
@@ -159,4 +173,10 @@ const char *skiff_mmu_build(uint64_t ram_base, uint64_t ram_size,
         | (parange << 32);                  /* IPS */
     skiff_a64_ttbr0 = (uint64_t)(uintptr_t)l1;
     return 0;
+}
+
+const char *skiff_mmu_map_readonly(uint64_t base, uint64_t end)
+{
+    map(down(base), up(end), MEM_RO);
+    return pt_error;
 }

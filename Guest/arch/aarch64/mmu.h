@@ -25,4 +25,9 @@ struct skiff_mmio_range { uint64_t base, size; };
 const char *skiff_mmu_build(uint64_t ram_base, uint64_t ram_size,
                             const struct skiff_mmio_range *dev, unsigned ndev);
 
+/* After skiff_mmu_build: also map [base, end) read-only, execute-never
+ * (hvt: the tender's boot info, manifest copy and command line). Returns
+ * NULL, or an error message. */
+const char *skiff_mmu_map_readonly(uint64_t base, uint64_t end);
+
 #endif

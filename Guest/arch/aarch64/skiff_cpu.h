@@ -1,7 +1,7 @@
 /*
  * skiff_cpu.h: aarch64 CPU primitives of the guest runtime: the virtual
  * counter, MMIO accessors, system registers, barriers and the exception
- * frame that entry.S saves.
+ * frame that vectors.S saves.
  *
  * Included by skiff_rt.h (so Swift sees skiff_rdtsc through it); the build
  * puts Guest/arch/<arch> on the include path, which selects this file.
@@ -56,10 +56,14 @@ static inline void isb(void) { __asm__ __volatile__("isb" ::: "memory"); }
 static inline void wfi(void) { __asm__ __volatile__("dsb sy\n\twfi" ::: "memory"); }
 
 #define compiler_barrier() __asm__ __volatile__("" ::: "memory")
+/* Shared-memory rings (hvt spec 11.3): earlier stores before later stores;
+ * earlier loads before later loads and stores; everything before everything. */
+#define write_barrier() __asm__ __volatile__("dmb ishst" ::: "memory")
+#define read_barrier() __asm__ __volatile__("dmb ishld" ::: "memory")
 #define full_barrier() dsb_sy()
 #define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
 
-/* What entry.S saves on SP_EL1 for every exception (FRAME_SIZE bytes). */
+/* What vectors.S saves on SP_EL1 for every exception (FRAME_SIZE bytes). */
 struct skiff_a64_frame {
     uint64_t x[31];
     uint64_t sp;            /* SP_EL0 at the exception */

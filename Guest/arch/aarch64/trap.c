@@ -1,7 +1,7 @@
 /*
  * trap.c: aarch64 exceptions: decodes ESR_EL1 into one abort line (class,
  * fault status and level, access, ELR, FAR, stack overflow or null pointer)
- * for every exception entry.S's vectors take.
+ * for every exception vectors.S takes; the HALT cookie is the saved frame.
  */
 #include "rt.h"
 
@@ -44,7 +44,7 @@ static const char *fault_status(uint32_t fsc)
 }
 
 /*
- * skiff_a64_trap: every exception (entry.S vectors). Returns only to resume
+ * skiff_a64_trap: every exception (vectors.S). Returns only to resume
  * when the platform says so (virt: after the semihosting probe); everything
  * else prints one abort line with the decoded ESR, ELR and FAR and ends the
  * run with status 255.
@@ -95,5 +95,5 @@ void skiff_a64_trap(struct skiff_a64_frame *fr, uint64_t kind)
     else if (group >= 2)
         skiff_fmt_str(&f, " (from EL0)");
     skiff_fmt_emit(&f);
-    skiff_halt(255, 0);
+    skiff_halt(255, fr);   /* hvt: the frame is the HALT cookie; virt ignores it */
 }

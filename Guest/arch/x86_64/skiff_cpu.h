@@ -22,6 +22,8 @@ static inline uint64_t skiff_rdtsc(void)
 /* x86 is TSO: shared-memory rings need only compiler barriers, plus a full
  * fence between publishing an index and reading the peer's flag. */
 #define compiler_barrier() __asm__ __volatile__("" ::: "memory")
+#define write_barrier() compiler_barrier()   /* store/store: TSO keeps the order */
+#define read_barrier() compiler_barrier()    /* load/load, load/store: likewise */
 #define full_barrier() __asm__ __volatile__("mfence" ::: "memory")
 #define cpu_relax() __asm__ __volatile__("pause" ::: "memory")
 

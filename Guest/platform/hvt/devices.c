@@ -82,8 +82,9 @@ int skiff_block_read(uint64_t handle, uint64_t offset, void *buf, uint64_t len)
  * 0 and net_ring != 0). Writes copy the frame into a per-slot buffer and
  * return at once (no exit; a kick only when the tender's I/O thread sleeps);
  * reads queue a request for the caller's buffer and spin until its commit
- * arrives. The barriers are the architecture's (skiff_cpu.h); on x86 only
- * a full fence between publishing a tail and reading needs_kick is real.
+ * arrives. The barriers are the architecture's (skiff_cpu.h): on x86 only
+ * the full fence between publishing a tail and reading needs_kick is an
+ * instruction; aarch64 uses dmb ishst/ishld and a full barrier (spec 11.3).
  * Whether writes and reads use it is skiff_net_ring_enable's switch
  * (common/runtime.c).
  */
@@ -95,6 +96,7 @@ static uint32_t ring_submit(uint32_t op, uint64_t handle, uint64_t data, uint32_
     uint32_t tail = ring->ent_tail;
     while (tail - ring->ent_head >= HVT_RING_SIZE - 1)
         cpu_relax();
+    read_barrier();                     /* the tender is done with the slot */
     volatile struct hvt_ring_entry *e = &ring->entries[tail & (HVT_RING_SIZE - 1)];
     uint32_t id = ring_next_id++;
     e->operation = op;
@@ -103,7 +105,7 @@ static uint32_t ring_submit(uint32_t op, uint64_t handle, uint64_t data, uint32_
     e->len = len;
     e->id = id;
     e->reserved = 0;
-    compiler_barrier();
+    write_barrier();
     ring->ent_tail = tail + 1;
     full_barrier();
     if (ring->needs_kick)
@@ -123,6 +125,7 @@ static int ring_write(uint64_t handle, const void *frame, size_t len)
     uint32_t tail = ring->ent_tail;
     while (tail - ring->ent_head >= HVT_RING_SIZE - 1)
         cpu_relax();
+    read_barrier();
     uint8_t *slot = ring_buffers + (size_t)(tail & (HVT_RING_SIZE - 1)) * HVT_RING_BUF_SIZE;
     memcpy(slot, frame, len);
     ring_submit(HVT_RING_NET_WRITE, handle, (hvt_gpa_t)(uintptr_t)slot, (uint32_t)len);
@@ -150,11 +153,11 @@ static int ring_read(uint64_t handle, void *buf, size_t size, size_t *len)
     uint32_t head = ring->com_head;
     while (ring->com_tail == head)
         cpu_relax();
-    compiler_barrier();
+    read_barrier();
     volatile struct hvt_ring_commit *c = &ring->commits[head & (HVT_RING_SIZE - 1)];
     int ret = c->ret;
     uint32_t n = c->len, cid = c->id;
-    compiler_barrier();
+    read_barrier();                     /* commit read before its slot is released */
     ring->com_head = head + 1;
     if (cid != id)
         return HVT_R_EUNSPEC;

@@ -2,9 +2,12 @@
  * start.c: hvt platform start-up and HALT: boot info, clock calibration,
  * seeds, heap, devices, then main().
  *
- * arch/x86_64/start.S's _start iretq's to skiff_user_start at CPL3 with the
- * boot info pointer. From here on everything runs natively (platform-notes
- * section 1).
+ * x86_64: arch/x86_64/start.S's _start iretq's to skiff_user_start at CPL3
+ * with the boot info pointer; from here on everything runs natively
+ * (platform-notes section 1). aarch64: aarch64/entry.S and early.c (own
+ * page tables) call it at EL1 on the main stack. The clock is the
+ * architecture's counter (skiff_rdtsc: TSC or CNTVCT_EL0) at the boot
+ * info's cpu_cycle_freq.
  */
 #include "hvt.h"
 
@@ -18,7 +21,8 @@ int main(int argc, char **argv);   /* Embedded Swift's @main entry */
 #define HEAP_END_GAP 4096
 
 /*
- * skiff_user_start: first CPL3 code. No stack protector here: this frame is
+ * skiff_user_start: first CPL3 code (x86_64), first code on the runtime's
+ * page tables (aarch64). No stack protector here: this frame is
  * live while the guard changes, and it never returns.
  */
 __attribute__((noreturn, no_stack_protector, used))

@@ -7,7 +7,7 @@
  * tender bounds-checks it and kills the guest otherwise). The vCPU is stopped
  * while the tender works, so a "memory" clobber is the only ordering needed.
  * At CPL3 the TSS I/O bitmap (arch/x86_64/start.S) is what allows these OUTs.
- * An aarch64 hvt transport (MMIO writes) would be a sibling of this file.
+ * The aarch64 transport (MMIO stores) is its sibling, ../aarch64/hvt_transport.h.
  */
 #ifndef SKIFF_HVT_TRANSPORT_H
 #define SKIFF_HVT_TRANSPORT_H
