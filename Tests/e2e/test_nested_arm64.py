@@ -303,3 +303,37 @@ def test_abort_halt_status_255(hvt):
     r = hvt("abort")
     helpers.expect_status(r, 255)
     assert r.stdout == b"" and r.stderr == "", r.describe()
+
+
+# ---------------------------------------------------------------------------
+# Skiff's own Swift unikernels built with `skiff build --arch aarch64 --platform hvt`, under the arm64 tender on
+# real arm64 KVM: the same cases and expected lines as test_aarch64_hvt.py checks under its EL2 harness.
+
+from test_aarch64_hvt import EL2_CASES, SOURCES, BUILD_ARGS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def a64_swift(skiff, tmp_path_factory) -> helpers.SwiftBuilder:
+    b = helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("a64swift"), BUILD_ARGS, ".hvt")
+    b.build_all({SOURCES[c[0]] for c in EL2_CASES})
+    return b
+
+
+def test_swift_hello_prints_its_arguments(a64_vm, a64_tender, a64_swift):
+    """Issue 11's check: Examples/hello built for hvt aarch64 prints its arguments under skiff-hvt on arm64 KVM."""
+    r = a64_vm.result([str(a64_tender), "--mem=64", str(a64_swift.build(SOURCES["example_hello"])), "a", "b"], TIMEOUT)
+    helpers.expect_status(r, 0)
+    assert r.stdout == b"hello: a b\n" and r.stderr == "", r.describe()
+
+
+@pytest.mark.parametrize("name, cmdline, status, wants", EL2_CASES, ids=[f"{c[0]}-{c[2]}" for c in EL2_CASES])
+def test_swift_guest_on_arm64_kvm(a64_vm, a64_tender, a64_swift, tmp_path, name, cmdline, status, wants):
+    options = ["--mem=64"]
+    if name in ("blk", "example_blockcheck"):
+        img = helpers.zero_image(tmp_path / "storage.img", 4 << 20)
+        options.append(f"--block:storage={img}")
+    r = a64_vm.result([str(a64_tender), *options, str(a64_swift.build(SOURCES[name])), *cmdline.split()], TIMEOUT)
+    assert r.returncode == status, r.describe()
+    for w in wants:
+        assert w in r.out, f"output lacks {w!r}:\n" + r.describe()
+    assert "Invalid guest" not in r.out and "KVM:" not in r.out, r.describe()
