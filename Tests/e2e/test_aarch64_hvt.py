@@ -18,9 +18,8 @@ Example and every conformance guest (Tests/guests):
 * `--platform`/`--arch` errors are one line;
 * the guest's page tables (arch/aarch64/mmu.c with the hvt layout) walked on
   the host (Guest/tests/mmu_hvt_test.c);
-* the guests run at EL1 under el2tender/, a minimal EL2 harness in
-  qemu-system-aarch64 TCG that gives them the spec's entry state and serves
-  PUTS/WALLTIME/POLL/HALT from the stage-2 faults of their MMIO stores.
+* (the guests themselves run on arm64 KVM under the arm64 tender in
+  test_nested_arm64.py).
 """
 
 from __future__ import annotations
@@ -183,93 +182,3 @@ def test_guest_page_tables_on_the_host(tmp_path):
     assert r.returncode == 0, "building mmu_hvt_test failed:\n" + r.describe()
     r = helpers.run([str(out)])
     assert r.returncode == 0 and r.stdout.decode().strip() == "ok", r.describe()
-
-
-# ---------------------------------------------------------------------------
-# The guests running: Tests/e2e/el2tender, a minimal hvt "tender" at EL2 under qemu-system-aarch64 TCG
-# (virtualization=on). It sets the spec's entry state (tender page tables, MAIR/TCR/SCTLR, boot info) and
-# maps guest RAM through stage 2, leaving the MMIO window unmapped, so the guest's hypercall stores trap to
-# EL2 as they exit to KVM; it serves PUTS, WALLTIME, POLL (nothing ready) and HALT (semihosting exit
-# status). No devices. It is a test harness for the guest runtime, not the tender's backend.
-
-QEMU_SYSTEM = os.environ.get("SKIFF_QEMU") or shutil.which("qemu-system-aarch64")
-
-#: (guest, command line, exit status, output substrings)
-EL2_CASES = [
-    ("hello", "Hello_Solo5", 0, ["command line: [Hello_Solo5]", "SUCCESS"]),
-    ("hello", "Hello  Solo5", 1, ["arg[0]: [Hello]", "arg[1]: [Solo5]"]),
-    ("globals", "", 0, ["SUCCESS"]),
-    ("quiet", "--solo5:quiet", 0, ["SUCCESS"]),
-    ("output", "Output_Solo5", 0, ["output: Output_Solo5", "line 873: ", "SUCCESS"]),
-    ("fpu", "3 4", 0, []),
-    ("time", "", 0, []),
-    ("exception", "", 255, ["type=data abort", "far=0x400000000", "translation fault"]),
-    ("zeropage", "", 255, ["far=0x8 ", "(null pointer)"]),
-    ("stackoverflow", "", 255, ["type=data abort", "(stack overflow)"]),
-    ("nxdata", "", 255, ["type=instruction abort", "permission fault", "execute"]),
-    ("xnow", "", 255, ["type=data abort", "(permission fault level 3, write)"]),
-    ("ssp", "", 255, ["Stack corruption detected"]),
-    ("trap", "index", 255, ["trap: index", "type=BRK"]),
-    ("example_hello", "a b", 0, ["a b"]),
-    ("blk", "", 0, ["block size 512,"]),
-    ("example_blockcheck", "", 0, []),
-]
-
-
-@pytest.fixture(scope="session")
-def el2tender(tmp_path_factory) -> Path:
-    if not QEMU_SYSTEM:
-        pytest.skip("qemu-system-aarch64 not found (Debian: qemu-system-arm)")
-    tools = {}
-    for name in ("clang", "ld.lld", "llvm-objcopy"):
-        p = shutil.which(name) or (f"/opt/swift/usr/bin/{name}" if os.access(f"/opt/swift/usr/bin/{name}", os.X_OK) else None)
-        if not p:
-            pytest.skip(f"{name} not found (the Swift toolchain's LLVM tools)")
-        tools[name] = p
-    d = tmp_path_factory.mktemp("el2tender")
-    src = Path(__file__).parent / "el2tender"
-    for cmd in ([tools["clang"], "-target", "aarch64-none-elf", "-ffreestanding", "-nostdlib", "-O2", "-fno-pic",
-                 "-mgeneral-regs-only", "-c", str(src / "tender.c"), "-o", str(d / "tender.o")],
-                [tools["clang"], "-target", "aarch64-none-elf", "-c", str(src / "start.S"), "-o", str(d / "start.o")],
-                [tools["ld.lld"], "-T", str(src / "tender.ld"), str(d / "start.o"), str(d / "tender.o"),
-                 "-o", str(d / "el2tender.elf")]):
-        r = helpers.run(cmd, timeout=120)
-        assert r.returncode == 0, r.describe()
-    os.environ.setdefault("SKIFF_LLVM_OBJCOPY", tools["llvm-objcopy"])
-    return d / "el2tender.elf"
-
-
-def run_el2(el2tender: Path, image: Path, cmdline: str, tmp_path: Path) -> helpers.Result:
-    raw = tmp_path / (image.name + ".bin")
-    r = helpers.run([os.environ["SKIFF_LLVM_OBJCOPY"], "-O", "binary", str(image), str(raw)])
-    assert r.returncode == 0, r.describe()
-    # The manifest copy: the reserved entry, and "storage" attached as the harness's RAM disk (4 MiB,
-    # 512-byte blocks) when the guest declares it; then the command line.
-    entries = [bytes(68) + struct.pack("<I", 0x40000000) + bytes(104 - 72)]
-    devices = json.loads(helpers.run([os.environ["SKIFF_FOR_EL2"], "inspect", "--json", str(image)]).stdout)
-    for d in devices["manifest"]["devices"]:
-        assert (d["name"], d["type"]) == ("storage", "BLOCK_BASIC"), "el2tender has one block device only"
-        entries.append(b"storage".ljust(68, b"\0") + struct.pack("<IQH6xQB7x", 1, 4 << 20, 512, 0, 1))
-    mft = struct.pack("<II", 1, len(entries)) + b"".join(entries)
-    args = tmp_path / "args.bin"
-    args.write_bytes(struct.pack("<I", len(mft)) + mft + cmdline.encode() + b"\0")
-    return helpers.run([QEMU_SYSTEM, "-M", "virt,virtualization=on,gic-version=2", "-cpu", "cortex-a57", "-m", "2G",
-                        "-nographic", "-nodefaults", "-serial", "stdio", "-monitor", "none",
-                        "-semihosting-config", "enable=on,target=native", "-kernel", str(el2tender),
-                        "-device", f"loader,file={raw},addr=0x40100000,force-raw=on",
-                        "-device", f"loader,file={args},addr=0x90000000,force-raw=on"], timeout=120)
-
-
-@pytest.mark.qemu
-@pytest.mark.parametrize("name, cmdline, status, wants", EL2_CASES, ids=[f"{c[0]}-{c[2]}" for c in EL2_CASES])
-def test_guest_runs_at_el1_under_an_el2_tender(a64hvt, skiff, el2tender, tmp_path, name, cmdline, status, wants):
-    os.environ["SKIFF_FOR_EL2"] = str(skiff)
-    r = run_el2(el2tender, a64hvt.build(SOURCES[name]), cmdline, tmp_path)
-    assert r.returncode == status, r.describe()
-    for w in wants:
-        assert w in r.out, f"output lacks {w!r}:\n" + r.describe()
-    assert "el2tender: unexpected" not in r.out and "Invalid guest" not in r.out, r.describe()
-    if status == 255 and "Skiff: ABORT: trap:" in r.out:
-        # The HALT cookie is the trap frame: its ELR is the abort line's.
-        elr = int(r.out.split(" elr=")[1].split()[0], 16)
-        assert f"el2tender: halt cookie: elr=0x{elr:016x}" in r.out, r.describe()

@@ -284,21 +284,17 @@ def run_net(tapns, skiff, asm, program: str, prefix: list[str]) -> helpers.Resul
 
 
 @pytest.mark.root
-def test_tap_write_error(tapns, skiff, asm, tmp_path):
+@pytest.mark.parametrize("call,program,message", [
+    ("write", "FRAME 1 buf 60 7 0 6 hc 24 ret print ok", "Fatal error when writing: "),
+    ("read", "1 buf 2048 7 0 7 hc 24 ret print ok", "Fatal error when reading: "),
+])
+def test_tap_io_error(tapns, skiff, asm, tmp_path, call, program, message):
+    """EIO on the first tap write (NET_WRITE) or read (NET_READ): one line, exit 1."""
     log = tmp_path / "strace.log"
-    r = run_net(tapns, skiff, asm, frame_program() + "1 buf 60 7 0 6 hc 24 ret print ok",
-                strace_argv(log, "/dev/net/tun", "write", "EIO", "1"))
+    r = run_net(tapns, skiff, asm, program.replace("FRAME ", frame_program()),
+                strace_argv(log, "/dev/net/tun", call, "EIO", "1"))
     assert injected(log) == 1
-    expect_error_text(r, "Fatal error when writing: ", "EIO")
-
-
-@pytest.mark.root
-def test_tap_read_error(tapns, skiff, asm, tmp_path):
-    log = tmp_path / "strace.log"
-    r = run_net(tapns, skiff, asm, "1 buf 2048 7 0 7 hc 24 ret print ok",
-                strace_argv(log, "/dev/net/tun", "read", "EIO", "1"))
-    assert injected(log) == 1
-    expect_error_text(r, "Fatal error when reading: ", "EIO")
+    expect_error_text(r, message, "EIO")
 
 
 @pytest.mark.root
