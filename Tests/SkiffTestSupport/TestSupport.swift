@@ -33,7 +33,7 @@ public final class ScriptedVCPU: VirtualCPU {
 /// A pipe standing in for stdout.
 public struct Pipe {
     public let r: Int32, w: Int32
-    public init() { var fds: [Int32] = [0, 0]; pipe(&fds); r = fds[0]; w = fds[1]; fcntl(r, F_SETFL, O_NONBLOCK) }
+    public init() { var fds: [Int32] = [0, 0]; _ = pipe(&fds); r = fds[0]; w = fds[1]; _ = fcntl(r, F_SETFL, O_NONBLOCK) }
     public func drain() -> [UInt8] {
         var buf = [UInt8](repeating: 0, count: 65536)
         let n = read(r, &buf, buf.count)
