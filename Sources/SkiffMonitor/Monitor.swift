@@ -106,6 +106,7 @@ public struct Monitor {
         }
         let halt: HaltStatus
         do { halt = try loop.run() } catch { throw .run(error) }
+        withExtendedLifetime(machine) {}   // the VM (and what modules reach through it) outlives the run loop
         // The halt hook stopped the I/O threads and flushed the disks: a failure there (a frame
         // the final ring drain could not write, a flush the disk refused) is the run's error.
         if let f = modules.finish() ?? modules.finishError { throw .run(.fault(f)) }
