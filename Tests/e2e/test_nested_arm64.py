@@ -337,7 +337,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def a64_swift(skiff, tmp_path_factory) -> helpers.SwiftBuilder:
     b = helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("a64swift"), BUILD_ARGS, ".hvt")
-    b.build_all({SOURCES[c[0]] for c in CASES})
+    b.build_all({SOURCES[c[0]] for c in CASES} | {SOURCES["blk"]})
     return b
 
 
@@ -359,3 +359,17 @@ def test_swift_guest_on_arm64_kvm(a64_vm, a64_tender, a64_swift, tmp_path, name,
     for w in wants:
         assert w in r.out, f"output lacks {w!r}:\n" + r.describe()
     assert "Invalid guest" not in r.out and "KVM:" not in r.out, r.describe()
+
+
+@pytest.mark.parametrize("case", ["not attached", "misaligned image"])
+def test_swift_blk_bad_configurations(a64_vm, a64_tender, a64_swift, tmp_path, case):
+    """The conformance suite's bad configurations for `blk`, on this target: the same one-line messages, exit 1."""
+    image = a64_swift.build(SOURCES["blk"])
+    if case == "not attached":
+        argv, message = [str(image)], "Device 'storage' of type BLOCK_BASIC declared but not attached."
+    else:
+        img = helpers.zero_image(tmp_path / "storage.img", 6 * 1024)
+        argv = [f"--block:storage={img}", "--block-sector-size:storage=4096", str(image)]
+        message = "Backing storage size must be block aligned"
+    r = a64_vm.result([str(a64_tender), "--mem=64", *argv], TIMEOUT)
+    helpers.expect_monitor_error(r, message)
