@@ -337,7 +337,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def a64_swift(skiff, tmp_path_factory) -> helpers.SwiftBuilder:
     b = helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("a64swift"), BUILD_ARGS, ".hvt")
-    b.build_all({SOURCES[c[0]] for c in CASES} | {SOURCES["blk"]})
+    b.build_all({SOURCES[c[0]] for c in CASES} | {SOURCES["blk"], SOURCES["net"]})
     return b
 
 
@@ -373,3 +373,15 @@ def test_swift_blk_bad_configurations(a64_vm, a64_tender, a64_swift, tmp_path, c
         message = "Backing storage size must be block aligned"
     r = a64_vm.result([str(a64_tender), "--mem=64", *argv], TIMEOUT)
     helpers.expect_monitor_error(r, message)
+
+
+@pytest.mark.parametrize("ring", ["", "ring"])
+def test_swift_net_answers_ping(a64_vm, a64_tender, a64_swift, tap0, ring):
+    """Solo5's "net" on this target: the Swift responder answers 5 pings from inside the machine (hypercalls,
+    or the net ring), then exits with SUCCESS."""
+    image = a64_swift.build(SOURCES["net"])
+    script = (f"ip addr add 10.77.0.1/24 dev {tap0} 2>/dev/null; "
+              f"{a64_tender} --mem=64 --net:service0={tap0} {image} limit=5 {ring} & guest=$!; "
+              "sleep 1; ping -c 5 -W 5 10.77.0.2 >/dev/null; p=$?; wait $guest; g=$?; echo \"ping=$p guest=$g\"")
+    status, out, err = a64_vm.run(["sh", "-c", script], TIMEOUT)
+    assert status == 0 and b"ping=0 guest=0" in out and b"SUCCESS" in out, (status, out, err)
