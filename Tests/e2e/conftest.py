@@ -19,7 +19,8 @@ import pytest
 import helpers
 import targets
 from helpers import REPO
-from nested import nested_vm  # noqa: F401  (session fixture: the nested KVM machine, test_nested_kvm.py)
+# Session fixtures: the nested KVM machines (test_nested_kvm.py, test_nested_arm64.py, the nested targets).
+from nested import arm64_tender, nested_arm64, nested_vm  # noqa: F401
 
 _skip_reasons: dict[str, int] = {}
 
@@ -111,8 +112,14 @@ def swift_builder(builders) -> helpers.SwiftBuilder:
 def t(tv, skiff, builders, request) -> targets.TargetRun:
     """The target (and variant) a conformance test runs on: parametrize `tv` with targets.params()."""
     target, variant = tv
-    nested = request.getfixturevalue("nested_vm") if target.runner == "nested" else None
-    return targets.TargetRun(target, variant, skiff, builders[target.name], nested)
+    nested = tender = work = None
+    if target.runner == "nested":
+        nested = request.getfixturevalue("nested_vm")
+    elif target.runner == "nested-arm64":
+        nested, tender = request.getfixturevalue("nested_arm64"), request.getfixturevalue("arm64_tender")
+    if nested is not None:
+        work = request.getfixturevalue("tmp_path")
+    return targets.TargetRun(target, variant, skiff, builders[target.name], nested, tender, work)
 
 
 @pytest.fixture

@@ -729,3 +729,86 @@ if _pytest is not None:
                     terminalreporter.write_line(line, yellow=bool(vm.freezes))
 
             request.config.pluginmanager.register(_Summary(), "nested-kvm-summary")
+
+    @_pytest.fixture(scope="session")
+    def nested_arm64(tmp_path_factory):
+        """The nested arm64 KVM machine (ARCHES["aarch64"]), booted once per session: test_nested_arm64.py and
+        the hvt-aarch64 target of targets.py run in it."""
+        yield from booted(ARCHES["aarch64"], tmp_path_factory, "nested-arm64")
+
+    @_pytest.fixture(scope="session")
+    def arm64_tender(tmp_path_factory) -> Path:
+        """The arm64 Embedded Swift tender ($SKIFF_HVT_AARCH64, else .build-aarch64/release/skiff-hvt built by
+        `scripts/build-embedded aarch64` if out of date), copied into the share as `skiff-hvt`."""
+        given = os.environ.get("SKIFF_HVT_AARCH64")
+        if given:
+            built = Path(given)
+        else:
+            r = subprocess.run([str(REPO / "scripts" / "build-embedded"), "aarch64"], cwd=REPO, capture_output=True,
+                               text=True, timeout=1800)
+            built = REPO / ".build-aarch64" / "release" / "skiff-hvt"
+            assert r.returncode == 0 and built.exists(), "scripts/build-embedded aarch64 failed:\n" + r.stdout + r.stderr
+        copy = tmp_path_factory.mktemp("a64tender") / "skiff-hvt"
+        shutil.copy2(built, copy)
+        return copy
+
+
+# ---------------------------------------------------------------------------
+# Networks inside a machine: taps, a guest and pings in one shell script
+
+@dataclass(frozen=True)
+class Tap:
+    """A tap of a network test: its name, the host side's address (CIDR or None) and MTU (None: default)."""
+
+    name: str
+    address: str | None = None
+    mtu: int | None = None
+
+
+@dataclass(frozen=True)
+class Ping:
+    """One ping run during a network test (busybox ping inside the machine: `-A` stands in for `-f`)."""
+
+    ip: str
+    count: int
+    options: tuple[str, ...] = ()
+
+
+def net_session(vm: NestedVM, taps: list[Tap], argv: list, pings: list[Ping], work: Path,
+                timeout: float, ready: str = "ready") -> tuple[list[helpers.Result], helpers.Result]:
+    """Inside `vm`: makes `taps` (IPv6 off, so no DAD/RS frames reach the guest first), starts `argv` (a
+    monitor), waits until it prints `ready` (as helpers.start_guest does on the host; not when there are no
+    pings), runs `pings` at once, waits for the guest; the taps are deleted however it ends.
+    Returns (one Result per ping, the guest's Result). `work` is a directory under the share."""
+    q = shlex.quote
+    w = str(work)
+    lines = ["for f in default all; do echo 1 > /proc/sys/net/ipv6/conf/$f/disable_ipv6; done 2>/dev/null",
+             "trap '" + "; ".join(f"tunctl -d {t.name} >/dev/null 2>&1" for t in taps) + "' EXIT"]
+    for t in taps:
+        lines.append(f"tunctl -t {t.name} >/dev/null || exit 90")
+        if t.mtu is not None:
+            lines.append(f"ip link set {t.name} mtu {t.mtu} || exit 91")
+        if t.address is not None:
+            lines.append(f"ip addr add {t.address} dev {t.name} || exit 92")
+        lines.append(f"ip link set {t.name} up || exit 93")
+    prologue = vm._exe_prologue(argv := [str(a) for a in argv])
+    lines.append(prologue.rstrip("\n"))
+    lines.append(" ".join(q(a) for a in argv) + f" >{w}/guest.out 2>{w}/guest.err & g=$!")
+    if pings:
+        lines.append(f"i=0; while ! grep -q {q(ready)} {w}/guest.out && kill -0 $g 2>/dev/null && [ $i -lt 300 ];"
+                     " do sleep 0.1; i=$((i+1)); done")
+        for n, p in enumerate(pings):
+            lines.append(f"ping -c {p.count} -W 5 {' '.join(map(q, p.options))} {p.ip} >{w}/ping{n}.out 2>&1 & p{n}=$!")
+        for n in range(len(pings)):
+            lines.append(f"wait $p{n}; echo $? >{w}/ping{n}.status")
+    lines.append(f"wait $g; echo $? >{w}/guest.status")
+    status, out, err = vm.run(["sh", "-c", "\n".join(lines)], timeout)
+    assert status == 0, f"network script inside the machine failed ({status}):\n{err}\n" + "\n".join(lines)
+
+    def result(name: str, args: list, stdout: bytes, stderr: str) -> helpers.Result:
+        st = (work / f"{name}.status").read_text().strip()
+        return helpers.Result([str(a) for a in args], int(st), stdout, stderr)
+    pr = [result(f"ping{n}", ["ping", p.ip], (work / f"ping{n}.out").read_bytes(), "") for n, p in enumerate(pings)]
+    guest = result("guest", argv, (work / "guest.out").read_bytes(),
+                   (work / "guest.err").read_bytes().decode("utf-8", "replace"))
+    return pr, guest

@@ -83,8 +83,9 @@ class Target:
     #: The `--mem` option of a conformance run that does not need a particular size.
     mem: tuple[str, ...] = ()
     #: How a guest is run: "skiff run" (the front door), a tender name in the monitor's directory
-    #: (conftest's `skiff` fixture puts skiff-hvt there as skiff-hvt and solo5-hvt), or "nested"
-    #: (`skiff run` inside the real-KVM machine of nested.py).
+    #: (conftest's `skiff` fixture puts skiff-hvt there as skiff-hvt and solo5-hvt), "nested"
+    #: (`skiff run` inside the real-KVM machine of nested.py) or "nested-arm64" (the arm64 tender inside
+    #: the nested arm64 KVM machine).
     runner: str = "skiff run"
     #: What the target's machine cannot offer (e.g. "net": no taps inside the nested machine); tests that
     #: need it are not generated for the target (targets.params(needs=...)).
@@ -119,6 +120,8 @@ DEFAULT_PARAMS: dict[str, dict] = {
     "net": {"count": int(os.environ.get("SKIFF_E2E_PINGS", "2000")), "ping": ("-f", "-q"), "deadline": 120},
     # net_2if: both interfaces at once.
     "net_2if": {"count": max(10, int(os.environ.get("SKIFF_E2E_PINGS", "2000")) // 10), "interval": "0.002"},
+    # netecho with 8900-byte pings on an MTU 9000 tap, never fragmented.
+    "jumbo": {"ping": ("-i", "0.05", "-s", "8900", "-M", "do")},
 }
 
 
@@ -191,6 +194,27 @@ TARGETS += (
     dataclasses.replace(TARGETS[0], name="hvt-x86_64-kvm", runner="nested", marks=("nested",), lacks=("net",)),
 )
 
+# hvt images for arm64, under the arm64 tender (skiff-hvt, Embedded Swift) on real arm64 KVM: Debian's arm64
+# kernel at EL2 under QEMU TCG (nested.py ARCHES["aarch64"]). Messages are the guest's own (the same runtime
+# as virt-aarch64); the tender is run directly (there is no arm64 `skiff`).
+TARGETS += (
+    Target(
+        name="hvt-aarch64", arch="aarch64", platform="hvt",
+        build_args=("--arch", "aarch64", "--platform", "hvt"), suffix=".hvt",
+        marks=("nested",),
+        variants={"default": (Variant(""),)},
+        mem=("--mem=64",),
+        runner="nested-arm64",
+        expect={k: v for k, v in TARGETS[1].expect.items() if k != "mft_maxdevices"},
+        # Under TCG twice over; busybox ping (no -f: -A sends the next as soon as the reply is in; no -M).
+        params={
+            "net": {"count": 200, "ping": ("-A", "-p", "de", "-s", "1400"), "deadline": 120},
+            "net_2if": {"count": 20, "interval": "0.01"},
+            "jumbo": {"ping": ("-i", "0.05", "-s", "8900")},
+        },
+    ),
+)
+
 BY_NAME = {t.name: t for t in TARGETS}
 
 #: Seconds per monitor run inside the nested machine (TCG is slow; the host's 60 s plus margin).
@@ -240,10 +264,15 @@ class TargetRun:
     """One target in one variant, bound to this session's monitor and the target's builder: what a
     conformance test uses to build (`guest`, `example`) and run (`run`, `argv`, `env`) its guest."""
 
-    def __init__(self, target: Target, variant: Variant, skiff, builder: helpers.SwiftBuilder, nested=None):
+    def __init__(self, target: Target, variant: Variant, skiff, builder: helpers.SwiftBuilder, nested=None,
+                 tender=None, work: Path | None = None):
         self.target, self.variant, self.skiff, self.builder = target, variant, skiff, builder
-        #: The nested.NestedVM a "nested" target runs in.
+        #: The nested.NestedVM a "nested"/"nested-arm64" target runs in.
         self.nested = nested
+        #: The monitor of a "nested-arm64" target (the arm64 skiff-hvt, under the share).
+        self.tender = tender
+        #: A directory of this test under the share (network sessions inside the machine keep their files there).
+        self.work = work
 
     def _build(self, source: Path) -> Path:
         self.builder.build_all([helpers.SWIFT_GUESTS_DIR / g for g in CONFORMANCE_GUESTS]
@@ -270,13 +299,20 @@ class TargetRun:
         """`skiff run ARGS`, or the target's tender with ARGS (run it with `env`)."""
         if self.target.runner in ("skiff run", "nested"):
             return [str(self.skiff), "run", *map(str, args)]
+        if self.target.runner == "nested-arm64":
+            return [str(self.tender), *map(str, args)]
         tender = Path(self.skiff).parent / self.target.runner
         if not tender.exists():
             pytest.skip(f"NO TENDER: {tender.name} missing beside the monitor (scripts/build makes skiff-hvt)")
         return [str(tender), *map(str, args)]
 
+    @property
+    def in_machine(self) -> bool:
+        """True when the guest runs inside a nested machine (its files are under the shared directory)."""
+        return self.target.runner.startswith("nested")
+
     def run(self, *args, timeout: float = helpers.RUN_TIMEOUT) -> helpers.Result:
-        if self.target.runner == "nested":
+        if self.in_machine:
             return self.nested.result(self.argv(*args), timeout=max(timeout, NESTED_RUN_TIMEOUT))
         return helpers.run(self.argv(*args), timeout=timeout, env=self.env)
 
@@ -285,3 +321,26 @@ class TargetRun:
 
     def param(self, test: str, key: str):
         return self.target.param(test, key)
+
+    def net_session(self, netns, taps: list, args: list, pings: list = (), timeout: float = 120):
+        """A network test on this target: `taps` (nested.Tap) made where the monitor runs, the monitor started
+        with `args` (`run` arguments), once it is ready the `pings` (nested.Ping) run at once; (ping Results,
+        the monitor's Result). On the host, in the private namespace `netns` (iputils ping); inside a nested
+        machine, in its root namespace by one shell script (nested.net_session; busybox ping)."""
+        import nested
+        if self.in_machine:
+            return nested.net_session(self.nested, list(taps), self.argv(*args), list(pings), self.work,
+                                      max(timeout, NESTED_RUN_TIMEOUT))
+        for tap in taps:
+            netns.add_tap(tap.name, tap.address, mtu=tap.mtu)
+        if not pings:
+            return [], helpers.run(netns.exec_argv(self.argv(*args)), env=self.env, timeout=timeout)
+        p = helpers.start_guest(netns, self.argv(*args), [tap.name for tap in taps], env=self.env)
+        try:
+            running = [helpers.popen(helpers.ping_argv(netns, ping.ip, *ping.options, count=ping.count))
+                       for ping in pings]
+            results = [helpers.finish(q, timeout=timeout) for q in running]
+            guest = helpers.finish(p, timeout=30, context=results[-1])
+        finally:
+            helpers.stop(p)
+        return results, guest

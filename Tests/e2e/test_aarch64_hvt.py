@@ -1,9 +1,8 @@
 """test_aarch64_hvt.py: `skiff build --arch aarch64 --platform hvt` images, checked without an arm64 KVM.
 
 The hvt-aarch64 target (the conformance suite under skiff-hvt inside the
-nested arm64 KVM machine) needs the tender's aarch64 KVM backend. Until it
-runs there, this file checks everything that does not need it, for every
-Example and every conformance guest (Tests/guests):
+nested arm64 KVM machine, targets.py) runs these images; this file checks,
+without any KVM, for every Example and every conformance guest (Tests/guests):
 
 * the build succeeds and gives an EM_AARCH64 ELF with one PT_NOTE each for
   the Solo5 ABI1 note (target hvt, version 2) and the MFT1 manifest, W^X

@@ -1,8 +1,11 @@
 """test_conformance.py: the Solo5-style conformance guests (Tests/guests) on every target (targets.py).
 
 As Solo5's tests.bats runs every test guest on every target, each test here
-runs once per row of targets.TARGETS (today hvt-x86_64: `skiff run` on KVM;
-virt-aarch64: `skiff build --arch aarch64` + `skiff run` under QEMU TCG).
+runs once per row of targets.TARGETS: hvt-x86_64 (`skiff run` on KVM),
+solo5-hvt-x86_64 (the tender under upstream's name), hvt-x86_64-kvm (inside
+the nested real-KVM x86 machine; no taps), virt-aarch64 (`skiff build --arch
+aarch64` + `skiff run` under QEMU TCG) and hvt-aarch64 (`--platform hvt`
+images under the arm64 tender inside the nested arm64 KVM machine).
 Where an architecture changes a message (a #PF with cr2 vs a data abort
 with far) or an outcome, the target's `expect` entry says so; the tests
 themselves are the same. Some tests also run on a target's machine variants
@@ -10,7 +13,8 @@ themselves are the same. Some tests also run on a target's machine variants
 
 Each test skips, loudly, when its target's prerequisite is missing (NO KVM,
 NO QEMU); the network tests also need root, `ip` and `ping` and run in a
-private network namespace (tap0 = 10.77.0.1/24, tap1 = 10.78.0.1/24).
+private network namespace (tap0 = 10.77.0.1/24, tap1 = 10.78.0.1/24), or on a
+nested target in the machine itself (`TargetRun.net_session`).
 Target-specific tests stay in their files: test_swift_guests.py (hvt),
 test_aarch64.py (EL2 entry, DTB reader, plain QEMU), test_swift_net.py
 (hvt: netecho options, the shared net ring).
@@ -24,6 +28,7 @@ import pytest
 
 import helpers
 import targets
+from nested import Ping, Tap
 from helpers import expect_abort, expect_all_replies, expect_monitor_error, expect_status, expect_success
 
 pytestmark = [pytest.mark.swift]
@@ -204,30 +209,32 @@ def test_mft_maxdevices(t, tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# Network (root): in a private namespace, see the module docstring
+# Network (root): in a private namespace on the host, in the machine's own on a nested target (module docstring)
+
+TAP0, TAP1 = Tap("tap0", "10.77.0.1/24"), Tap("tap1", "10.78.0.1/24")
+
 
 @pytest.fixture
-def taps(netns):
+def net(t, netns):
+    """`netns` for a host target (after checking for ping); a nested target makes its taps inside instead."""
     why = helpers.ping_missing()
-    if why:
+    if why and not t.in_machine:
         pytest.skip("NO PING: " + why)
-    netns.add_tap("tap0", "10.77.0.1/24")
     return netns
 
 
-def net_argv(t, image, nets, *args) -> list[str]:
-    return t.argv("--mem=64", *(f"--net:service{i}={tap}" for i, tap in enumerate(nets)), "--", image, *args)
+def net_args(image, taps, *args) -> list:
+    return ["--mem=64", *(f"--net:service{i}={tap.name}" for i, tap in enumerate(taps)), "--", image, *args]
 
 
 @pytest.mark.root
 @on_corners_net
-def test_net(t, taps):
+def test_net(t, net):
     """Solo5 "net": the responder answers every ping, then exits with SUCCESS (its limit). Load per target
     (targets.py `params`): a flood of SKIFF_E2E_PINGS on hvt, 200 patterned 1400-byte pings under TCG."""
     n = t.param("net", "count")
-    pr, r = helpers.ping_session(taps, net_argv(t, t.guest("net"), ["tap0"], f"limit={n}"), ["tap0"],
-                                 "10.77.0.2", *t.param("net", "ping"), count=n,
-                                 deadline=t.param("net", "deadline"), env=t.env)
+    (pr,), r = t.net_session(net, [TAP0], net_args(t.guest("net"), [TAP0], f"limit={n}"),
+                             [Ping("10.77.0.2", n, t.param("net", "ping"))], timeout=t.param("net", "deadline") + 30)
     expect_all_replies(pr, n)
     expect_success(r)
     assert f"answered {n} echo requests" in r.out, r.describe()
@@ -235,19 +242,11 @@ def test_net(t, taps):
 
 @pytest.mark.root
 @on_targets_net
-def test_net_2if(t, taps):
+def test_net_2if(t, net):
     """Solo5 "net_2if": one responder on two taps, pinged at once; both answer (the ready set keeps them apart)."""
-    taps.add_tap("tap1", "10.78.0.1/24")
     n, interval = t.param("net_2if", "count"), t.param("net_2if", "interval")
-    p = helpers.start_guest(taps, net_argv(t, t.guest("net_2if"), ["tap0", "tap1"], f"limit={2 * n}"),
-                            ["tap0", "tap1"], env=t.env)
-    try:
-        p0 = helpers.popen(helpers.ping_argv(taps, "10.77.0.2", "-i", interval, count=n))
-        p1 = helpers.popen(helpers.ping_argv(taps, "10.78.0.2", "-i", interval, count=n))
-        r0, r1 = helpers.finish(p0, timeout=90), helpers.finish(p1, timeout=90)
-        r = helpers.finish(p, timeout=30, context=r1)
-    finally:
-        helpers.stop(p)
+    (r0, r1), r = t.net_session(net, [TAP0, TAP1], net_args(t.guest("net_2if"), [TAP0, TAP1], f"limit={2 * n}"),
+                                [Ping("10.77.0.2", n, ("-i", interval)), Ping("10.78.0.2", n, ("-i", interval))])
     expect_all_replies(r0, n)
     expect_all_replies(r1, n)
     expect_success(r)
@@ -256,29 +255,27 @@ def test_net_2if(t, taps):
 
 @pytest.mark.root
 @on_targets_net
-def test_net_2if_needs_both_taps(t, taps):
-    r = helpers.run(taps.exec_argv(t.argv("--mem=64", "--net:service0=tap0", t.guest("net_2if"))), env=t.env)
+def test_net_2if_needs_both_taps(t, net):
+    _, r = t.net_session(net, [TAP0], net_args(t.guest("net_2if"), [TAP0]))
     expect_monitor_error(r, "Device 'service1' of type NET_BASIC declared but not attached.")
 
 
 @pytest.mark.root
 @on_targets_net
-def test_net_mtu(t, netns):
+def test_net_mtu(t, net):
     """Solo5 "net_mtu": a tap with MTU 9000."""
-    netns.add_tap("tap102", None, mtu=9000)
-    r = helpers.run(netns.exec_argv(t.argv("--mem=64", "--net:service0=tap102", t.guest("net_mtu"))), env=t.env)
+    tap = Tap("tap102", None, mtu=9000)
+    _, r = t.net_session(net, [tap], net_args(t.guest("net_mtu"), [tap]))
     expect_success(r)
     assert "MTU is 9000" in r.out, r.describe()
 
 
 @pytest.mark.root
 @on_targets_net
-def test_netecho_jumbo_frames(t, netns):
-    if helpers.ping_missing():
-        pytest.skip("NO PING: " + helpers.ping_missing())
-    netns.add_tap("tap9", "10.79.0.1/24", mtu=9000)
-    pr, r = helpers.ping_session(netns, net_argv(t, t.example("netecho"), ["tap9"], "10.79.0.2", "limit=3"),
-                                 ["tap9"], "10.79.0.2", "-i", "0.05", "-s", "8900", "-M", "do", count=3, env=t.env)
+def test_netecho_jumbo_frames(t, net):
+    tap = Tap("tap9", "10.79.0.1/24", mtu=9000)
+    (pr,), r = t.net_session(net, [tap], net_args(t.example("netecho"), [tap], "10.79.0.2", "limit=3"),
+                             [Ping("10.79.0.2", 3, t.param("jumbo", "ping"))])
     expect_all_replies(pr, 3)
     expect_success(r)
     assert "mtu 9000" in r.out, r.describe()
