@@ -16,11 +16,21 @@ public enum HypercallMMIO {
         address >= window && address - window < windowSize
     }
 
-    /// Decodes an MMIO exit in the window. `limit` is the first hypercall number not decoded.
+    /// The address standing for x86's I/O port `port` (0x500 + n ↔ 0x100000000 + n × 8): where
+    /// `--bench-port=PORT` makes 4-byte stores exits the monitor ignores (the bare exit cost).
+    @inlinable
+    public static func address(ofPort port: UInt32) -> UInt64 {
+        window + (UInt64(port) &- 0x500) * 8
+    }
+
+    /// Decodes an MMIO exit in the window. `limit` is the first hypercall number not decoded; 4-byte
+    /// stores to an address in `ignored` are `.ignored` (benchmarks).
     /// Wrong length or a read: `len` is reported; a write outside the hypercall range: address only.
     @inlinable
-    public static func decode(address: UInt64, length: Int, isWrite: Bool, value: () -> UInt32, limit: UInt32) -> VCPUExit {
+    public static func decode(address: UInt64, length: Int, isWrite: Bool, value: () -> UInt32, limit: UInt32,
+                              ignored: [UInt64] = []) -> VCPUExit {
         guard isWrite, length == 4 else { return .invalidMMIOAccess(address: address, length: length, isWrite: isWrite) }
+        if !ignored.isEmpty, ignored.contains(address) { return .ignored }
         guard address >= window, address < window + UInt64(limit) * 8 else {
             return .invalidMMIOAccess(address: address, length: nil, isWrite: isWrite)
         }

@@ -145,7 +145,8 @@ extension RunOptions {
 
         """ + modules.map { $0.usage }.filter { !$0.isEmpty }.map { $0 + "\n" }.joined() + """
           --no-sandbox                 do not confine the monitor with seccomp (debugging)
-          --bench-port=PORT            ignore 4-byte OUTs to PORT (0x509-0x5ff), to measure the bare exit cost
+          --bench-port=PORT            ignore 4-byte OUTs to PORT (0x509-0x5ff; aarch64: stores to
+                                       0x100000000 + (PORT-0x500)*8), to measure the bare exit cost
           --                           end of options
         Exit status: the guest's (255 = guest abort), 1 for a monitor error or a signal.
         """

@@ -31,6 +31,11 @@ extension KVMVirtualMachine {
 /// vCPU 0 of an aarch64 KVM VM.
 public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
     public let programCounterName = "pc"
+    /// The MMIO twins of the ignored bench ports (HypercallMMIO.address(ofPort:)), mapped once.
+    private var ignoredAddresses: [UInt64] = []
+    public override var ignoredPorts: [UInt32] {
+        didSet { ignoredAddresses = ignoredPorts.map { HypercallMMIO.address(ofPort: $0) } }
+    }
 
     /// Creates vCPU 0 of `vm` in the hvt boot state `boot`.
     public init(vm: KVMVirtualMachine, state boot: BootCPUState) throws(BackendError) {
@@ -75,7 +80,8 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
             let m = r.mmio
             if HypercallMMIO.inWindow(m.phys_addr) {
                 return HypercallMMIO.decode(address: m.phys_addr, length: Int(m.len), isWrite: m.is_write != 0,
-                                            value: { state.mmioValue }, limit: hypercallLimit)
+                                            value: { state.mmioValue }, limit: hypercallLimit,
+                                            ignored: ignoredAddresses)
             }
         }
         if let exit = KVMRunState.decodeCommonExit(r, memorySize: memorySize, pcName: programCounterName, pc: programCounter) {

@@ -50,6 +50,19 @@ func mmioHypercallDecoding(_ address: UInt64, _ length: Int, _ write: Bool, _ ex
     #expect(HypercallMMIO.decode(address: address, length: length, isWrite: write, value: { 0x1234 }, limit: 9) == expected)
 }
 
+@Test func benchAddressesAreIgnoredOnlyForFourByteStores() {
+    let bench = HypercallMMIO.address(ofPort: 0x510)
+    #expect(bench == 0x1_0000_0080)
+    #expect(HypercallMMIO.decode(address: bench, length: 4, isWrite: true, value: { 1 }, limit: 9, ignored: [bench]) == .ignored)
+    #expect(HypercallMMIO.decode(address: bench, length: 4, isWrite: false, value: { 1 }, limit: 9, ignored: [bench])
+            == .invalidMMIOAccess(address: bench, length: 4, isWrite: false))
+    #expect(HypercallMMIO.decode(address: bench, length: 4, isWrite: true, value: { 1 }, limit: 9)
+            == .invalidMMIOAccess(address: bench, length: nil, isWrite: true))
+    // An ignored address never hides a hypercall below the limit from its own slot.
+    #expect(HypercallMMIO.decode(address: bench + 8, length: 4, isWrite: true, value: { 1 }, limit: 9, ignored: [bench])
+            == .invalidMMIOAccess(address: bench + 8, length: nil, isWrite: true))
+}
+
 @Test func oneRegIDsMatchKVMHeaders() {
     // Platform notes §9.2 (checked on a real arm64 KVM) and arch/arm64/include/uapi/asm/kvm.h.
     #expect(OneRegID.x0 == 0x6030_0000_0010_0000)

@@ -18,6 +18,7 @@ Under TCG every exit costs ~80 µs and the first KVM_RUN ~10 ms: nothing here is
 from __future__ import annotations
 
 import re
+import struct
 import time
 from pathlib import Path
 
@@ -45,16 +46,19 @@ def a64_tender(arm64_tender) -> Path:
 
 @pytest.fixture(scope="module")
 def a64_guests(tmp_path_factory) -> dict[str, Path]:
-    """Tests/AsmGuests/aarch64/probe.S as "probe" (no devices), "probe_blk" (`storage`), "probe_net" (`service0`)."""
+    """Tests/AsmGuests/aarch64/probe.S as "probe" (no devices), "probe_blk" (`storage`), "probe_net" (`service0`);
+    Bench/exitfloor-aarch64.S as "exitfloor"."""
     clang, lld = helpers.tool("clang", "CLANG"), helpers.tool("ld.lld", "LD_LLD")
     if clang is None or lld is None:
         pytest.skip("clang and ld.lld are needed to build Tests/AsmGuests/aarch64 (set CLANG / LD_LLD)")
     out = tmp_path_factory.mktemp("a64asm")
     src = helpers.ASM_DIR / "aarch64" / "probe.S"
     guests = {}
-    for name, defines in (("probe", []), ("probe_blk", ["-DPROBE_BLOCK"]), ("probe_net", ["-DPROBE_NET"])):
+    bench = helpers.REPO / "Bench" / "exitfloor-aarch64.S"
+    for name, source, defines in (("probe", src, []), ("probe_blk", src, ["-DPROBE_BLOCK"]),
+                                  ("probe_net", src, ["-DPROBE_NET"]), ("exitfloor", bench, [])):
         obj, hvt = out / f"{name}.o", out / f"{name}.hvt"
-        r = helpers.run([clang, "-target", "aarch64-none-elf", *defines, "-c", str(src), "-o", str(obj)], timeout=120)
+        r = helpers.run([clang, "-target", "aarch64-none-elf", *defines, "-c", str(source), "-o", str(obj)], timeout=120)
         assert r.returncode == 0, r.describe()
         # 4 KiB segment alignment as Solo5 links aarch64 guests (ld.lld defaults to 64 KiB there).
         r = helpers.run([lld, "-T", str(helpers.ASM_DIR / "guest.ld"), "-nostdlib", "-static", "-z", "max-page-size=0x1000",
@@ -287,6 +291,21 @@ def test_poll_without_net_sleeps(hvt):
     r2 = hvt("state")
     cntfrq = int(r2.stdout.decode().splitlines()[10], 16)
     assert ticks >= cntfrq * 20 // 1000, (ticks, cntfrq)
+
+
+def test_bench_port_is_an_ignored_mmio_store(a64_vm, a64_tender, a64_guests):
+    """`skiff bench`'s arm64 exit floor (Bench/exitfloor-aarch64.S): with --bench-port=0x510 the N stores to
+    0x100000080 are exits the tender ignores, then N WALLTIME and N empty PUTS, reported as CNTVCT deltas and
+    the boot info's frequency; without the option the first store ends the run as any stray store does."""
+    guest = a64_guests["exitfloor"]
+    r = a64_vm.result([str(a64_tender), "--mem=2", "--bench-port=0x510", str(guest), "50"], TIMEOUT)
+    helpers.expect_status(r, 0)
+    assert len(r.stdout) == 32 and r.stderr == "", r.describe()
+    bare, wall, puts, freq = struct.unpack("<4Q", r.stdout)
+    assert bare > 0 and wall > 0 and puts > 0 and freq > 0, (bare, wall, puts, freq)
+    r = a64_vm.result([str(a64_tender), "--mem=2", str(guest), "50"], TIMEOUT)
+    helpers.expect_status(r, 1)
+    assert only_line(r) == "Invalid guest mmio access: mmio=0x100000080", r.describe()
 
 
 def test_abort_halt_status_255(hvt):
