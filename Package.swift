@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "SkiffArchX86_64", dependencies: ["SkiffCore"]),
         .target(name: "SkiffArchAArch64", dependencies: ["SkiffCore"]),
         // Boot protocols: hvt today.
-        .target(name: "SkiffBoot", dependencies: ["SkiffCore", "CSkiffABI"]),
+        .target(name: "SkiffBoot", dependencies: ["SkiffCore", "SkiffArchAArch64", "SkiffHost", "CSkiffABI"]),
         // Backends: Linux KVM (generic part + KVMVCPU+ARCH.swift).
         .target(name: "SkiffKVM", dependencies: ["SkiffCore", "SkiffArchX86_64", "SkiffArchAArch64", "CSkiffLinux", "CSkiffKVM"]),
         // Device and debug modules: core (console/clock/poll), block, net.

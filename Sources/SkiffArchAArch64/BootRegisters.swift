@@ -61,3 +61,25 @@ extension BootCPUState {
         ]
     }
 }
+
+/// The arm64 Linux boot protocol's entry registers (booting.rst), on top of KVM's vCPU reset state
+/// (EL1h, MMU and caches off): PC = the Image, x0 = the device tree, x1-x3 = 0, D, A, I, F masked.
+public struct LinuxBootRegisters: Equatable, Sendable {
+    public var entry: UInt64, deviceTree: UInt64
+
+    public init(entry: UInt64, deviceTree: UInt64) {
+        self.entry = entry
+        self.deviceTree = deviceTree
+    }
+
+    public var registerWrites: [RegisterWrite] {
+        [
+            RegisterWrite(OneRegID.pstate, VirtLayout.entryPSTATE),
+            RegisterWrite(OneRegID.x0, deviceTree),
+            RegisterWrite(OneRegID.coreRegister(byteOffset: 8), 0),
+            RegisterWrite(OneRegID.coreRegister(byteOffset: 16), 0),
+            RegisterWrite(OneRegID.coreRegister(byteOffset: 24), 0),
+            RegisterWrite(OneRegID.pc, entry),
+        ]
+    }
+}

@@ -31,16 +31,37 @@ public protocol BootProtocol: AnyObject {
     /// modules' contributions and the backend's CPU cycle frequency.
     func writeBootData(into memory: GuestMemory, manifest: Manifest, attachment: ModuleAttachment,
                        cpuCycleFrequency: UInt64) throws(GuestAccessError)
+    /// How the vCPU starts and what machine surrounds it.
+    var convention: EntryConvention { get }
 }
 
-/// The boot protocols the monitor speaks, chosen from the image itself.
+/// What a protocol asks of the machine and the vCPU at entry (the architecture glue applies it).
+public enum EntryConvention: Equatable, Sendable {
+    /// Solo5 hvt: RAM at GPA 0, the monitor's page tables, hypercalls; the architecture's hvt entry state.
+    case hvt
+    /// The arm64 Linux boot protocol on the virt-like machine of SkiffArchAArch64.VirtLayout: RAM at
+    /// `ramBase`, MMU off, x0 = the device tree's GPA, a GIC, PSCI, the timer and MMIO devices.
+    case linuxImage(entry: UInt64, deviceTree: UInt64, ramBase: UInt64)
+
+    /// Where guest RAM starts in guest-physical space.
+    public var ramBase: UInt64 {
+        switch self {
+        case .hvt: return 0
+        case .linuxImage(_, _, let base): return base
+        }
+    }
+}
+
+/// The boot protocols the monitor speaks, chosen from the image itself: an arm64 `Image` (its
+/// magic) on aarch64 boots by the Linux protocol, everything else is read as hvt.
 public enum BootProtocols {
     /// The protocol for `bytes` on `arch`, checked against `options` (all refusals happen here).
-    /// Today every image is read as hvt (its checks give the messages for anything else);
-    /// PVH (an ELF with XEN_ELFNOTE_PHYS32_ENTRY and no ABI1 note) and the arm64 `Image`
-    /// (`ARM64ImageHeader.hasMagic`) are the next rows.
+    /// PVH (an ELF with XEN_ELFNOTE_PHYS32_ENTRY and no ABI1 note) is the next row.
     public static func select(_ bytes: [UInt8], arch: GuestArchitecture, options: RunOptions,
                               validate: (Manifest) throws(BootError) -> Void) throws(BootError) -> any BootProtocol {
-        try HvtBoot(bytes: bytes, arch: arch, options: options, validate: validate)
+        if arch == .aarch64, ARM64ImageHeader.hasMagic(bytes) {
+            return try LinuxArm64Boot(bytes: bytes, options: options)
+        }
+        return try HvtBoot(bytes: bytes, arch: arch, options: options, validate: validate)
     }
 }

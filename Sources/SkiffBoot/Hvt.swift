@@ -6,6 +6,7 @@ import SkiffCore
 /// An hvt unikernel prepared for one run: checked image, memory sizes, load plan, command line.
 public final class HvtBoot: BootProtocol {
     public let name = "hvt"
+    public let convention = EntryConvention.hvt
     public let image: ELFImage
     public let manifest: Manifest
     public let memorySize: MemorySize

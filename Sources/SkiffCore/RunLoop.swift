@@ -21,6 +21,8 @@ public enum RunError: Error, Equatable, Sendable {
     case guest(GuestFault)
     case signal(Int32)
     case backend(BackendError)
+    /// An emulated device could not carry out a guest's request.
+    case device(DeviceFault)
 
     public var message: String {
         switch self {
@@ -31,6 +33,7 @@ public enum RunError: Error, Equatable, Sendable {
         case .guest(let f): return f.message
         case .signal(let s): return "Exiting on signal \(s)"
         case .backend(let e): return e.message
+        case .device(let f): return f.message
         }
     }
 }
@@ -44,6 +47,8 @@ public struct RunLoop {
     public let memory: GuestMemory
     public let vcpu: any VirtualCPU
     public var table: HypercallTable
+    /// The emulated MMIO devices (empty for hvt).
+    public var mmio = MMIOBus()
     public var haltHooks: [HaltHook] = []
     /// Called with a fault before the run ends with it (core dumps, diagnostics).
     public var faultHooks: [(GuestFault) -> Void] = []
@@ -75,11 +80,39 @@ public struct RunLoop {
                 throw .invalidPortAccess(port)
             case .invalidMMIOAccess(let a, let l, _):
                 throw .invalidMMIOAccess(a, l)
+            case .mmio(let access):
+                if let status = try deviceAccess(access) { return finish(status) }
+            case .systemEvent(let event):
+                switch event {
+                case .shutdown, .reset: return finish(0)
+                case .crash: return finish(255)
+                }
             case .fault(let f):
                 for hook in faultHooks { hook(f) }
                 throw .guest(f)
             }
         }
+    }
+
+    /// An access for the MMIO bus: a read answered, a write carried out; a status when the write ends the run.
+    private func deviceAccess(_ a: MMIOAccess) throws(RunError) -> Int32? {
+        guard let (device, offset) = mmio.device(at: a.address, length: a.length) else {
+            throw .invalidMMIOAccess(a.address, a.length)
+        }
+        guard a.isWrite else {
+            vcpu.completeMMIORead(device.read(offset: offset, length: a.length))
+            return nil
+        }
+        let effect: MMIOWriteEffect
+        do { effect = try device.write(offset: offset, length: a.length, value: a.value) } catch { throw .device(error) }
+        if case .halt(let status) = effect { return status }
+        return nil
+    }
+
+    /// Ends the run with `status` (no cookie) after the halt hooks.
+    private func finish(_ status: Int32) -> HaltStatus {
+        for hook in haltHooks { hook(status) }
+        return HaltStatus(exitStatus: status, cookie: nil)
     }
 
     private func halt(_ arg: GuestAddress) throws(RunError) -> HaltStatus {

@@ -15,6 +15,11 @@ public enum VCPUExit: Equatable, Sendable {
     case interrupted
     /// An access to a port the configuration ignores (benchmarks).
     case ignored
+    /// An MMIO access outside guest RAM and outside the hypercall window: for the emulated devices
+    /// (MMIOBus), when the boot protocol has any.
+    case mmio(MMIOAccess)
+    /// A power request through the firmware interface (PSCI SYSTEM_OFF/RESET).
+    case systemEvent(SystemEvent)
     /// The guest cannot continue.
     case fault(GuestFault)
 }
@@ -65,4 +70,11 @@ public protocol VirtualCPU: AnyObject {
     func programCounter() -> UInt64
     /// Name of the program counter register in messages ("rip" or "pc").
     var programCounterName: String { get }
+    /// The value of the MMIO read the last `run()` returned (`.mmio`), delivered at the next entry.
+    func completeMMIORead(_ value: UInt64)
+}
+
+extension VirtualCPU {
+    /// Backends whose guests make no MMIO reads the monitor serves.
+    public func completeMMIORead(_ value: UInt64) {}
 }

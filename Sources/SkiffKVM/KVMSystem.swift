@@ -37,9 +37,15 @@ public final class KVMVirtualMachine {
     public let kvmFD: Int32
     public let vmFD: Int32
     public let memory: GuestMemory
+    /// The in-kernel interrupt controller's device fd (aarch64 Linux-Image machine), or -1.
+    var gicFD: Int32 = -1
 
-    /// Opens /dev/kvm, checks the API, creates the VM and registers `memory` as slot 0 at GPA 0.
-    public init(memory: GuestMemory) throws(BackendError) {
+    /// Where `memory` starts in guest-physical space (hvt: 0; the arm64 Linux machine: 0x40000000).
+    public let physicalBase: UInt64
+
+    /// Opens /dev/kvm, checks the API, creates the VM and registers `memory` as slot 0 at `physicalBase`.
+    public init(memory: GuestMemory, physicalBase: UInt64 = 0) throws(BackendError) {
+        self.physicalBase = physicalBase
         let kfd = open("/dev/kvm", O_RDWR | O_CLOEXEC)
         guard kfd >= 0 else { throw BackendError("Could not open: /dev/kvm: \(errnoString())") }
         kvmFD = kfd
@@ -54,12 +60,13 @@ public final class KVMVirtualMachine {
         vmFD = vfd
         try prepareArchitecture()
         var region = kvm_userspace_memory_region(
-            slot: 0, flags: 0, guest_phys_addr: 0, memory_size: memory.allocationSize,
+            slot: 0, flags: 0, guest_phys_addr: physicalBase, memory_size: memory.allocationSize,
             userspace_addr: UInt64(memory.hostAddressForHypervisor))
         try kvmIoctl(vfd, CSKIFF_KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION")
     }
 
     deinit {
+        if gicFD >= 0 { close(gicFD) }
         close(vmFD)
         close(kvmFD)
     }
@@ -135,7 +142,8 @@ final class KVMRunState {
     }
 
     /// The exits every architecture decodes alike; nil for the architecture's own.
-    static func decodeCommonExit(_ r: kvm_run, memorySize: UInt64, pcName: String, pc: () -> UInt64) -> VCPUExit? {
+    static func decodeCommonExit(_ r: kvm_run, memoryBase: UInt64 = 0, memorySize: UInt64, pcName: String,
+                                 pc: () -> UInt64) -> VCPUExit? {
         /// A fault whose message names the program counter (`rip=0x…` / `pc=0x…`).
         func fault(_ kind: GuestFault.Kind, _ text: (_ at: String) -> String) -> VCPUExit {
             let p = pc()
@@ -145,7 +153,7 @@ final class KVMRunState {
         switch Int32(r.exit_reason) {
         case KVM_EXIT_MMIO:
             let a = r.mmio.phys_addr
-            if a < memorySize { return fault(.protection) { "host/guest translation fault: \($0)" } }
+            if a >= memoryBase, a - memoryBase < memorySize { return fault(.protection) { "host/guest translation fault: \($0)" } }
             let dir = r.mmio.is_write != 0 ? "write" : "read"
             return fault(.unexpectedMMIO) { "\(unhandled), \($0) (MMIO \(dir) at \(hex(a)) outside guest memory)" }
         case KVM_EXIT_HLT: return fault(.halted) { "\(unhandled), \($0) (HLT)" }
@@ -186,6 +194,7 @@ public class KVMVCPUBase {
     let state: KVMRunState
     let thread = VCPUThread()
     let memorySize: UInt64
+    let memoryBase: UInt64
     /// Ports whose 4-byte OUTs are ignored (x86's benchmark floor; unused elsewhere).
     public var ignoredPorts: [UInt32] = []
     /// Hypercall numbers decoded: hvt's, or more when an extension is offered.
@@ -193,6 +202,7 @@ public class KVMVCPUBase {
 
     init(vm: KVMVirtualMachine) throws(BackendError) {
         memorySize = vm.memory.allocationSize
+        memoryBase = vm.physicalBase
         state = try KVMRunState(vm: vm)
     }
 

@@ -21,6 +21,33 @@ extension KVMVirtualMachine {
         return f
     }
 
+    /// Creates the in-kernel GICv3 (KVM's vGIC) with its distributor and redistributor at the given
+    /// addresses and `interrupts` interrupt lines; `finishInterruptController` after the vCPUs exist.
+    public func createInterruptController(distributor: UInt64, redistributor: UInt64, interrupts: UInt32) throws(BackendError) {
+        var dev = kvm_create_device()
+        dev.type = KVM_DEV_TYPE_ARM_VGIC_V3.rawValue
+        try kvmIoctl(vmFD, CSKIFF_KVM_CREATE_DEVICE, &dev, "KVM_CREATE_DEVICE (GICv3)")
+        gicFD = Int32(bitPattern: dev.fd)
+        var dist = distributor, redist = redistributor, count = interrupts
+        try setGICAttribute(group: UInt32(KVM_DEV_ARM_VGIC_GRP_ADDR), attr: UInt64(KVM_VGIC_V3_ADDR_TYPE_DIST), &dist, "distributor")
+        try setGICAttribute(group: UInt32(KVM_DEV_ARM_VGIC_GRP_ADDR), attr: UInt64(KVM_VGIC_V3_ADDR_TYPE_REDIST), &redist, "redistributor")
+        try setGICAttribute(group: UInt32(KVM_DEV_ARM_VGIC_GRP_NR_IRQS), attr: 0, &count, "interrupts")
+    }
+
+    /// KVM_DEV_ARM_VGIC_CTRL_INIT: after every vCPU is created, before the first run.
+    public func finishInterruptController() throws(BackendError) {
+        var none: UInt64 = 0
+        try setGICAttribute(group: UInt32(KVM_DEV_ARM_VGIC_GRP_CTRL), attr: UInt64(KVM_DEV_ARM_VGIC_CTRL_INIT), &none, "init")
+    }
+
+    private func setGICAttribute<T>(group: UInt32, attr: UInt64, _ value: inout T, _ what: StaticString) throws(BackendError) {
+        try withUnsafeMutablePointer(to: &value) { (p) throws(BackendError) in
+            // SAFETY: `addr` points at `value`, alive for the ioctl; KVM reads sizeof(T) bytes as the attribute defines.
+            var a = kvm_device_attr(flags: 0, group: group, attr: attr, addr: UInt64(UInt(bitPattern: p)))
+            try kvmIoctl(gicFD, CSKIFF_KVM_SET_DEVICE_ATTR, &a, "KVM_SET_DEVICE_ATTR (GICv3)")
+        }
+    }
+
     /// Registers `eventFD` for 4-byte stores to the MMIO address `address` (spec §11: 0x100000100).
     public func registerDoorbell(_ address: UInt64, eventFD: Int32) throws(BackendError) {
         try registerIOEvent(address: address, flags: 0, eventFD: eventFD)
@@ -37,17 +64,41 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
         didSet { ignoredAddresses = ignoredPorts.map { HypercallMMIO.address(ofPort: $0) } }
     }
 
+    /// True for the Linux-Image machine: MMIO outside RAM goes to the device bus, no hypercall window.
+    private var devicesOnBus = false
+
     /// Creates vCPU 0 of `vm` in the hvt boot state `boot`.
     public init(vm: KVMVirtualMachine, state boot: BootCPUState) throws(BackendError) {
         try super.init(vm: vm)
-        var initArg = kvm_vcpu_init()
-        try kvmIoctl(vm.vmFD, CSKIFF_KVM_ARM_PREFERRED_TARGET, &initArg, "KVM_ARM_PREFERRED_TARGET")
         // No extra features: no PSCI 0.2, PMU, SVE or pointer authentication (spec §7.3).
-        initArg.features = (0, 0, 0, 0, 0, 0, 0)
-        try kvmIoctl(state.fd, CSKIFF_KVM_ARM_VCPU_INIT, &initArg, "KVM_ARM_VCPU_INIT")
+        try initialize(vm: vm, features: 0)
         let cpacr = try getRegister(OneRegID.cpacrEL1, "KVM_GET_ONE_REG (CPACR_EL1)")
         try setRegister(OneRegID.cpacrEL1, BootCPUState.cpacr(from: cpacr), "KVM_SET_ONE_REG (CPACR_EL1)")
         for w in boot.registerWrites { try setRegister(w.id, w.value, "KVM_SET_ONE_REG") }
+    }
+
+    /// Creates vCPU 0 of `vm` for the arm64 Linux boot protocol: KVM's reset state (EL1h, MMU and
+    /// caches off) with PSCI 0.2+ in the kernel, then PC = `entry`, x0 = `deviceTree`, x1-x3 = 0 and
+    /// PSTATE with D, A, I, F masked (booting.rst).
+    public init(vm: KVMVirtualMachine, linuxEntry entry: UInt64, deviceTree: UInt64) throws(BackendError) {
+        try super.init(vm: vm)
+        try initialize(vm: vm, features: 1 << UInt32(KVM_ARM_VCPU_PSCI_0_2))
+        devicesOnBus = true
+        for w in LinuxBootRegisters(entry: entry, deviceTree: deviceTree).registerWrites {
+            try setRegister(w.id, w.value, "KVM_SET_ONE_REG")
+        }
+    }
+
+    private func initialize(vm: KVMVirtualMachine, features: UInt32) throws(BackendError) {
+        var initArg = kvm_vcpu_init()
+        try kvmIoctl(vm.vmFD, CSKIFF_KVM_ARM_PREFERRED_TARGET, &initArg, "KVM_ARM_PREFERRED_TARGET")
+        initArg.features = (features, 0, 0, 0, 0, 0, 0)
+        try kvmIoctl(state.fd, CSKIFF_KVM_ARM_VCPU_INIT, &initArg, "KVM_ARM_VCPU_INIT")
+    }
+
+    public func completeMMIORead(_ value: UInt64) {
+        // SAFETY: the vCPU thread, between KVM_RUN calls: KVM reads the data at the next entry.
+        cskiff_run_set_mmio_value(state.run, value)
     }
 
     private func setRegister(_ id: UInt64, _ value: UInt64, _ name: StaticString) throws(BackendError) {
@@ -76,7 +127,21 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
     public func run() throws(BackendError) -> VCPUExit {
         if let e = state.enter() { return try state.decodeRunError(e, pcName: programCounterName, pc: programCounter) }
         let r = state.exit
-        if Int32(r.exit_reason) == KVM_EXIT_MMIO {
+        if Int32(r.exit_reason) == KVM_EXIT_MMIO, devicesOnBus {
+            let m = r.mmio
+            let inRAM = m.phys_addr >= memoryBase && m.phys_addr - memoryBase < memorySize
+            if !inRAM {
+                return .mmio(MMIOAccess(address: m.phys_addr, length: Int(m.len), isWrite: m.is_write != 0,
+                                        value: m.is_write != 0 ? cskiff_run_mmio_value(state.run) : 0))
+            }
+        } else if Int32(r.exit_reason) == KVM_EXIT_SYSTEM_EVENT {
+            switch r.system_event.type {
+            case UInt32(KVM_SYSTEM_EVENT_SHUTDOWN): return .systemEvent(.shutdown)
+            case UInt32(KVM_SYSTEM_EVENT_RESET): return .systemEvent(.reset)
+            case UInt32(KVM_SYSTEM_EVENT_CRASH): return .systemEvent(.crash)
+            default: break
+            }
+        } else if Int32(r.exit_reason) == KVM_EXIT_MMIO {
             let m = r.mmio
             if HypercallMMIO.inWindow(m.phys_addr) {
                 return HypercallMMIO.decode(address: m.phys_addr, length: Int(m.len), isWrite: m.is_write != 0,
@@ -84,7 +149,8 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
                                             ignored: ignoredAddresses)
             }
         }
-        if let exit = KVMRunState.decodeCommonExit(r, memorySize: memorySize, pcName: programCounterName, pc: programCounter) {
+        if let exit = KVMRunState.decodeCommonExit(r, memoryBase: memoryBase, memorySize: memorySize,
+                                                   pcName: programCounterName, pc: programCounter) {
             return exit
         }
         return KVMRunState.unhandled(r, pcName: programCounterName, pc: programCounter())

@@ -6,6 +6,7 @@
 import SkiffCore
 import SkiffBoot
 import SkiffKVM
+import SkiffModules
 #if arch(x86_64)
 import SkiffArchX86_64
 #elseif arch(arm64)
@@ -26,12 +27,23 @@ final class Machine: ModuleHost {
         self.boot = boot
         self.ignoredPorts = ignoredPorts
         do {
-            vm = try KVMVirtualMachine(memory: memory)
+            vm = try KVMVirtualMachine(memory: memory, physicalBase: boot.convention.ramBase)
             cpuCycleFrequency = try vm.cycleCounterFrequency()
         } catch { throw .backend(error) }
+        guard boot.convention == .hvt else {
+            try ArchGlue.prepare(vm, for: boot.convention)
+            return
+        }
         do { try ArchGlue.bootTables(allocationSize: memory.allocationSize).write(to: memory) } catch {
             throw .setup("Could not write the boot page tables: \(error.message)")
         }
+    }
+
+    /// The devices the boot protocol's machine emulates (none for hvt), and the console among them to
+    /// flush when the run ends.
+    func platformDevices() -> (bus: MMIOBus, console: PL011?) {
+        guard boot.convention != .hvt else { return (MMIOBus(), nil) }
+        return ArchGlue.platformDevices(for: boot.convention)
     }
 
     func registerRingKick(eventFD: Int32) -> Bool {
@@ -46,9 +58,13 @@ final class Machine: ModuleHost {
     /// vCPU 0 in the hvt boot state, made the target of termination signals.
     func makeVCPU(hypercallLimit: UInt32?) throws(MonitorError) -> KVMVCPU {
         let v: KVMVCPU
-        do { v = try KVMVCPU(vm: vm, state: BootCPUState(entry: boot.entry, guestMemSize: boot.memorySize.guest)) } catch {
-            throw .backend(error)
-        }
+        do {
+            if boot.convention == .hvt {
+                v = try KVMVCPU(vm: vm, state: BootCPUState(entry: boot.entry, guestMemSize: boot.memorySize.guest))
+            } else {
+                v = try ArchGlue.makeVCPU(vm, for: boot.convention)
+            }
+        } catch { throw .backend(error) }
         v.ignoredPorts = ignoredPorts
         if let l = hypercallLimit { v.hypercallLimit = l }
         v.becomeSignalTarget()

@@ -2,6 +2,9 @@
 
 #if arch(arm64)
 import SkiffCore
+import SkiffBoot
+import SkiffKVM
+import SkiffModules
 import SkiffArchAArch64
 
 enum ArchGlue {
@@ -10,6 +13,32 @@ enum ArchGlue {
 
     /// The net ring's kick: 4-byte stores to MMIO 0x100000100 (spec §8).
     static let ringKick = HypercallMMIO.ringKick
+
+    /// The Linux-Image machine (VirtLayout): the in-kernel GICv3 before the vCPU.
+    static func prepare(_ vm: KVMVirtualMachine, for convention: EntryConvention) throws(MonitorError) {
+        do {
+            try vm.createInterruptController(distributor: VirtLayout.gicDistributor, redistributor: VirtLayout.gicRedistributor,
+                                             interrupts: VirtLayout.interruptCount)
+        } catch { throw .backend(error) }
+    }
+
+    /// vCPU 0 at the Linux entry (PSCI in the kernel), then the GIC's initialization (it needs the vCPUs).
+    static func makeVCPU(_ vm: KVMVirtualMachine, for convention: EntryConvention) throws(BackendError) -> KVMVCPU {
+        guard case .linuxImage(let entry, let dtb, _) = convention else { throw BackendError("no vCPU for this boot protocol") }
+        let v = try KVMVCPU(vm: vm, linuxEntry: entry, deviceTree: dtb)
+        try vm.finishInterruptController()
+        return v
+    }
+
+    /// The UART, the clock and the exit register at VirtLayout's addresses.
+    static func platformDevices(for convention: EntryConvention) -> (bus: MMIOBus, console: PL011?) {
+        var bus = MMIOBus()
+        let uart = PL011()
+        bus.add(uart, at: VirtLayout.uart, size: VirtLayout.uartSize)
+        bus.add(PL031(), at: VirtLayout.rtc, size: VirtLayout.rtcSize)
+        bus.add(ExitRegister(), at: VirtLayout.exitRegister, size: VirtLayout.exitRegisterSize)
+        return (bus, uart)
+    }
 
     /// aarch64 hvt guests abort with cookie 0: no trap frame is defined for them.
     static func trapFrame(_ cookie: GuestAddress?, in memory: GuestMemory) -> [UInt64]? { nil }

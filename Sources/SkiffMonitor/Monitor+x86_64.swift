@@ -2,6 +2,9 @@
 
 #if arch(x86_64)
 import SkiffCore
+import SkiffBoot
+import SkiffKVM
+import SkiffModules
 import SkiffArchX86_64
 
 enum ArchGlue {
@@ -10,6 +13,17 @@ enum ArchGlue {
 
     /// The net ring's kick: 4-byte OUTs to port 0x600 (spec §8).
     static let ringKick = UInt64(HypercallPorts.ringKick)
+
+    /// No protocol but hvt boots on x86_64 yet (PVH is next): BootProtocols.select never picks another.
+    static func prepare(_ vm: KVMVirtualMachine, for convention: EntryConvention) throws(MonitorError) {
+        throw .setup("this boot protocol is not supported on x86_64")
+    }
+
+    static func makeVCPU(_ vm: KVMVirtualMachine, for convention: EntryConvention) throws(BackendError) -> KVMVCPU {
+        throw BackendError("this boot protocol is not supported on x86_64")
+    }
+
+    static func platformDevices(for convention: EntryConvention) -> (bus: MMIOBus, console: PL011?) { (MMIOBus(), nil) }
 
     /// The trap frame an aborting guest points at (cr2, ec, rip, cs, rflags, rsp, ss), if readable.
     static func trapFrame(_ cookie: GuestAddress?, in memory: GuestMemory) -> [UInt64]? {

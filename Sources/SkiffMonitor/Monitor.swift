@@ -90,6 +90,8 @@ public struct Monitor {
         let vcpu = try machine.makeVCPU(hypercallLimit: attachment.hypercallLimit)
         // 5. The run loop.
         var loop = RunLoop(memory: memory, vcpu: vcpu, table: table)
+        let (bus, console) = machine.platformDevices()
+        loop.mmio = bus
         loop.stopReason = {
             if let f = modules.pendingFault { return .fault(f) }
             return pendingTerminationSignal().map { .signal($0) }
@@ -105,7 +107,11 @@ public struct Monitor {
             if forceViolation { _ = getppid() }  // test hook: a call outside the allow-list
         }
         let halt: HaltStatus
-        do { halt = try loop.run() } catch { throw .run(error) }
+        do { halt = try loop.run() } catch {
+            try? console?.flush()
+            throw .run(error)
+        }
+        do { try console?.flush() } catch { throw .run(.device(error)) }
         withExtendedLifetime(machine) {}   // the VM (and what modules reach through it) outlives the run loop
         // The halt hook stopped the I/O threads and flushed the disks: a failure there (a frame
         // the final ring drain could not write, a flush the disk refused) is the run's error.

@@ -173,6 +173,11 @@ static void take_node(struct walk *w, const struct node *n, const struct node *p
         }
         return;
     }
+    if (has(n, "skiff,exit-status") && reg_at(n, parent, 0, &base, &size)) {
+        if (!b->exit_reg)
+            b->exit_reg = base;
+        return;
+    }
     if (has(n, "arm,pl031") && reg_at(n, parent, 0, &base, &size)) {
         if (!b->rtc)
             b->rtc = base;

@@ -26,6 +26,7 @@ struct skiff_board {
     uint64_t ram_base, ram_size;    /* the memory range holding the image */
     uint64_t uart;                  /* PL011 base, 0 if none */
     uint64_t rtc;                   /* PL031 base, 0 if none */
+    uint64_t exit_reg;              /* "skiff,exit-status" register (skiff-hvt's machine), 0 if none */
     int      gic_version;           /* 2 or 3; 0 if none recognised */
     uint64_t gicd, gicd_size;
     uint64_t gicc, gicc_size;       /* GICv2 CPU interface */

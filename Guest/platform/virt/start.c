@@ -9,7 +9,8 @@
  * started with `-semihosting-config enable=on` (skiff run does). Without
  * semihosting, the HLT traps as an undefined instruction; the handler
  * recognises that probe, the status is printed, and PSCI powers off (QEMU
- * then exits 0).
+ * then exits 0). Under skiff-hvt (the arm64 Linux-Image machine) the device
+ * tree names Skiff's exit register, which takes every status first.
  */
 #include "virt.h"
 #include "mmu.h"
@@ -61,6 +62,10 @@ static uint64_t semihost_call(uint64_t op, const void *arg)
 _Noreturn void skiff_halt(int status, const void *cookie)
 {
     (void)cookie;                        /* no monitor to hand a trap frame to */
+    if (skiff_board.exit_reg) {
+        /* skiff-hvt's machine: its exit register takes the status (the run ends at the store). */
+        *(volatile uint32_t *)(uintptr_t)skiff_board.exit_reg = (uint32_t)status;
+    }
     if ((status & 0xff) != 0) {
         uint64_t block[2] = { ADP_STOPPED_APPLICATION_EXIT, (uint64_t)(status & 0xff) };
         semihost_call(SEMIHOST_SYS_EXIT, block);
@@ -128,11 +133,12 @@ void skiff_platform_early(uint64_t dtb, uint64_t el)
     if (skiff_fdt_parse(fdt, &skiff_board) != 0)
         early_fail(skiff_board.error);
     /* Devices the runtime drives: UART, RTC, GIC, virtio-mmio slots. */
-    static struct skiff_mmio_range dev[5 + SKIFF_MAX_VIRTIO];
+    static struct skiff_mmio_range dev[6 + SKIFF_MAX_VIRTIO];
     struct skiff_board *b = &skiff_board;
     unsigned n = 0;
     dev[n++] = (struct skiff_mmio_range){ b->uart, 0x1000 };
     dev[n++] = (struct skiff_mmio_range){ b->rtc, 0x1000 };
+    dev[n++] = (struct skiff_mmio_range){ b->exit_reg, 0x1000 };
     dev[n++] = (struct skiff_mmio_range){ b->gicd, b->gicd_size };
     dev[n++] = (struct skiff_mmio_range){ b->gicc, b->gicc_size };
     dev[n++] = (struct skiff_mmio_range){ b->gicr, b->gicr_size };

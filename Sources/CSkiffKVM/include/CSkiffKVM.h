@@ -38,6 +38,10 @@ static const unsigned int CSKIFF_KVM_IOEVENTFD_FLAG_PIO = KVM_IOEVENTFD_FLAG_PIO
 #if defined(__aarch64__)
 static const unsigned long CSKIFF_KVM_ARM_PREFERRED_TARGET = KVM_ARM_PREFERRED_TARGET;
 static const unsigned long CSKIFF_KVM_ARM_VCPU_INIT = KVM_ARM_VCPU_INIT;
+/* The in-kernel GICv3 of the Linux-Image machine (SkiffArchAArch64/VirtLayout.swift). */
+static const unsigned long CSKIFF_KVM_CREATE_DEVICE = KVM_CREATE_DEVICE;
+static const unsigned long CSKIFF_KVM_SET_DEVICE_ATTR = KVM_SET_DEVICE_ATTR;
+static const unsigned long CSKIFF_KVM_IRQ_LINE = KVM_IRQ_LINE;
 /* The generic timer's frequency (CNTFRQ_EL0; Linux lets EL0 read it): the guest's cpu_cycle_freq. */
 static inline uint64_t cskiff_read_cntfrq(void) {
     uint64_t v;
@@ -57,5 +61,16 @@ static inline uint32_t cskiff_run_mmio_u32(const struct kvm_run *run) {
     uint32_t v;
     __builtin_memcpy(&v, run->mmio.data, sizeof v);
     return v;
+}
+/* An MMIO exit's data as a little-endian value of its length (1-8 bytes), and the answer to a read. */
+static inline uint64_t cskiff_run_mmio_value(const struct kvm_run *run) {
+    uint64_t v = 0;
+    uint32_t n = run->mmio.len <= 8 ? run->mmio.len : 8;
+    __builtin_memcpy(&v, run->mmio.data, n);
+    return v;
+}
+static inline void cskiff_run_set_mmio_value(struct kvm_run *run, uint64_t v) {
+    uint32_t n = run->mmio.len <= 8 ? run->mmio.len : 8;
+    __builtin_memcpy(run->mmio.data, &v, n);
 }
 #endif /* CSKIFF_KVM_H */
