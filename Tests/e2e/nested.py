@@ -82,6 +82,7 @@ ARCHES = {
         pvh=True,
         # kvm_amd has an optional dependency on ccp (SEV); irqbypass is kvm's.
         kvm_modules=("irqbypass", "ccp", "kvm", "kvm_amd"),
+        share_modules=("virtio_pci", "9pnet_virtio", "9p", "tun"),   # tun: taps (test_nested_hardening.py)
     ),
     # §9.2: KVM is built in; needs `dpkg --add-architecture arm64` for the packages (scripts/setup does it).
     "aarch64": NestedArch(
@@ -158,6 +159,40 @@ def _extract(deb: Path, into: Path, members: list[str]) -> None:
         raise NestedUnavailable(f"unpacking {deb.name} failed: {p.stderr.strip()[-300:]}")
 
 
+#: What of the kernel package is unpacked: the kernel, and the modules any ARCHES row loads (with what they
+#: depend on), plus modules.builtin (to tell a built-in module from one the cache lacks).
+_KERNEL_MEMBERS = ["./boot/vmlinuz-*", "./lib/modules/*/modules.builtin", "./lib/modules/*/kernel/arch/*/kvm/*",
+                   "./lib/modules/*/kernel/virt/*", "./lib/modules/*/kernel/drivers/crypto/ccp/*",
+                   "./lib/modules/*/kernel/drivers/virtio/*", "./lib/modules/*/kernel/fs/9p/*",
+                   "./lib/modules/*/kernel/fs/netfs/*", "./lib/modules/*/kernel/fs/fscache/*",
+                   "./lib/modules/*/kernel/net/9p/*", "./lib/modules/*/kernel/drivers/net/tun.ko"]
+
+
+def _wanted(arch: NestedArch) -> list[str]:
+    return sorted(m.replace("-", "_") for m in arch.kvm_modules + arch.share_modules)
+
+
+def _missing_modules(pkg_dir: Path, arch: NestedArch) -> list[str]:
+    """The modules /init loads that the unpacked package has neither as a .ko nor in modules.builtin."""
+    roots = sorted((pkg_dir / "lib" / "modules").glob("*"))
+    if not roots:
+        return _wanted(arch)
+    have = {ko.name[:-3].replace("-", "_") for ko in roots[-1].rglob("*.ko")}
+    builtin = roots[-1] / "modules.builtin"
+    if builtin.exists():
+        have |= {Path(l).name.removesuffix(".ko").replace("-", "_") for l in builtin.read_text().split()}
+    return [m for m in _wanted(arch) if m not in have]
+
+
+def _unpack_kernel(package: str, base: Path, pkg_dir: Path, arch: NestedArch) -> None:
+    """Downloads the kernel package and unpacks _KERNEL_MEMBERS into pkg_dir (over what is there)."""
+    deb = _apt_download(package, base / "debs" / pkg_dir.name)
+    _extract(deb, pkg_dir, _KERNEL_MEMBERS)
+    shutil.rmtree(base / "debs", ignore_errors=True)
+    (pkg_dir / "unpacked-for").write_text(" ".join(_wanted(arch)) + "\n")
+    (pkg_dir / "done").write_text(pkg_dir.name + "\n")
+
+
 @dataclass
 class KernelBundle:
     package: str
@@ -180,16 +215,10 @@ def kernel_bundle(arch: NestedArch) -> KernelBundle:
         pkg_dir = base / want
         if not (pkg_dir / "done").exists():
             try:
-                deb = _apt_download(want + suffix, base / "debs" / want)
-                _extract(deb, pkg_dir, ["./boot/vmlinuz-*", "./lib/modules/*/kernel/arch/*/kvm/*",
-                                        "./lib/modules/*/kernel/virt/*", "./lib/modules/*/kernel/drivers/crypto/ccp/*",
-                                        "./lib/modules/*/kernel/drivers/virtio/*", "./lib/modules/*/kernel/fs/9p/*",
-                                        "./lib/modules/*/kernel/fs/netfs/*", "./lib/modules/*/kernel/fs/fscache/*",
-                                        "./lib/modules/*/kernel/net/9p/*", "./lib/modules/*/kernel/drivers/net/tun.ko"])
-                shutil.rmtree(base / "debs", ignore_errors=True)
-                (pkg_dir / "done").write_text(want + "\n")
+                _unpack_kernel(want + suffix, base, pkg_dir, arch)
                 for old in cached:  # keep one kernel
-                    shutil.rmtree(old, ignore_errors=True)
+                    if old != pkg_dir:
+                        shutil.rmtree(old, ignore_errors=True)
             except NestedUnavailable:
                 if not cached:
                     raise
@@ -199,6 +228,15 @@ def kernel_bundle(arch: NestedArch) -> KernelBundle:
             raise NestedUnavailable(f"apt knows no package matching {arch.kernel_pattern} "
                                     "(run `apt-get update`) and .build-nested has none")
         pkg_dir = cached[0]
+    # A cache unpacked when ARCHES wanted fewer modules (e.g. before x86_64 loaded tun) lacks some: unpack the
+    # package again, once per wanted set (a module the package really lacks does not cause a download per run).
+    missing = _missing_modules(pkg_dir, arch)
+    tried = pkg_dir / "unpacked-for"
+    if missing and (not tried.exists() or tried.read_text().split() != _wanted(arch)):
+        try:
+            _unpack_kernel(pkg_dir.name + suffix, base, pkg_dir, arch)
+        except NestedUnavailable:
+            pass   # offline: boot with what there is (tests needing the module skip loudly)
     vmlinuz = sorted((pkg_dir / "boot").glob("vmlinuz-*"))[-1]
     if arch.pvh:
         vmlinuz = _pvh_vmlinux(vmlinuz)

@@ -173,8 +173,8 @@ test_fault_read_of_unmapped_memory_triple_faults = _hardware_xfail(
 # ---------------------------------------------------------------------------
 # Hostile block rings (test_hostile_ring.py), inside: the same guests, images and checks. Their runs go
 # through test_hostile_ring.timed, pointed into the machine here; the wall-time bound is TCG's, not the
-# host's (the host suite asserts 5 s there; timing means nothing under TCG). Net rings need taps and
-# strace-based fault injection needs strace, neither of which the machine has: those stay host-only.
+# host's (the host suite asserts 5 s there; timing means nothing under TCG). Net rings (taps) and the
+# strace-based fault injection run inside from test_nested_hardening.py.
 
 import test_hostile_ring as host_hostile_ring  # noqa: E402
 from test_hostile_ring import (  # noqa: E402
