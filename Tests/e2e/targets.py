@@ -215,6 +215,18 @@ TARGETS += (
     ),
 )
 
+BY_NAME_EARLY = {t.name: t for t in TARGETS}
+
+# virt images (the arm64 Linux Image protocol, devices from the device tree) under the arm64 tender on arm64 KVM:
+# the machine skiff-hvt builds for an Image (SkiffArchAArch64/VirtLayout.swift), not QEMU's; same images as
+# virt-aarch64.
+TARGETS += (
+    dataclasses.replace(TARGETS[1], name="virt-aarch64-kvm", runner="nested-arm64", marks=("nested",),
+                        variants={"default": (Variant(""),)}, env={}, mem=("--mem=64",),
+                        expect={k: v for k, v in TARGETS[1].expect.items() if k != "mft_maxdevices"},
+                        params=BY_NAME_EARLY["hvt-aarch64"].params, lacks=("net", "block")),
+)
+
 BY_NAME = {t.name: t for t in TARGETS}
 
 #: Seconds per monitor run inside the nested machine (TCG is slow; the host's 60 s plus margin).

@@ -36,6 +36,9 @@ pytestmark = [pytest.mark.swift]
 on_targets = pytest.mark.parametrize("tv", targets.params())
 on_matrix = pytest.mark.parametrize("tv", targets.params("matrix"))
 on_corners = pytest.mark.parametrize("tv", targets.params("corners"))
+# Block-device tests: targets whose monitor offers block devices.
+on_targets_block = pytest.mark.parametrize("tv", targets.params(needs="block"))
+on_corners_block = pytest.mark.parametrize("tv", targets.params("corners", needs="block"))
 # Network tests: targets whose machine has taps.
 on_targets_net = pytest.mark.parametrize("tv", targets.params(needs="net"))
 on_corners_net = pytest.mark.parametrize("tv", targets.params("corners", needs="net"))
@@ -171,7 +174,7 @@ def _check_blk_pattern(img, block_size):
 
 
 @pytest.mark.parametrize("sector", [512, 4096])
-@on_corners
+@on_corners_block
 def test_blk(t, tmp_path, sector):
     img = helpers.zero_image(tmp_path / "storage.img")
     r = t.run(*t.mem, f"--block:storage={img}", f"--block-sector-size:storage={sector}", "--", t.guest("blk"))
@@ -180,20 +183,20 @@ def test_blk(t, tmp_path, sector):
     _check_blk_pattern(img, sector)
 
 
-@on_targets
+@on_targets_block
 def test_blk_not_attached(t):
     expect_monitor_error(t.run(*t.mem, t.guest("blk")),
                          "Device 'storage' of type BLOCK_BASIC declared but not attached.")
 
 
-@on_targets
+@on_targets_block
 def test_blk_misaligned_image(t, tmp_path):
     img = helpers.zero_image(tmp_path / "storage.img", 6 * 1024)
     expect_monitor_error(t.run(*t.mem, f"--block:storage={img}", "--block-sector-size:storage=4096",
                                t.guest("blk")), "Backing storage size must be block aligned")
 
 
-@on_targets
+@on_targets_block
 def test_mft_maxdevices(t, tmp_path):
     """63 block devices (the manifest's maximum); writes storage0 and storage62. A target that cannot
     attach that many says so (targets.py: `monitor_error`)."""
