@@ -33,6 +33,28 @@ public protocol BootProtocol: AnyObject {
                        cpuCycleFrequency: UInt64) throws(GuestAccessError)
     /// How the vCPU starts and what machine surrounds it.
     var convention: EntryConvention { get }
+    /// Where the protocol's machine puts each attached device (virtio-mmio on arm64 Images; none for hvt).
+    var deviceSlots: [DeviceSlot] { get }
+}
+
+extension BootProtocol {
+    public var deviceSlots: [DeviceSlot] { [] }
+}
+
+/// An attached device's place in the machine: its manifest name, MMIO range and interrupt.
+public struct DeviceSlot: Equatable, Sendable {
+    public var name: String
+    public var base: UInt64
+    public var size: UInt64
+    /// Its shared peripheral interrupt (GIC INTID 32 + spi).
+    public var spi: UInt32
+
+    public init(name: String, base: UInt64, size: UInt64, spi: UInt32) {
+        self.name = name
+        self.base = base
+        self.size = size
+        self.spi = spi
+    }
 }
 
 /// What a protocol asks of the machine and the vCPU at entry (the architecture glue applies it).
@@ -60,7 +82,7 @@ public enum BootProtocols {
     public static func select(_ bytes: [UInt8], arch: GuestArchitecture, options: RunOptions,
                               validate: (Manifest) throws(BootError) -> Void) throws(BootError) -> any BootProtocol {
         if arch == .aarch64, ARM64ImageHeader.hasMagic(bytes) {
-            return try LinuxArm64Boot(bytes: bytes, options: options)
+            return try LinuxArm64Boot(bytes: bytes, options: options, validate: validate)
         }
         return try HvtBoot(bytes: bytes, arch: arch, options: options, validate: validate)
     }

@@ -4,7 +4,8 @@
 // x0 = the device tree's physical address (8-byte aligned, ≤ 2 MiB), x1-x3 = 0, EL1h with D, A, I, F
 // masked. The machine is SkiffArchAArch64.VirtLayout (QEMU virt's addresses): the device tree lists
 // exactly what the monitor provides — memory, /chosen (bootargs, stdout-path, rng-seed), one CPU
-// with PSCI (KVM's, by hvc), the GICv3, the architected timer, the PL011, the PL031 and Skiff's exit register.
+// with PSCI (KVM's, by hvc), the GICv3, the architected timer, the PL011, the PL031, Skiff's exit register
+// and one virtio-mmio (version 2) slot per `--block` device.
 // For an Image built by `skiff build` (a SKIFFIMG block) the bootargs follow QEMURunner's
 // convention (`-- ARGS`), so the same image runs here and under QEMU.
 
@@ -27,11 +28,44 @@ public final class LinuxArm64Boot: BootProtocol {
         .linuxImage(entry: imageAddress, deviceTree: deviceTreeAddress, ramBase: VirtLayout.ramBase)
     }
 
-    /// Checks the header, the options and the memory size and places image and device tree; nothing is allocated.
-    public init(bytes: [UInt8], options: RunOptions) throws(BootError) {
+    /// The virtio-mmio devices, in `--block` order: the first at the highest slot (QEMU virt's order,
+    /// which the Skiff virt runtime relies on: Guest/platform/virt/devices.c).
+    public let virtioSlots: [DeviceSlot]
+    public var deviceSlots: [DeviceSlot] { virtioSlots }
+
+    /// At most this many virtio-mmio devices (the Skiff virt runtime's SKIFF_MAX_VIRTIO).
+    public static let maximumVirtioDevices = 64
+
+    /// Checks the header, the manifest (`validate`: the device names), the options and the memory size,
+    /// and places image and device tree; nothing is allocated.
+    public init(bytes: [UInt8], options: RunOptions,
+                validate: (Manifest) throws(BootError) -> Void = { _ throws(BootError) in }) throws(BootError) {
         do { header = try ARM64ImageHeader(bytes: bytes) } catch { throw .image(error) }
-        guard options.blocks.isEmpty, options.nets.isEmpty else {
-            throw .image(.arm64Image("block and net devices are not offered to arm64 Images yet (virtio-mmio is next)"))
+        let skiff = SkiffImageBlock.isPresent(in: bytes)
+        if skiff {
+            guard let notes = SkiffImageBlock(bytes: bytes).notes(in: bytes) else {
+                throw .image(.arm64Image("a note of the SKIFFIMG block lies outside the image"))
+            }
+            do { manifest = try SkiffImageBlock.manifest(in: notes) } catch {
+                throw .image(.arm64Image("Solo5 manifest is invalid: \(error.reason)"))
+            }
+        } else {
+            // A plain kernel declares nothing: every device given is its own declaration.
+            manifest = Manifest(devices: options.blocks.map { ($0.name, DeviceType.blockBasic) }
+                                    + options.nets.map { ($0.name, DeviceType.netBasic) })
+        }
+        try validate(manifest)
+        guard options.nets.isEmpty else {
+            throw .image(.arm64Image("net devices are not offered to arm64 Images yet (virtio-net is next)"))
+        }
+        guard options.blocks.count <= Self.maximumVirtioDevices else {
+            throw .image(.arm64Image("at most \(Self.maximumVirtioDevices) virtio-mmio devices (\(options.blocks.count) given)"))
+        }
+        let n = options.blocks.count
+        virtioSlots = options.blocks.enumerated().map { (k, nv) in
+            let slot = UInt64(n - 1 - k)
+            return DeviceSlot(name: nv.name, base: VirtLayout.virtioBase + slot * VirtLayout.virtioStride,
+                              size: VirtLayout.virtioStride, spi: VirtLayout.virtioFirstSPI + UInt32(slot))
         }
         do { memorySize = try MemorySize(requestedBytes: options.memoryBytes, withRing: false) } catch {
             throw .memory(error)
@@ -43,13 +77,17 @@ public final class LinuxArm64Boot: BootProtocol {
             throw .image(.arm64Image("the Image (\(footprint) bytes at text_offset \(hex(textOffset))) does not fit in \(memorySize.guest) bytes of memory"))
         }
         imageAddress = VirtLayout.ramBase + textOffset
-        let skiff = SkiffImageBlock.isPresent(in: bytes)
         let args = options.guestArgumentBytes.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
-        bootargs = skiff ? (args.isEmpty ? "--" : "-- " + args) : args
+        if skiff {
+            // QEMURunner's convention: the device names, `--`, the arguments after exactly one space.
+            let words = options.blocks.map { "skiff.block=" + $0.name } + ["--"]
+            bootargs = words.joined(separator: " ") + (args.isEmpty ? "" : " " + args)
+        } else {
+            bootargs = args
+        }
         guard bootargs.utf8.count < Self.maximumBootargs else {
             throw .commandLine(CommandLineTooLong())
         }
-        manifest = Manifest(devices: [])
         self.image = bytes
         // The device tree at RAM's start when it fits below the Image (as QEMU does), else after the Image.
         let dtbSize = UInt64(Self.deviceTreeBudget)
@@ -141,6 +179,13 @@ public final class LinuxArm64Boot: BootProtocol {
             .with("interrupts", .cells([0, VirtLayout.rtcSPI, level]))
             .with("clocks", .cells([clock]))
             .with("clock-names", .strings(["apb_pclk"])))
+        for v in virtioSlots.reversed() {   // ascending addresses, as QEMU lists them
+            root = root.with(DeviceTreeNode("virtio_mmio@\(hexDigits(v.base))")
+                .with("compatible", .strings(["virtio,mmio"]))
+                .with("reg", reg(v.base, VirtLayout.virtioStride))
+                .with("interrupts", .cells([0, v.spi, level]))
+                .with("dma-coherent", .empty))
+        }
         root = root.with(DeviceTreeNode("skiff-exit@\(hexDigits(VirtLayout.exitRegister))")
             .with("compatible", .strings(["skiff,exit-status"]))
             .with("reg", reg(VirtLayout.exitRegister, VirtLayout.exitRegisterSize)))

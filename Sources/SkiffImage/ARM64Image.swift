@@ -63,3 +63,25 @@ public struct SkiffImageBlock: Equatable, Sendable {
         noteRegions = [Self.offset + 0x10, Self.offset + 0x20].map { (bytes.u64($0) ?? 0, bytes.u64($0 + 8) ?? 0) }
     }
 }
+
+extension SkiffImageBlock {
+    /// The notes the block points at in `bytes` (an Image with this block); nil if a region lies outside the file.
+    public func notes(in bytes: [UInt8]) -> [ELFNote]? {
+        var notes: [ELFNote] = []
+        for (off, size) in noteRegions where size > 0 {
+            guard let region = bytes.slice(off, size) else { return nil }
+            notes += ELFNote.parse(region)
+        }
+        return notes
+    }
+
+    /// The Solo5 MFT1 manifest among `notes` (an empty manifest if there is none).
+    public static func manifest(in notes: [ELFNote]) throws(ManifestError) -> Manifest {
+        guard let m = notes.first(where: { $0.name == "Solo5" && $0.type == ELFImage.manifestNoteType }) else {
+            return Manifest(devices: [])
+        }
+        // MFT1: the descriptor is 8-aligned, so its first 4 bytes are padding.
+        guard m.descriptor.count >= 12 else { throw ManifestError(reason: "descriptor of \(m.descriptor.count) bytes") }
+        return try Manifest(descriptor: Array(m.descriptor[4...]))
+    }
+}

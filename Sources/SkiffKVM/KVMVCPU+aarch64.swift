@@ -34,6 +34,15 @@ extension KVMVirtualMachine {
         try setGICAttribute(group: UInt32(KVM_DEV_ARM_VGIC_GRP_NR_IRQS), attr: 0, &count, "interrupts")
     }
 
+    /// Sets shared peripheral interrupt `spi` (GIC INTID 32 + spi) to `raised` (KVM_IRQ_LINE, level-sensitive).
+    /// A failure cannot be reported to the guest; the device stays quiet and the guest times out.
+    public func setInterruptLine(spi: UInt32, raised: Bool) {
+        var line = kvm_irq_level()
+        line.irq = UInt32(KVM_ARM_IRQ_TYPE_SPI) << UInt32(KVM_ARM_IRQ_TYPE_SHIFT) | (32 + spi)
+        line.level = raised ? 1 : 0
+        _ = try? kvmIoctl(vmFD, CSKIFF_KVM_IRQ_LINE, &line, "KVM_IRQ_LINE")
+    }
+
     /// KVM_DEV_ARM_VGIC_CTRL_INIT: after every vCPU is created, before the first run.
     public func finishInterruptController() throws(BackendError) {
         var none: UInt64 = 0

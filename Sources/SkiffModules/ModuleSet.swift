@@ -49,6 +49,13 @@ public final class ModuleSet {
 
     public var manifest: Manifest { setup.manifest }
 
+    /// The opened backing file of block device `name` (for machines that put it behind virtio-mmio).
+    public func blockBackend(named name: String) -> BlockBackend? {
+        guard let h = manifest.handle(named: name) else { return nil }
+        for m in modules { if let b = m as? BlockModule, h < b.devices.count { return b.devices[h] } }
+        return nil
+    }
+
     /// Every module's system calls.
     public var syscalls: [Int] { modules.flatMap { $0.syscalls } }
 

@@ -39,11 +39,21 @@ final class Machine: ModuleHost {
         }
     }
 
-    /// The devices the boot protocol's machine emulates (none for hvt), and the console among them to
-    /// flush when the run ends.
-    func platformDevices() -> (bus: MMIOBus, console: PL011?) {
+    /// The devices the boot protocol's machine emulates (none for hvt): the platform's, then a virtio-mmio
+    /// device per slot over the module's opened file; and the console among them, to flush at the end.
+    func platformDevices(modules: ModuleSet) throws(MonitorError) -> (bus: MMIOBus, console: PL011?) {
         guard boot.convention != .hvt else { return (MMIOBus(), nil) }
-        return ArchGlue.platformDevices(for: boot.convention)
+        var (bus, console) = ArchGlue.platformDevices(for: boot.convention)
+        let ram = GuestRAM(memory: memory, base: boot.convention.ramBase)
+        for slot in boot.deviceSlots {
+            guard let file = modules.blockBackend(named: slot.name) else {
+                throw .setup("no backing file for device '\(slot.name)'")
+            }
+            let device = VirtioMMIODevice(backend: VirtioBlock(file: file), ram: ram,
+                                          interrupt: ArchGlue.interruptLine(vm, spi: slot.spi))
+            guard bus.add(device, at: slot.base, size: slot.size) else { throw .setup("device '\(slot.name)' overlaps another") }
+        }
+        return (bus, console)
     }
 
     func registerRingKick(eventFD: Int32) -> Bool {

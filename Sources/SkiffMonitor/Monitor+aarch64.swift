@@ -40,6 +40,11 @@ enum ArchGlue {
         return (bus, uart)
     }
 
+    /// Raises or lowers shared peripheral interrupt `spi` of the in-kernel GIC.
+    static func interruptLine(_ vm: KVMVirtualMachine, spi: UInt32) -> (Bool) -> Void {
+        { vm.setInterruptLine(spi: spi, raised: $0) }
+    }
+
     /// aarch64 hvt guests abort with cookie 0: no trap frame is defined for them.
     static func trapFrame(_ cookie: GuestAddress?, in memory: GuestMemory) -> [UInt64]? { nil }
 }

@@ -25,6 +25,8 @@ enum ArchGlue {
 
     static func platformDevices(for convention: EntryConvention) -> (bus: MMIOBus, console: PL011?) { (MMIOBus(), nil) }
 
+    static func interruptLine(_ vm: KVMVirtualMachine, spi: UInt32) -> (Bool) -> Void { { _ in } }
+
     /// The trap frame an aborting guest points at (cr2, ec, rip, cs, rflags, rsp, ss), if readable.
     static func trapFrame(_ cookie: GuestAddress?, in memory: GuestMemory) -> [UInt64]? {
         guard let c = cookie else { return nil }

@@ -90,7 +90,7 @@ public struct Monitor {
         let vcpu = try machine.makeVCPU(hypercallLimit: attachment.hypercallLimit)
         // 5. The run loop.
         var loop = RunLoop(memory: memory, vcpu: vcpu, table: table)
-        let (bus, console) = machine.platformDevices()
+        let (bus, console) = try machine.platformDevices(modules: modules)
         loop.mmio = bus
         loop.stopReason = {
             if let f = modules.pendingFault { return .fault(f) }

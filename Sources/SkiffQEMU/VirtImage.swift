@@ -53,13 +53,8 @@ public struct VirtImage: Equatable, Sendable {
             format = .image
             let block = SkiffImageBlock(bytes: bytes)
             guard block.version == 1 else { throw VirtImageError("\(name): SKIFFIMG block version \(block.version) is not 1") }
-            notes = []
-            for (off, size) in block.noteRegions where size > 0 {
-                guard let region = bytes.slice(off, size) else {
-                    throw VirtImageError("\(name): a note lies outside the image")
-                }
-                notes += ELFNote.parse(region)
-            }
+            guard let found = block.notes(in: bytes) else { throw VirtImageError("\(name): a note lies outside the image") }
+            notes = found
         } else if VirtImage.isAArch64ELF(bytes) {
             format = .elf
             notes = ELFNote.all(inELF: bytes)
@@ -69,14 +64,8 @@ public struct VirtImage: Equatable, Sendable {
         guard notes.contains(where: { $0.name == "Skiff" && $0.type == VirtImage.platformNoteType }) else {
             throw VirtImageError("\(name): no Skiff platform note: not built with `skiff build --arch aarch64`")
         }
-        if let m = notes.first(where: { $0.name == "Solo5" && $0.type == ELFImage.manifestNoteType }) {
-            // MFT1: the descriptor is 8-aligned, so its first 4 bytes are padding.
-            guard m.descriptor.count >= 12 else { throw VirtImageError("\(name): Solo5 manifest is invalid") }
-            do { manifest = try Manifest(descriptor: Array(m.descriptor[4...])) } catch {
-                throw VirtImageError("\(name): Solo5 manifest is invalid: \(error.reason)")
-            }
-        } else {
-            manifest = Manifest(devices: [])
+        do { manifest = try SkiffImageBlock.manifest(in: notes) } catch {
+            throw VirtImageError("\(name): Solo5 manifest is invalid: \(error.reason)")
         }
     }
 }
