@@ -13,6 +13,8 @@ public enum BootError: Error, Equatable, Sendable {
     case commandLine(CommandLineTooLong)
     /// The options name devices the image does not declare (checked between image and memory, as upstream).
     case devices(DeviceError)
+    /// A file an option names besides the image (`--initrd`) cannot be used; one line.
+    case option(String)
 }
 
 /// One way of starting a guest.

@@ -29,6 +29,7 @@ public final class HvtBoot: BootProtocol {
         let (image, manifest): (ELFImage, Manifest)
         do { (image, manifest) = try Self.checkImage(bytes, arch: arch) } catch { throw .image(error) }
         try validate(manifest)
+        if options.initrd != nil { throw .image(.invalidHeader("--initrd is for arm64 Linux Images, not hvt unikernels")) }
         do { commandLine = try guestCommandLine(options.guestArgumentBytes) } catch { throw .commandLine(error) }
         do { memorySize = try MemorySize(requestedBytes: options.memoryBytes, withRing: !options.nets.isEmpty) } catch {
             throw .memory(error)

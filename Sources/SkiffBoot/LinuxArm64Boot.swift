@@ -23,6 +23,8 @@ public final class LinuxArm64Boot: BootProtocol {
     /// Guest-physical addresses (RAM starts at VirtLayout.ramBase).
     public let imageAddress: UInt64
     public let deviceTreeAddress: UInt64
+    /// The initial RAM disk's address and bytes (`--initrd`).
+    public let initrd: (address: UInt64, bytes: [UInt8])?
     public var entry: UInt64 { imageAddress }
     public var convention: EntryConvention {
         .linuxImage(entry: imageAddress, deviceTree: deviceTreeAddress, ramBase: VirtLayout.ramBase)
@@ -89,12 +91,25 @@ public final class LinuxArm64Boot: BootProtocol {
             throw .commandLine(CommandLineTooLong())
         }
         self.image = bytes
+        // The initial RAM disk after the Image, 2 MiB aligned (booting.rst: anywhere the kernel can reach).
+        if let path = options.initrd {
+            let data: [UInt8]
+            do { data = try ImageFile.read(path) } catch { throw .option("\(path): \(error.message)") }
+            let start = (textOffset + footprint + VirtLayout.imageAlignment - 1) & ~(VirtLayout.imageAlignment - 1)
+            guard start <= memorySize.guest, UInt64(data.count) <= memorySize.guest - start else {
+                throw .option("\(path): the initrd (\(data.count) bytes) does not fit in memory after the Image")
+            }
+            initrd = (VirtLayout.ramBase + start, data)
+        } else {
+            initrd = nil
+        }
         // The device tree at RAM's start when it fits below the Image (as QEMU does), else after the Image.
         let dtbSize = UInt64(Self.deviceTreeBudget)
         if dtbSize <= textOffset {
             deviceTreeAddress = VirtLayout.ramBase
         } else {
-            let after = (textOffset + footprint + 0xFFFF) & ~0xFFFF
+            var after = (textOffset + footprint + 0xFFFF) & ~0xFFFF
+            if let i = initrd { after = (i.address - VirtLayout.ramBase + UInt64(i.bytes.count) + 0xFFFF) & ~0xFFFF }
             guard after + dtbSize <= memorySize.guest else {
                 throw .image(.arm64Image("no room for the device tree after the Image"))
             }
@@ -110,6 +125,11 @@ public final class LinuxArm64Boot: BootProtocol {
     public func loadImage(into memory: GuestMemory) throws(ImageError) {
         do { try memory.write(image, at: GuestAddress(imageAddress - VirtLayout.ramBase)) } catch {
             throw .arm64Image("cannot load the Image: \(error.message)")
+        }
+        if let i = initrd {
+            do { try memory.write(i.bytes, at: GuestAddress(i.address - VirtLayout.ramBase)) } catch {
+                throw .arm64Image("cannot load the initrd: \(error.message)")
+            }
         }
     }
 
@@ -132,10 +152,15 @@ public final class LinuxArm64Boot: BootProtocol {
             .with("model", .string("skiff-hvt arm64 virt"))
             .with("#address-cells", .u32(2)).with("#size-cells", .u32(2))
             .with("interrupt-parent", .u32(gic))
-        root = root.with(DeviceTreeNode("chosen")
+        var chosen = DeviceTreeNode("chosen")
             .with("bootargs", .string(bootargs))
             .with("stdout-path", .string(uartPath))
-            .with("rng-seed", .bytes(seed)))
+            .with("rng-seed", .bytes(seed))
+        if let i = initrd {
+            chosen = chosen.with("linux,initrd-start", .u64(i.address))
+                .with("linux,initrd-end", .u64(i.address + UInt64(i.bytes.count)))
+        }
+        root = root.with(chosen)
         root = root.with(DeviceTreeNode("memory@\(hexDigits(VirtLayout.ramBase))")
             .with("device_type", .string("memory"))
             .with("reg", reg(VirtLayout.ramBase, memorySize.guest)))

@@ -19,6 +19,8 @@ public struct RunOptions: Equatable, Sendable {
     /// Options of modules that keep no field here (NAME = the option without `--`, VALUE its argument).
     public var moduleSettings: [NamedValue] = []
     public var sandbox = true
+    /// `--initrd=PATH`: an initial RAM disk for an arm64 Image (the Linux boot protocol only).
+    public var initrd: String? = nil
     /// I/O ports whose 4-byte OUTs are accepted and ignored (benchmarks measure the bare exit cost with them).
     public var ignoredPorts: [UInt32] = []
 
@@ -110,6 +112,8 @@ extension RunOptions {
                 if v < 0 || v > (1 << 43) { o.memoryBytes = .max }
             } else if a == "--no-sandbox" {
                 o.sandbox = false
+            } else if a.hasPrefix("--initrd="), a.count > 9 {
+                o.initrd = String(a.dropFirst(9))
             } else if a.hasPrefix("--bench-port=") {
                 let v = a.dropFirst(13)
                 guard let p = v.hasPrefix("0x") ? UInt32(v.dropFirst(2), radix: 16) : UInt32(v), p > 0x508, p < 0x600 else {
@@ -144,6 +148,7 @@ extension RunOptions {
           --mem=N                      guest memory in MiB (default 512, at most 4096)
 
         """ + modules.map { $0.usage }.filter { !$0.isEmpty }.map { $0 + "\n" }.joined() + """
+          --initrd=PATH                initial RAM disk of an arm64 Linux Image (its /chosen linux,initrd-*)
           --no-sandbox                 do not confine the monitor with seccomp (debugging)
           --bench-port=PORT            ignore 4-byte OUTs to PORT (0x509-0x5ff; aarch64: stores to
                                        0x100000000 + (PORT-0x500)*8), to measure the bare exit cost

@@ -128,6 +128,7 @@ extension MonitorError {
         case .memory(let m): self = .memory(m)
         case .commandLine(let c): self = .commandLine(c)
         case .devices(let d): self = .devices(d)
+        case .option(let m): self = .setup(m)
         }
     }
 }

@@ -67,6 +67,7 @@ class NestedArch:
     kvm_modules: tuple[str, ...]       # in load order as far as they depend on nothing we resolve (ccp: optional dep)
     share_modules: tuple[str, ...] = ("virtio_pci", "9pnet_virtio", "9p")
     module_params: tuple[tuple[str, str], ...] = ()   # (module, "param=value ...") for insmod
+    guest_modules: tuple[str, ...] = ()   # unpacked, not loaded: for Linux guests of the tender (initramfs)
     memory: str = "2G"
     extra_append: str = ""
     pvh: bool = False      # boot the uncompressed vmlinux through its PVH note (x86: skips decompression under TCG)
@@ -94,6 +95,7 @@ ARCHES = {
         console="ttyAMA0",
         kvm_modules=(),
         share_modules=("virtio_pci", "9pnet_virtio", "9p", "tun"),   # tun: the tender's taps (test_nested_arm64.py)
+        guest_modules=("virtio_mmio", "virtio_blk"),   # Linux under the tender (test_nested_arm64_image.py)
         memory="1G",
     ),
 }
@@ -165,11 +167,12 @@ _KERNEL_MEMBERS = ["./boot/vmlinuz-*", "./lib/modules/*/modules.builtin", "./lib
                    "./lib/modules/*/kernel/virt/*", "./lib/modules/*/kernel/drivers/crypto/ccp/*",
                    "./lib/modules/*/kernel/drivers/virtio/*", "./lib/modules/*/kernel/fs/9p/*",
                    "./lib/modules/*/kernel/fs/netfs/*", "./lib/modules/*/kernel/fs/fscache/*",
-                   "./lib/modules/*/kernel/net/9p/*", "./lib/modules/*/kernel/drivers/net/tun.ko"]
+                   "./lib/modules/*/kernel/net/9p/*", "./lib/modules/*/kernel/drivers/net/tun.ko",
+                   "./lib/modules/*/kernel/drivers/block/virtio_blk.ko"]
 
 
 def _wanted(arch: NestedArch) -> list[str]:
-    return sorted(m.replace("-", "_") for m in arch.kvm_modules + arch.share_modules)
+    return sorted(m.replace("-", "_") for m in arch.kvm_modules + arch.share_modules + arch.guest_modules)
 
 
 def _missing_modules(pkg_dir: Path, arch: NestedArch) -> list[str]:
