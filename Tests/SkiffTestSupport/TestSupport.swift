@@ -22,12 +22,15 @@ public final class ScriptedVCPU: VirtualCPU {
     public var exits: [VCPUExit]
     public var pc: UInt64 = 0x100123
     public let programCounterName = "rip"
+    /// The values MMIO reads were completed with, in order.
+    public var mmioReads: [UInt64] = []
     public init(_ exits: [VCPUExit]) { self.exits = exits }
     public func run() throws(BackendError) -> VCPUExit {
         guard !exits.isEmpty else { throw BackendError("script exhausted") }
         return exits.removeFirst()
     }
     public func programCounter() -> UInt64 { pc }
+    public func completeMMIORead(_ value: UInt64) { mmioReads.append(value) }
 }
 
 /// A pipe standing in for stdout.
