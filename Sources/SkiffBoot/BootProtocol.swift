@@ -43,16 +43,19 @@ extension BootProtocol {
     public var deviceSlots: [DeviceSlot] { [] }
 }
 
-/// An attached device's place in the machine: its manifest name, MMIO range and interrupt.
+/// An attached device's place in the machine: its manifest name, kind, MMIO range and interrupt.
 public struct DeviceSlot: Equatable, Sendable {
+    public enum Kind: Equatable, Sendable { case block, net }
     public var name: String
+    public var kind: Kind
     public var base: UInt64
     public var size: UInt64
     /// Its shared peripheral interrupt (GIC INTID 32 + spi).
     public var spi: UInt32
 
-    public init(name: String, base: UInt64, size: UInt64, spi: UInt32) {
+    public init(name: String, kind: Kind, base: UInt64, size: UInt64, spi: UInt32) {
         self.name = name
+        self.kind = kind
         self.base = base
         self.size = size
         self.spi = spi

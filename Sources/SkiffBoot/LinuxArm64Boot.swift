@@ -5,7 +5,7 @@
 // masked. The machine is SkiffArchAArch64.VirtLayout (QEMU virt's addresses): the device tree lists
 // exactly what the monitor provides — memory, /chosen (bootargs, stdout-path, rng-seed), one CPU
 // with PSCI (KVM's, by hvc), the GICv3, the architected timer, the PL011, the PL031, Skiff's exit register
-// and one virtio-mmio (version 2) slot per `--block` device.
+// and one virtio-mmio (version 2) slot per `--block` and `--net` device.
 // For an Image built by `skiff build` (a SKIFFIMG block) the bootargs follow QEMURunner's
 // convention (`-- ARGS`), so the same image runs here and under QEMU.
 
@@ -30,8 +30,8 @@ public final class LinuxArm64Boot: BootProtocol {
         .linuxImage(entry: imageAddress, deviceTree: deviceTreeAddress, ramBase: VirtLayout.ramBase)
     }
 
-    /// The virtio-mmio devices, in `--block` order: the first at the highest slot (QEMU virt's order,
-    /// which the Skiff virt runtime relies on: Guest/platform/virt/devices.c).
+    /// The virtio-mmio devices, `--block`s then `--net`s in option order, the first at the highest slot
+    /// (QEMU virt's order for its -devices, which the Skiff virt runtime relies on: Guest/platform/virt/devices.c).
     public let virtioSlots: [DeviceSlot]
     public var deviceSlots: [DeviceSlot] { virtioSlots }
 
@@ -57,16 +57,15 @@ public final class LinuxArm64Boot: BootProtocol {
                                     + options.nets.map { ($0.name, DeviceType.netBasic) })
         }
         try validate(manifest)
-        guard options.nets.isEmpty else {
-            throw .image(.arm64Image("net devices are not offered to arm64 Images yet (virtio-net is next)"))
+        // QEMURunner's -device order: blocks, then nets; the first at the highest slot.
+        let devices = options.blocks.map { ($0.name, DeviceSlot.Kind.block) } + options.nets.map { ($0.name, DeviceSlot.Kind.net) }
+        guard devices.count <= Self.maximumVirtioDevices else {
+            throw .image(.arm64Image("at most \(Self.maximumVirtioDevices) virtio-mmio devices (\(devices.count) given)"))
         }
-        guard options.blocks.count <= Self.maximumVirtioDevices else {
-            throw .image(.arm64Image("at most \(Self.maximumVirtioDevices) virtio-mmio devices (\(options.blocks.count) given)"))
-        }
-        let n = options.blocks.count
-        virtioSlots = options.blocks.enumerated().map { (k, nv) in
+        let n = devices.count
+        virtioSlots = devices.enumerated().map { (k, d) in
             let slot = UInt64(n - 1 - k)
-            return DeviceSlot(name: nv.name, base: VirtLayout.virtioBase + slot * VirtLayout.virtioStride,
+            return DeviceSlot(name: d.0, kind: d.1, base: VirtLayout.virtioBase + slot * VirtLayout.virtioStride,
                               size: VirtLayout.virtioStride, spi: VirtLayout.virtioFirstSPI + UInt32(slot))
         }
         do { memorySize = try MemorySize(requestedBytes: options.memoryBytes, withRing: false) } catch {
@@ -82,7 +81,7 @@ public final class LinuxArm64Boot: BootProtocol {
         let args = options.guestArgumentBytes.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
         if skiff {
             // QEMURunner's convention: the device names, `--`, the arguments after exactly one space.
-            let words = options.blocks.map { "skiff.block=" + $0.name } + ["--"]
+            let words = options.blocks.map { "skiff.block=" + $0.name } + options.nets.map { "skiff.net=" + $0.name } + ["--"]
             bootargs = words.joined(separator: " ") + (args.isEmpty ? "" : " " + args)
         } else {
             bootargs = args

@@ -86,6 +86,30 @@ public enum Host {
         return true
     }
 
+    /// One read(2) into `buffer` (from its start, at most its count), retrying EINTR: the bytes read,
+    /// 0 at end of file, -1 with errno set (EAGAIN on an empty non-blocking descriptor).
+    public static func readOnce(_ fd: Int32, into buffer: inout [UInt8]) -> Int {
+        while true {
+            // SAFETY: the buffer is the array's own storage, `count` bytes.
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            return n
+        }
+    }
+
+    /// Waits until one of `fds` is readable (poll(2), POLLIN; no timeout); which ones are, in order.
+    /// Empty after an error other than EINTR.
+    public static func waitReadable(_ fds: [Int32]) -> [Int32] {
+        var set = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        while true {
+            // SAFETY: the kernel reads and writes `count` pollfd entries of the array during the call.
+            let r = set.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), -1) }
+            if r < 0 && errno == EINTR { continue }
+            guard r > 0 else { return [] }
+            return set.filter { $0.revents != 0 }.map { $0.fd }
+        }
+    }
+
     /// Writes `line` and a newline (unless it ends with one) to `fd`.
     @discardableResult
     public static func writeLine(_ fd: Int32, _ line: String) -> Bool {
@@ -304,6 +328,20 @@ private final class ThreadStart {
     let body: () -> Void
     let started = Atomic<UInt32>(0)
     init(_ body: @escaping () -> Void) { self.body = body }
+}
+
+/// A lock for state two threads share briefly (a device model and its I/O thread): a spin lock that
+/// yields the CPU while held elsewhere. Not reentrant.
+public final class HostLock: @unchecked Sendable {
+    private let state = Atomic<UInt32>(0)
+
+    public init() {}
+
+    public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        while !state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { sched_yield() }
+        defer { state.store(0, ordering: .releasing) }
+        return try body()
+    }
 }
 
 /// A thread started by `Host.startThread`.

@@ -49,6 +49,13 @@ public final class ModuleSet {
 
     public var manifest: Manifest { setup.manifest }
 
+    /// The opened tap of net device `name` (for machines that put it behind virtio-mmio).
+    public func netBackend(named name: String) -> NetBackend? {
+        guard let h = manifest.handle(named: name) else { return nil }
+        for m in modules { if let n = m as? NetModule, h < n.devices.count { return n.devices[h] } }
+        return nil
+    }
+
     /// The opened backing file of block device `name` (for machines that put it behind virtio-mmio).
     public func blockBackend(named name: String) -> BlockBackend? {
         guard let h = manifest.handle(named: name) else { return nil }

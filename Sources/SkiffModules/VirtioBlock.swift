@@ -30,7 +30,7 @@ public final class VirtioBlock: VirtioBackend {
         return c
     }
 
-    public func serve(queue: Int, chain: [VirtqBuffer], ram: GuestRAM) throws(DeviceFault) -> UInt32 {
+    public func serve(queue: Int, chain: [VirtqBuffer], ram: GuestRAM) throws(DeviceFault) -> UInt32? {
         guard chain.count >= 2, let statusBuffer = chain.last, statusBuffer.deviceWritable, statusBuffer.length >= 1,
               !chain[0].deviceWritable, chain[0].length >= 16 else {
             throw DeviceFault("virtio-blk '\(file.name)': malformed request (\(chain.count) buffers)")

@@ -9,6 +9,7 @@
 // No indirect descriptors, no event index (neither feature is offered).
 
 import SkiffCore
+import SkiffHost
 
 /// Guest RAM as guest-physical addresses see it (`base` is where GuestMemory's offset 0 lies).
 public struct GuestRAM {
@@ -56,8 +57,10 @@ public protocol VirtioBackend: AnyObject {
     var queueCount: Int { get }
     /// The device's configuration space (read-only here), little-endian.
     var configuration: [UInt8] { get }
-    /// Serves one chain from queue `queue`; returns the bytes it wrote into device-writable buffers.
-    func serve(queue: Int, chain: [VirtqBuffer], ram: GuestRAM) throws(DeviceFault) -> UInt32
+    /// Serves one chain the driver made available on `queue` (after a notify); returns the bytes it wrote
+    /// into device-writable buffers, or nil to leave the chain (and those after it) available (a receive
+    /// queue: filled by `VirtioMMIODevice.fill` when input arrives).
+    func serve(queue: Int, chain: [VirtqBuffer], ram: GuestRAM) throws(DeviceFault) -> UInt32?
 }
 
 /// One split virtqueue's state as the driver configured it.
@@ -100,7 +103,18 @@ public final class VirtioMMIODevice: MMIODevice {
 
     private var selected: Int? { Int(queueSelect) < queues.count ? Int(queueSelect) : nil }
 
+    /// Guards the queues and registers: the vCPU thread's accesses against an I/O thread's `fill`.
+    let lock = HostLock()
+
     public func read(offset: UInt64, length: Int) -> UInt64 {
+        lock.withLock { readLocked(offset: offset, length: length) }
+    }
+
+    public func write(offset: UInt64, length: Int, value: UInt64) throws(DeviceFault) -> MMIOWriteEffect {
+        try lock.withLock { () throws(DeviceFault) in try writeLocked(offset: offset, length: length, value: value) }
+    }
+
+    private func readLocked(offset: UInt64, length: Int) -> UInt64 {
         if offset >= 0x100 {
             let config = backend.configuration
             var v: UInt64 = 0
@@ -126,7 +140,7 @@ public final class VirtioMMIODevice: MMIODevice {
         }
     }
 
-    public func write(offset: UInt64, length: Int, value: UInt64) throws(DeviceFault) -> MMIOWriteEffect {
+    private func writeLocked(offset: UInt64, length: Int, value: UInt64) throws(DeviceFault) -> MMIOWriteEffect {
         guard length == 4, offset < 0x100 else { return .none }   // configuration space is read-only here
         let v = UInt32(truncatingIfNeeded: value)
         func setQueue(_ update: (inout SplitQueue) -> Void) {
@@ -185,17 +199,30 @@ public final class VirtioMMIODevice: MMIODevice {
 
     /// Serves every available chain of `queue` (at most its size) and interrupts if any was used.
     func notify(queue q: Int) throws(DeviceFault) {
-        guard queues[q].ready, status & 4 != 0 else { return }   // DRIVER_OK
+        _ = try serveAvailable(queue: q) { (chain) throws(DeviceFault) in try backend.serve(queue: q, chain: chain, ram: ram) }
+    }
+
+    /// From an I/O thread: fills available chains of `queue` with `fill` (bytes written, or nil when it has
+    /// nothing more); true if it stopped because no chain was available.
+    public func fill(queue q: Int, _ fill: ([VirtqBuffer]) throws(DeviceFault) -> UInt32?) throws(DeviceFault) -> Bool {
+        try lock.withLock { () throws(DeviceFault) in try serveAvailable(queue: q, fill) }
+    }
+
+    /// The loop both share: chains in order while `serve` takes them; publishes each in the used ring,
+    /// interrupts once if any was used. True if it ran out of chains (or the queue is not live).
+    private func serveAvailable(queue q: Int, _ serve: ([VirtqBuffer]) throws(DeviceFault) -> UInt32?) throws(DeviceFault) -> Bool {
+        guard q < queues.count, queues[q].ready, status & 4 != 0 else { return true }   // DRIVER_OK
         var queue = queues[q]
         defer { queues[q] = queue }
         let size = queue.size
         let available: UInt16 = try ram.load(UInt16.self, queue.driver + 2)
         var served = 0
+        defer { if served > 0 { interruptStatus |= 1; interrupt(true) } }
         while queue.lastAvailable != available && served < Int(size) {
             let slot = UInt64(queue.lastAvailable % size)
             let head: UInt16 = try ram.load(UInt16.self, queue.driver + 4 + 2 * slot)
             let chain = try self.chain(head, in: queue)
-            let written = try backend.serve(queue: q, chain: chain, ram: ram)
+            guard let written = try serve(chain) else { return false }
             let element = queue.device + 4 + 8 * UInt64(queue.used % size)
             try ram.store(UInt32(head), element)
             try ram.store(written, element + 4)
@@ -204,10 +231,7 @@ public final class VirtioMMIODevice: MMIODevice {
             queue.lastAvailable &+= 1
             served += 1
         }
-        if served > 0 {
-            interruptStatus |= 1
-            interrupt(true)
-        }
+        return queue.lastAvailable == available
     }
 
     /// The buffers of the chain starting at descriptor `head` (at most the queue's size, no loops).

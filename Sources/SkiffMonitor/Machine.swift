@@ -13,6 +13,29 @@ import SkiffArchX86_64
 import SkiffArchAArch64
 #endif
 
+/// What the boot protocol's machine emulates besides the vCPU (nothing for hvt).
+struct PlatformDevices {
+    var bus = MMIOBus()
+    /// The UART, flushed when the run ends.
+    var console: PL011?
+    /// virtio-net devices: their receive threads stop when the run ends.
+    var nets: [VirtioNet] = []
+
+    /// The first fatal error of a receive thread.
+    var fault: DeviceFault? {
+        for n in nets where n.hasFailed { return n.fatal }
+        return nil
+    }
+
+    /// Stops the receive threads and flushes the console; the first error.
+    func finish() -> DeviceFault? {
+        var first: DeviceFault? = nil
+        for n in nets { if let f = n.stop(), first == nil { first = f } }
+        do { try console?.flush() } catch { if first == nil { first = error } }
+        return first
+    }
+}
+
 final class Machine: ModuleHost {
     let memory: GuestMemory
     let vm: KVMVirtualMachine
@@ -40,20 +63,35 @@ final class Machine: ModuleHost {
     }
 
     /// The devices the boot protocol's machine emulates (none for hvt): the platform's, then a virtio-mmio
-    /// device per slot over the module's opened file; and the console among them, to flush at the end.
-    func platformDevices(modules: ModuleSet) throws(MonitorError) -> (bus: MMIOBus, console: PL011?) {
-        guard boot.convention != .hvt else { return (MMIOBus(), nil) }
-        var (bus, console) = ArchGlue.platformDevices(for: boot.convention)
+    /// device per slot over the module's opened file or tap (net devices start their receive thread).
+    func platformDevices(modules: ModuleSet) throws(MonitorError) -> PlatformDevices {
+        var devices = PlatformDevices()
+        guard boot.convention != .hvt else { return devices }
+        (devices.bus, devices.console) = ArchGlue.platformDevices(for: boot.convention)
         let ram = GuestRAM(memory: memory, base: boot.convention.ramBase)
         for slot in boot.deviceSlots {
-            guard let file = modules.blockBackend(named: slot.name) else {
-                throw .setup("no backing file for device '\(slot.name)'")
+            let backend: any VirtioBackend
+            var net: VirtioNet? = nil
+            switch slot.kind {
+            case .block:
+                guard let file = modules.blockBackend(named: slot.name) else { throw .setup("no backing file for device '\(slot.name)'") }
+                backend = VirtioBlock(file: file)
+            case .net:
+                guard let tap = modules.netBackend(named: slot.name), let n = VirtioNet(tap: tap) else {
+                    throw .setup("no tap for device '\(slot.name)'")
+                }
+                net = n
+                backend = n
             }
-            let device = VirtioMMIODevice(backend: VirtioBlock(file: file), ram: ram,
-                                          interrupt: ArchGlue.interruptLine(vm, spi: slot.spi))
-            guard bus.add(device, at: slot.base, size: slot.size) else { throw .setup("device '\(slot.name)' overlaps another") }
+            let device = VirtioMMIODevice(backend: backend, ram: ram, interrupt: ArchGlue.interruptLine(vm, spi: slot.spi))
+            guard devices.bus.add(device, at: slot.base, size: slot.size) else { throw .setup("device '\(slot.name)' overlaps another") }
+            if let net {
+                net.onFatal = { self.kickVCPU() }   // the Machine outlives the run (Monitor.run)
+                devices.nets.append(net)
+                guard net.start(transport: device) else { throw .setup("Could not start the receive thread of '\(slot.name)'") }
+            }
         }
-        return (bus, console)
+        return devices
     }
 
     func registerRingKick(eventFD: Int32) -> Bool {

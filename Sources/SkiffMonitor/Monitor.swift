@@ -90,10 +90,11 @@ public struct Monitor {
         let vcpu = try machine.makeVCPU(hypercallLimit: attachment.hypercallLimit)
         // 5. The run loop.
         var loop = RunLoop(memory: memory, vcpu: vcpu, table: table)
-        let (bus, console) = try machine.platformDevices(modules: modules)
-        loop.mmio = bus
+        let devices = try machine.platformDevices(modules: modules)
+        loop.mmio = devices.bus
         loop.stopReason = {
             if let f = modules.pendingFault { return .fault(f) }
+            if let f = devices.fault { return .device(f) }
             return pendingTerminationSignal().map { .signal($0) }
         }
         loop.haltHooks.append { _ in modules.finish() }
@@ -108,10 +109,10 @@ public struct Monitor {
         }
         let halt: HaltStatus
         do { halt = try loop.run() } catch {
-            try? console?.flush()
+            _ = devices.finish()
             throw .run(error)
         }
-        do { try console?.flush() } catch { throw .run(.device(error)) }
+        if let f = devices.finish() { throw .run(.device(f)) }
         withExtendedLifetime(machine) {}   // the VM (and what modules reach through it) outlives the run loop
         // The halt hook stopped the I/O threads and flushed the disks: a failure there (a frame
         // the final ring drain could not write, a flush the disk refused) is the run's error.

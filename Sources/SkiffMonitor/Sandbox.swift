@@ -19,6 +19,7 @@ public struct SandboxPolicy: Equatable, Sendable {
             SYS_exit_group, SYS_exit,
             SYS_rt_sigreturn, SYS_rt_sigprocmask,  // termination signals
             SYS_futex,          // Swift runtime locks
+            SYS_sched_yield,    // HostLock (device models shared with an I/O thread)
             SYS_mmap, SYS_munmap, SYS_mremap, SYS_madvise, SYS_brk, SYS_mprotect,  // allocator
             SYS_close,
             SYS_getpid, SYS_gettid, SYS_tgkill,  // abort() on a runtime trap (glibc)

@@ -224,7 +224,7 @@ TARGETS += (
     dataclasses.replace(TARGETS[1], name="virt-aarch64-kvm", runner="nested-arm64", marks=("nested",),
                         variants={"default": (Variant(""),)}, env={}, mem=("--mem=64",),
                         expect={k: v for k, v in TARGETS[1].expect.items() if k != "mft_maxdevices"},
-                        params=BY_NAME_EARLY["hvt-aarch64"].params, lacks=("net",)),
+                        params=BY_NAME_EARLY["hvt-aarch64"].params),
 )
 
 BY_NAME = {t.name: t for t in TARGETS}
