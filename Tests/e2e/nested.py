@@ -95,7 +95,7 @@ ARCHES = {
         console="ttyAMA0",
         kvm_modules=(),
         share_modules=("virtio_pci", "9pnet_virtio", "9p", "tun"),   # tun: the tender's taps (test_nested_arm64.py)
-        guest_modules=("virtio_mmio", "virtio_blk"),   # Linux under the tender (test_nested_arm64_image.py)
+        guest_modules=("virtio_mmio", "virtio_blk", "virtio_net"),   # Linux under the tender (test_nested_arm64_image.py)
         memory="1G",
     ),
 }
@@ -168,7 +168,8 @@ _KERNEL_MEMBERS = ["./boot/vmlinuz-*", "./lib/modules/*/modules.builtin", "./lib
                    "./lib/modules/*/kernel/drivers/virtio/*", "./lib/modules/*/kernel/fs/9p/*",
                    "./lib/modules/*/kernel/fs/netfs/*", "./lib/modules/*/kernel/fs/fscache/*",
                    "./lib/modules/*/kernel/net/9p/*", "./lib/modules/*/kernel/drivers/net/tun.ko",
-                   "./lib/modules/*/kernel/drivers/block/virtio_blk.ko"]
+                   "./lib/modules/*/kernel/drivers/block/virtio_blk.ko", "./lib/modules/*/kernel/drivers/net/virtio_net.ko",
+                   "./lib/modules/*/kernel/drivers/net/net_failover.ko", "./lib/modules/*/kernel/net/core/failover.ko"]
 
 
 def _wanted(arch: NestedArch) -> list[str]:
