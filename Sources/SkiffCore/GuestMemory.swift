@@ -179,8 +179,10 @@ public final class GuestMemory: @unchecked Sendable {
     }
 
     /// One `pwrite(2)` of the guest range to `fd` at `offset`: bytes written, or -1 with errno.
-    public func pwrite(to fd: Int32, from gpa: GuestAddress, count: UInt64, offset: UInt64) throws(GuestAccessError) -> Int {
-        try check(gpa, count)
+    /// `scope: .allocation` for the monitor's own copies (core dumps) of any part of the mapping.
+    public func pwrite(to fd: Int32, from gpa: GuestAddress, count: UInt64, offset: UInt64,
+                       scope: Scope = .guest) throws(GuestAccessError) -> Int {
+        try check(gpa, count, scope)
         // SAFETY: the range was just checked to lie inside the mapping.
         return cskiff_pwrite(fd, base + Int(gpa.rawValue), UInt(count), Int(bitPattern: UInt(offset)))
     }
@@ -190,6 +192,14 @@ public final class GuestMemory: @unchecked Sendable {
         try check(gpa, count)
         // SAFETY: the range was just checked to lie inside the mapping.
         return cskiff_pread(fd, base + Int(gpa.rawValue), UInt(count), Int(bitPattern: UInt(offset)))
+    }
+
+    /// True if `[gpa, gpa + count)` of the allocation holds only zero bytes (a core dump skips
+    /// such pages, leaving holes in the file: untouched guest memory costs no disk).
+    public func isZero(at gpa: GuestAddress, count: UInt64) throws(GuestAccessError) -> Bool {
+        try checkAllocation(gpa, count)
+        // SAFETY: the range was checked against the mapping on the line above; only read.
+        return cskiff_is_zero(base + Int(gpa.rawValue), UInt(count)) != 0
     }
 
     // MARK: Rings shared with a running guest (whole allocation)

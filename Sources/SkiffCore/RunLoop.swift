@@ -35,8 +35,8 @@ public enum RunError: Error, Equatable, Sendable {
     }
 }
 
-/// Something to do when the guest halts (stop I/O threads, flush disks), in registration order.
-public typealias HaltHook = (_ status: Int32) -> Void
+/// Something to do when the guest halts (a core dump, stop I/O threads, flush disks), in registration order.
+public typealias HaltHook = (_ halt: HaltStatus) -> Void
 
 /// The exit loop of one vCPU. Owns nothing but the dispatch: memory, table and
 /// hooks are handed in by whoever built the VM.
@@ -90,7 +90,8 @@ public struct RunLoop {
             do { try memory.check(GuestAddress(h.cookie), UInt64(HVT_HALT_COOKIE_MAX)) } catch { throw .fault(error.fault()) }
             cookie = GuestAddress(h.cookie)
         }
-        for hook in haltHooks { hook(h.exit_status) }
-        return HaltStatus(exitStatus: h.exit_status, cookie: cookie)
+        let status = HaltStatus(exitStatus: h.exit_status, cookie: cookie)
+        for hook in haltHooks { hook(status) }
+        return status
     }
 }

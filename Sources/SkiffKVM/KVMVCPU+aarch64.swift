@@ -45,7 +45,8 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
         for w in boot.registerWrites { try setRegister(w.id, w.value, "KVM_SET_ONE_REG") }
     }
 
-    private func setRegister(_ id: UInt64, _ value: UInt64, _ name: StaticString) throws(BackendError) {
+    /// `KVM_SET_ONE_REG` of a 64-bit register.
+    func setRegister(_ id: UInt64, _ value: UInt64, _ name: StaticString) throws(BackendError) {
         var v = value
         // SAFETY: KVM reads the 8-byte register value through `addr` during the ioctl; `v` outlives it.
         try withUnsafeMutablePointer(to: &v) { (p) throws(BackendError) in
@@ -54,7 +55,8 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
         }
     }
 
-    private func getRegister(_ id: UInt64, _ name: StaticString) throws(BackendError) -> UInt64 {
+    /// `KVM_GET_ONE_REG` of a 64-bit register.
+    func getRegister(_ id: UInt64, _ name: StaticString) throws(BackendError) -> UInt64 {
         var v: UInt64 = 0
         // SAFETY: KVM writes the 8-byte register value through `addr` during the ioctl; `v` outlives it.
         try withUnsafeMutablePointer(to: &v) { (p) throws(BackendError) in

@@ -43,6 +43,7 @@
 static inline int cskiff_errno(void) { return errno; }
 static inline void cskiff_set_errno(int e) { errno = e; }
 static inline int cskiff_open(const char *path, int flags, unsigned int mode) { return open(path, flags, mode); }
+static inline int cskiff_openat(int dirfd, const char *path, int flags, unsigned int mode) { return openat(dirfd, path, flags, mode); }
 static inline void *cskiff_map_failed(void) { return MAP_FAILED; }
 /* Installs `handler` for `sig` with `flags` (e.g. SA_RESTART) and an empty mask; saves the old action in `old` if given. */
 static inline int cskiff_set_signal(int sig, void (*handler)(int), int flags, struct sigaction *old) {
@@ -90,6 +91,11 @@ static inline long cskiff_read(int fd, void *buf, unsigned long n) { return read
 static inline long cskiff_write(int fd, const void *buf, unsigned long n) { return write(fd, buf, n); }
 static inline long cskiff_pread(int fd, void *buf, unsigned long n, long off) { return pread(fd, buf, n, off); }
 static inline long cskiff_pwrite(int fd, const void *buf, unsigned long n, long off) { return pwrite(fd, buf, n, off); }
+/* 1 if the n bytes at p are all zero (libc's memcmp of the range against itself shifted by one byte). */
+static inline int cskiff_is_zero(const void *p, unsigned long n) {
+    const unsigned char *b = (const unsigned char *)p;
+    return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}
 
 static const unsigned long CSKIFF_TUNSETIFF = TUNSETIFF;
 static const unsigned long CSKIFF_SIOCGIFMTU = SIOCGIFMTU;
