@@ -133,6 +133,10 @@ public final class DumpCoreModule: MonitorModule {
         -> Result<(written: UInt64, total: UInt64), WriteError> {
         guard Host.pwriteAll(fd, core.header, at: 0) else { return .failure(WriteError(errno: errno)) }
         let page = CoreFile.pageSize
+        /// Nothing to write: all zero, or unreadable on the host (an execute-only segment).
+        func skip(_ a: UInt64, _ n: UInt64) -> Bool {
+            !memory.hostAllows(GuestAddress(a), n, write: false) || ((try? memory.isZero(at: GuestAddress(a), count: n)) ?? true)
+        }
         var written: UInt64 = 0, total: UInt64 = 0
         var fileEnd = UInt64(core.header.count)
         for s in core.segments {
@@ -141,12 +145,12 @@ public final class DumpCoreModule: MonitorModule {
                 // A run of non-zero pages: [at, end).
                 let n = min(page, s.size - at)
                 total += 1
-                if (try? memory.isZero(at: GuestAddress(s.address + at), count: n)) ?? true { at += n; continue }
+                if skip(s.address + at, n) { at += n; continue }
                 var end = at + n
                 written += 1
                 while end < s.size {
                     let m = min(page, s.size - end)
-                    if (try? memory.isZero(at: GuestAddress(s.address + end), count: m)) ?? true { break }
+                    if skip(s.address + end, m) { break }
                     end += m; written += 1; total += 1
                 }
                 var done = at
