@@ -85,6 +85,8 @@ public final class GDBSession {
     private var lastSent: [UInt8] = []
     /// The last stop, for `?`.
     private var lastStop: GDBStop = .trap
+    /// `registerFile.targetXML`, built on the first `qXfer:features:read`.
+    private var targetXML: [UInt8]? = nil
 
     /// At most this many bytes per `m` reply (its hex must fit in `PacketSize`).
     public static let maxMemoryRead = (GDBPacketReader.maxPayload - 32) / 2
@@ -214,7 +216,8 @@ public final class GDBSession {
             return send("PacketSize=\(String(GDBPacketReader.maxPayload, radix: 16));qXfer:features:read+;QStartNoAckMode+;vContSupported+;swbreak+;hwbreak+")
         case .readFeatures(let annex, let offset, let length):
             guard annex == "target.xml" else { return send("E00") }
-            let xml = Array(registerFile.targetXML.utf8)
+            let xml = targetXML ?? Array(registerFile.targetXML.utf8)
+            targetXML = xml
             guard offset <= UInt64(xml.count) else { return send("E22") }
             // A reply's escaped data must fit in PacketSize: at most half of it per chunk.
             let n = Int(min(length, UInt64(GDBPacketReader.maxPayload / 2 - 8), UInt64(xml.count) - offset))
