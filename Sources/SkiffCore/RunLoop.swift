@@ -9,6 +9,11 @@ public struct HaltStatus: Equatable, Sendable {
     /// The HALT cookie (GPA of a trap frame on abort), or nil.
     public var cookie: GuestAddress?
     public var processStatus: Int32 { exitStatus & 0xff }
+
+    public init(exitStatus: Int32, cookie: GuestAddress? = nil) {
+        self.exitStatus = exitStatus
+        self.cookie = cookie
+    }
 }
 
 /// Why a run ended abnormally. Each case prints as one line; the process exits 1.

@@ -191,3 +191,89 @@ func withTemporaryFile(_ body: (Int32, String) throws -> Void) throws {
     #expect(A64TrapFrame(words: w, address: 0x9000)?.registers.sp == 0x9000 + 288)
     #expect(A64TrapFrame(words: Array(words.prefix(35)), address: 0) == nil)
 }
+
+// MARK: The module over a fake VM (the aarch64 path runs here on any host)
+
+final class FakeCPU: DebuggableCPU {
+    var registers: CPURegisters
+    init(_ r: CPURegisters) { registers = r }
+    func readRegisters() throws(BackendError) -> CPURegisters { registers }
+    func writeRegisters(_ r: CPURegisters) throws(BackendError) { registers = r }
+}
+
+/// A ModuleHost whose trap frames are aarch64's (as Monitor+aarch64.swift's ArchGlue reads them).
+final class FakeA64Host: ModuleHost {
+    let memory: GuestMemory
+    let cpu: FakeCPU
+    init(memory: GuestMemory, cpu: FakeCPU) { self.memory = memory; self.cpu = cpu }
+    func registerRingKick(eventFD: Int32) -> Bool { false }
+    func kickVCPU() {}
+    var debugCPU: (any DebuggableCPU)? { cpu }
+    func faultRegisters(cookie: GuestAddress, halt: CPURegisters) -> CPURegisters? {
+        A64TrapFrame.read(at: cookie, in: memory).map { .aarch64($0.registers) }
+    }
+}
+
+/// The dumpcore module of a run with `--dumpcore=DIR` attached to `host`, and the messages it printed.
+func dumpcoreModule(dir: String, host: any ModuleHost) throws -> (ModuleSet, () -> [String]) {
+    var o = RunOptions(kernel: "/images/trap.hvt")
+    o.moduleSettings = [.init(name: "dumpcore", value: dir)]
+    final class Lines { var all: [String] = [] }
+    let lines = Lines()
+    let set = try ModuleSet(setup: ModuleSetup(options: o, manifest: Manifest(devices: []), inform: { lines.all.append($0) }),
+                            descriptors: [DumpCoreModule.descriptor])
+    var table = HypercallTable()
+    _ = set.attach(table: &table, host: host)
+    return (set, { lines.all })
+}
+
+func prstatusRegisters(_ core: [UInt8], count: Int) throws -> (signal: UInt32, regs: [UInt64]) {
+    let ph = try #require(ProgramHeader(core, at: 64))
+    let st = try #require(ELFNote.parse(Array(core[Int(ph.offset)..<Int(ph.offset + ph.filesz)])).first).descriptor
+    return (st.u32(0)!, (0..<count).map { st.u64(112 + 8 * $0)! })
+}
+
+@Test func aarch64AbortCoreHasTheFramesRegisters() throws {
+    let dir = NSTemporaryDirectory() + "skiff-dumpcore-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let mem = try GuestMemory(size: 2 << 20)
+    let frame = (0..<31).map { UInt64(0x100 + $0) } + [0x1f0000, 0x100888, 0x3c4, 0x96000045, 0x8]
+    for (i, w) in frame.enumerated() { try mem.store(w, at: GuestAddress(0x150000 + 8 * UInt64(i))) }
+    var atHalt = AArch64Registers()
+    atHalt.pc = 0x100abc
+    let host = FakeA64Host(memory: mem, cpu: FakeCPU(.aarch64(atHalt)))
+    let (set, lines) = try dumpcoreModule(dir: dir, host: host)
+    set.guestHalted(HaltStatus(exitStatus: 0))            // not an abort: nothing
+    set.guestHalted(HaltStatus(exitStatus: 1))
+    #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty && lines().isEmpty)
+    set.guestHalted(HaltStatus(exitStatus: 255, cookie: GuestAddress(0x150000)))
+    let name = "core.skiff-hvt.\(getpid())"
+    #expect(lines() == ["dumpcore: dumped guest core to: \(dir)/\(name) (1 of 512 pages)"])
+    let core = readBytes(dir + "/" + name)
+    #expect(core.u16(18) == 183)
+    let st = try prstatusRegisters(core, count: 34)
+    #expect(st.signal == 6 && st.regs == (0..<31).map { UInt64(0x100 + $0) } + [0x1f0000, 0x100888, 0x3c4])
+    // Once per run: a later fault does not overwrite it.
+    set.guestFaulted(GuestFault(kind: .shutdown, message: "x"))
+    #expect(lines().count == 1)
+}
+
+@Test func faultCoreHasTheVCPUsRegistersAndAnExistingFileIsNotClobbered() throws {
+    let dir = NSTemporaryDirectory() + "skiff-dumpcore-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let mem = try GuestMemory(size: 1 << 20)
+    var r = AArch64Registers()
+    r.pc = 0x100004; r.sp = 0x80000
+    let (set, lines) = try dumpcoreModule(dir: dir, host: FakeA64Host(memory: mem, cpu: FakeCPU(.aarch64(r))))
+    set.guestFaulted(GuestFault(kind: .protection, message: "KVM: host/guest translation fault: pc=0x100004"))
+    let name = "core.skiff-hvt.\(getpid())"
+    let st = try prstatusRegisters(readBytes(dir + "/" + name), count: 34)
+    #expect(st.signal == 11 && st.regs[32] == 0x100004 && st.regs[31] == 0x80000)
+    #expect(lines() == ["dumpcore: dumped guest core to: \(dir)/\(name) (0 of 256 pages)"])
+    // A second run with the same pid finds the file: O_EXCL refuses, one line says so.
+    let (again, more) = try dumpcoreModule(dir: dir, host: FakeA64Host(memory: mem, cpu: FakeCPU(.aarch64(r))))
+    again.guestHalted(HaltStatus(exitStatus: 255))
+    #expect(more() == ["dumpcore: could not create \(dir)/\(name): File exists"])
+}
