@@ -277,3 +277,15 @@ func prstatusRegisters(_ core: [UInt8], count: Int) throws -> (signal: UInt32, r
     again.guestHalted(HaltStatus(exitStatus: 255))
     #expect(more() == ["dumpcore: could not create \(dir)/\(name): File exists"])
 }
+
+@Test func isZeroSeesEveryByte() throws {
+    let mem = try GuestMemory(size: 1 << 20)
+    #expect(try mem.isZero(at: GuestAddress(0), count: 1 << 20) && (try mem.isZero(at: GuestAddress(5), count: 0)))
+    for at in [0, 1, 7, 8, 63, 64, 65, 4095, 4096 + 99] as [UInt64] {
+        try mem.store(UInt8(1), at: GuestAddress(0x1000 + at))
+        #expect(!(try mem.isZero(at: GuestAddress(0x1000), count: 4096 + 100)), "byte \(at)")
+        #expect(try mem.isZero(at: GuestAddress(0x1000 + at + 1), count: 4096 + 100 - at - 1))
+        try mem.store(UInt8(0), at: GuestAddress(0x1000 + at))
+    }
+    #expect(throws: GuestAccessError.self) { try mem.isZero(at: GuestAddress((1 << 20) - 1), count: 2) }
+}
