@@ -116,7 +116,8 @@ public protocol MonitorModule: AnyObject {
     var pendingFault: HypercallFault? { get }
     /// Called when the guest faults, before the run ends with the fault (a core dump, a debugger's stop).
     func guestFaulted(_ fault: GuestFault)
-    /// Called when the guest halts (HALT hypercall), before `finish`: status 255 with a cookie is an abort.
+    /// Called when the guest halts (HALT hypercall), before `finish`: status 255 is an abort (its cookie,
+    /// if any, points at a trap frame).
     func guestHalted(_ halt: HaltStatus)
     /// Called on every way out of the run (halt, fault, signal, error): stop threads, flush disks.
     /// Returns an error that must change the exit status (a failed final flush), if any.
