@@ -49,6 +49,15 @@ public struct GDBPacketReader: Sendable {
         return out
     }
 
+    /// `feed` for what a read delivers (not generic: specialised here, not per caller).
+    public mutating func feed(_ bytes: ArraySlice<UInt8>) -> [GDBInput] {
+        var out: [GDBInput] = []
+        for b in bytes { if let e = feed(byte: b) { out.append(e) } }
+        return out
+    }
+
+    public mutating func feed(_ bytes: [UInt8]) -> [GDBInput] { feed(bytes[...]) }
+
     /// Feeds one byte; the event it completes, if any.
     public mutating func feed(byte b: UInt8) -> GDBInput? {
         switch state {
@@ -87,12 +96,14 @@ public struct GDBPacketReader: Sendable {
     private mutating func start() {
         state = .payload
         payload.removeAll(keepingCapacity: true)
+        if payload.capacity < 256 { payload.reserveCapacity(256) }
         sum = 0
         overflow = false
     }
 
+    /// Forgets the packet; its buffer is kept for the next (at most `maxPayload` bytes).
     private mutating func release() {
-        payload.removeAll(keepingCapacity: false)
+        payload.removeAll(keepingCapacity: true)
         overflow = false
     }
 
@@ -141,6 +152,7 @@ public enum GDBPacket {
     /// `$payload#cs` with `$ # } *` escaped (`}` then the byte XOR 0x20) and the checksum of the sent bytes.
     public static func encode(_ payload: [UInt8]) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "$")]
+        out.reserveCapacity(payload.count + 4)
         var sum: UInt8 = 0
         for b in payload {
             if needsEscape(b) {
@@ -152,7 +164,7 @@ public enum GDBPacket {
             }
         }
         out.append(UInt8(ascii: "#"))
-        out += hexByte(sum)
+        out.append(digit(sum >> 4)); out.append(digit(sum & 0xf))
         return out
     }
 
@@ -169,17 +181,18 @@ public enum GDBPacket {
         return escaped ? nil : out
     }
 
+    /// The lower-case hex digit of `v` (0...15).
+    @inline(__always)
+    static func digit(_ v: UInt8) -> UInt8 { v < 10 ? UInt8(ascii: "0") + v : UInt8(ascii: "a") + v - 10 }
+
     /// Two lower-case hex digits.
-    public static func hexByte(_ b: UInt8) -> [UInt8] {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        return [digits[Int(b >> 4)], digits[Int(b & 0xf)]]
-    }
+    public static func hexByte(_ b: UInt8) -> [UInt8] { [digit(b >> 4), digit(b & 0xf)] }
 
     /// Lower-case hex of every byte.
     public static func hex<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count * 2)
-        for b in bytes { out += hexByte(b) }
+        for b in bytes { out.append(digit(b >> 4)); out.append(digit(b & 0xf)) }
         return out
     }
 

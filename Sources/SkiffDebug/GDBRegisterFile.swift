@@ -28,9 +28,23 @@ public struct GDBRegisterFile: Sendable {
     public let registers: [GDBRegister]
     /// Target description feature names, in order.
     public let features: [String]
+    /// The target description (`qXfer:features:read:target.xml`).
+    public private(set) var targetXML: String = ""
+
+    /// The three register files, built once (a session starts with a copy).
+    static let x86_64File = GDBRegisterFile(building: .x86_64, fpu: false)
+    static let aarch64File = GDBRegisterFile(building: .aarch64, fpu: false)
+    static let aarch64FPUFile = GDBRegisterFile(building: .aarch64, fpu: true)
 
     /// gdb's register file for `architecture`; `fpu` adds aarch64's optional FP/SIMD feature.
     public init(_ architecture: GuestArchitecture, fpu: Bool = false) {
+        switch architecture {
+        case .x86_64: self = Self.x86_64File
+        case .aarch64: self = fpu ? Self.aarch64FPUFile : Self.aarch64File
+        }
+    }
+
+    private init(building architecture: GuestArchitecture, fpu: Bool) {
         self.architecture = architecture
         var regs: [GDBRegister] = []
         func add(_ name: String, _ bits: Int, _ type: String, _ feature: Int) {
@@ -60,6 +74,7 @@ public struct GDBRegisterFile: Sendable {
             }
         }
         registers = regs
+        targetXML = describe()
     }
 
     /// The bytes of one `g` reply: every register, hex, `xx` for unavailable bytes.
@@ -196,8 +211,8 @@ public struct GDBRegisterFile: Sendable {
         return out
     }
 
-    /// The target description (`qXfer:features:read:target.xml`).
-    public var targetXML: String {
+    /// Builds the target description from the registers.
+    private func describe() -> String {
         var s = "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target version=\"1.0\">\n"
         s += "<architecture>\(architecture == .x86_64 ? "i386:x86-64" : "aarch64")</architecture>\n"
         for (f, name) in features.enumerated() {

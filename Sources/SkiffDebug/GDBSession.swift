@@ -97,11 +97,13 @@ public final class GDBSession {
     }
 
     /// Feeds bytes from the debugger; returns the bytes to send (acks and replies).
-    public func receive<S: Sequence>(_ bytes: S) -> [UInt8] where S.Element == UInt8 {
+    public func receive(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         for input in reader.feed(bytes) { out += handle(input) }
         return out
     }
+
+    public func receive(_ bytes: [UInt8]) -> [UInt8] { receive(bytes[...]) }
 
     /// The guest stopped (after `resume`, or on its own: a fault, a halt): the stop reply to send.
     /// Empty unless the guest was running for the debugger (a stop while stopped was already reported).
