@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "SkiffImage", targets: ["SkiffImage"]),
         .library(name: "SkiffModules", targets: ["SkiffModules"]),
         .library(name: "SkiffBoot", targets: ["SkiffBoot"]),
+        .library(name: "SkiffDebug", targets: ["SkiffDebug"]),
     ],
     targets: [
         // C interfaces. The hvt ABI structs, shared with guests (C99, header only).
@@ -36,8 +37,10 @@ let package = Package(
         .target(name: "SkiffBoot", dependencies: ["SkiffCore", "SkiffArchAArch64", "SkiffHost", "CSkiffABI"]),
         // Backends: Linux KVM (generic part + KVMVCPU+ARCH.swift).
         .target(name: "SkiffKVM", dependencies: ["SkiffCore", "SkiffArchX86_64", "SkiffArchAArch64", "CSkiffLinux", "CSkiffKVM"]),
-        // Device and debug modules: core (console/clock/poll), block, net.
-        .target(name: "SkiffModules", dependencies: ["SkiffCore", "CSkiffLinux", "CSkiffABI"]),
+        // Debugging, pure: ELF core files, the GDB remote serial protocol (framing, commands, register files, session).
+        .target(name: "SkiffDebug", dependencies: ["SkiffCore"]),
+        // Device and debug modules: core (console/clock/poll), block, net, dumpcore.
+        .target(name: "SkiffModules", dependencies: ["SkiffCore", "SkiffDebug", "CSkiffLinux", "CSkiffABI"]),
         // The embeddable monitor: image → boot protocol → modules → backend → run loop.
         .target(name: "SkiffMonitor", dependencies: ["SkiffCore", "SkiffBoot", "SkiffModules", "SkiffKVM",
                                                      "SkiffArchX86_64", "CSkiffLinux"]),
@@ -61,6 +64,8 @@ let package = Package(
         .testTarget(name: "SkiffBootTests", dependencies: ["SkiffTestSupport", "SkiffBoot", "SkiffCore"]),
         .testTarget(name: "SkiffKVMTests", dependencies: ["SkiffKVM", "SkiffCore", "CSkiffKVM"]),
         .testTarget(name: "SkiffModulesTests", dependencies: ["SkiffTestSupport", "SkiffModules", "SkiffCore"]),
+        .testTarget(name: "SkiffDebugTests", dependencies: ["SkiffTestSupport", "SkiffDebug", "SkiffModules", "SkiffCore",
+                                                            "SkiffArchX86_64", "SkiffArchAArch64"]),
         .testTarget(name: "SkiffMonitorTests", dependencies: ["SkiffMonitor", "SkiffCore", "SkiffModules"]),
         .testTarget(name: "SkiffBuildTests", dependencies: ["SkiffBuild", "SkiffCore", "SkiffBoot"]),
         .testTarget(name: "SkiffQEMUTests", dependencies: ["SkiffQEMU", "SkiffCore"]),

@@ -27,6 +27,8 @@ let package = Package(
         ("ELFFuzz", "SkiffBoot"),
         // The hypercall handlers (core, block, net modules) and the run loop.
         ("HypercallFuzz", "SkiffModules"),
+        // The gdb stub: packet reader, command decoder, session over a guarded guest.
+        ("GDBFuzz", "SkiffDebug"),
     ].map { name, library in
         .executableTarget(
             name: name,

@@ -2,6 +2,7 @@
 """make_seeds.py: write the hand-made seeds of Fuzz/corpus/ (deterministic; standard library only).
 
   Fuzz/corpus/hypercall/*.bin  records for HypercallFuzz (format in Fuzz/HypercallFuzz/main.swift)
+  Fuzz/corpus/gdb/*.bin        debugger byte streams for GDBFuzz (byte 0: architecture and read size)
   Fuzz/corpus/elf/mft_*.bin    bare MFT1 descriptors (4-byte pad removed) for ELFFuzz's manifest path,
                                taken from fixtures in Tests/Fixtures/elf
 
@@ -86,7 +87,30 @@ def mft_descriptor(elf: bytes) -> bytes:
     raise ValueError("no MFT1 note")
 
 
+def gdb_packet(payload: bytes) -> bytes:
+    return b"$" + payload + b"#" + b"%02x" % (sum(payload) & 0xFF)
+
+
+#: name -> (header byte, packets): a gdb session's opening, memory and registers, run control, odd framing.
+GDB_SEEDS = {
+    "attach_x86": (0x00, [b"qSupported:multiprocess+;swbreak+;hwbreak+;qRelocInsn+", b"vMustReplyEmpty",
+                          b"QStartNoAckMode", b"Hg0", b"qXfer:features:read:target.xml:0,ffb", b"qTStatus",
+                          b"?", b"qfThreadInfo", b"qsThreadInfo", b"qAttached:1", b"Hc-1", b"qC", b"g"]),
+    "attach_arm64": (0x11, [b"qSupported", b"qXfer:features:read:target.xml:0,ffb", b"?", b"g", b"p20", b"qOffsets"]),
+    "memory": (0x08, [b"m100000,40", b"mfffc0,80", b"m4000,10", b"m5000,1", b"M2000,4:01020304", b"M4000,1:cc",
+                      b"X3000,3:a}\x03b", b"mffffffffffffffff,10"]),
+    "registers": (0x00, [b"P10=0010100000000000", b"P0=ffffffffffffffff", b"G" + b"00" * 536, b"p39"]),
+    "run": (0x02, [b"Z0,100010,1", b"vCont?", b"vCont;s:1;c", b"\x03", b"s", b"c100000", b"z0,100010,1",
+                   b"Z2,2000,8", b"D;1", b"k"]),
+}
+
+
 def main():
+    gdb_out = HERE / "corpus" / "gdb"
+    gdb_out.mkdir(parents=True, exist_ok=True)
+    for name, (head, packets) in GDB_SEEDS.items():
+        stream = b"".join(p if p == b"\x03" else b"+" + gdb_packet(p) for p in packets)
+        (gdb_out / f"{name}.bin").write_bytes(bytes([head]) + stream + b"$g#00-$m0,4*!#00")
     out = HERE / "corpus" / "hypercall"
     out.mkdir(parents=True, exist_ok=True)
     for name, records in SEEDS.items():

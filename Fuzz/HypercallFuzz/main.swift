@@ -500,7 +500,7 @@ func runCall(_ r: Record) {
                                                           .hypercall(number: 8, argument: GuestAddress(haltArg))]),
                            table: g.table)
         var hooked: Int32? = nil
-        loop.haltHooks = [{ hooked = $0 }]
+        loop.haltHooks = [{ hooked = $0.exitStatus }]
         do {
             let s = try loop.run()
             got = .done

@@ -159,7 +159,25 @@ public final class GuestMemory: @unchecked Sendable {
         guard (try? checkAllocation(gpa, count)) != nil else { return false }
         let prot = (readable ? PROT_READ : 0) | (writable ? PROT_WRITE : 0)
         // SAFETY: the range was checked against the mapping on the line(s) above.
-        return mprotect(base + Int(gpa.rawValue), Int(count), prot) == 0
+        guard mprotect(base + Int(gpa.rawValue), Int(count), prot) == 0 else { return false }
+        hostProtections.append((gpa.rawValue, gpa.rawValue + count, readable, writable))
+        return true
+    }
+
+    /// Ranges `protect` restricted: [start, end), readable, writable on the host.
+    private var hostProtections: [(start: UInt64, end: UInt64, readable: Bool, writable: Bool)] = []
+
+    /// True if the monitor may read (or, with `write`, write) `[gpa, gpa + count)` of the
+    /// allocation without faulting: in the mapping and not made unreadable (read-only) by
+    /// `protect`. Core dumps and debuggers check it; the hypercall paths never meet such
+    /// ranges in a well-formed guest and fault cleanly (EFAULT) in the others.
+    public func hostAllows(_ gpa: GuestAddress, _ count: UInt64, write: Bool) -> Bool {
+        guard (try? checkAllocation(gpa, count)) != nil else { return false }
+        let start = gpa.rawValue, end = gpa.rawValue + count
+        for p in hostProtections where p.start < end && start < p.end {
+            if !(write ? p.writable : p.readable) { return false }
+        }
+        return true
     }
 
     // MARK: Host I/O on checked guest ranges
@@ -179,8 +197,10 @@ public final class GuestMemory: @unchecked Sendable {
     }
 
     /// One `pwrite(2)` of the guest range to `fd` at `offset`: bytes written, or -1 with errno.
-    public func pwrite(to fd: Int32, from gpa: GuestAddress, count: UInt64, offset: UInt64) throws(GuestAccessError) -> Int {
-        try check(gpa, count)
+    /// `scope: .allocation` for the monitor's own copies (core dumps) of any part of the mapping.
+    public func pwrite(to fd: Int32, from gpa: GuestAddress, count: UInt64, offset: UInt64,
+                       scope: Scope = .guest) throws(GuestAccessError) -> Int {
+        try check(gpa, count, scope)
         // SAFETY: the range was just checked to lie inside the mapping.
         return cskiff_pwrite(fd, base + Int(gpa.rawValue), UInt(count), Int(bitPattern: UInt(offset)))
     }
@@ -190,6 +210,14 @@ public final class GuestMemory: @unchecked Sendable {
         try check(gpa, count)
         // SAFETY: the range was just checked to lie inside the mapping.
         return cskiff_pread(fd, base + Int(gpa.rawValue), UInt(count), Int(bitPattern: UInt(offset)))
+    }
+
+    /// True if `[gpa, gpa + count)` of the allocation holds only zero bytes (a core dump skips
+    /// such pages, leaving holes in the file: untouched guest memory costs no disk).
+    public func isZero(at gpa: GuestAddress, count: UInt64) throws(GuestAccessError) -> Bool {
+        try checkAllocation(gpa, count)
+        // SAFETY: the range was checked against the mapping on the line above; only read.
+        return cskiff_is_zero(base + Int(gpa.rawValue), UInt(count)) != 0
     }
 
     // MARK: Rings shared with a running guest (whole allocation)

@@ -58,11 +58,15 @@ public final class ModuleSetup {
     public var ringArea: GuestAddress?
     /// Prints a warning (one line, no prefix).
     public let warn: (String) -> Void
+    /// Prints a message that is not a warning, e.g. where a core file went (one line, no prefix).
+    public let inform: (String) -> Void
 
-    public init(options: RunOptions, manifest: Manifest, warn: @escaping (String) -> Void = { _ in }) {
+    public init(options: RunOptions, manifest: Manifest, warn: @escaping (String) -> Void = { _ in },
+                inform: @escaping (String) -> Void = { _ in }) {
         self.options = options
         self.manifest = manifest
         self.warn = warn
+        self.inform = inform
     }
 }
 
@@ -77,10 +81,18 @@ public protocol ModuleHost: AnyObject {
     /// True once the run must end (a SIGINT/SIGTERM is pending): a hypercall doing many units of
     /// work (the block ring) stops between them, so the signal ends the run within one unit.
     var stopRequested: Bool { get }
+    /// vCPU 0 as core dumps and debuggers see it (nil when the backend cannot read its registers).
+    var debugCPU: (any DebuggableCPU)? { get }
+    /// The registers at the fault an aborting guest's trap frame (its HALT `cookie`) describes,
+    /// given vCPU 0's registers at the HALT; nil when the architecture defines no frame or it
+    /// cannot be read (Monitor+ARCH.swift).
+    func faultRegisters(cookie: GuestAddress, halt: CPURegisters) -> CPURegisters?
 }
 
 extension ModuleHost {
     public var stopRequested: Bool { false }
+    public var debugCPU: (any DebuggableCPU)? { nil }
+    public func faultRegisters(cookie: GuestAddress, halt: CPURegisters) -> CPURegisters? { nil }
 }
 
 /// What a module contributes to a run once the VM and its memory exist.
@@ -104,6 +116,9 @@ public protocol MonitorModule: AnyObject {
     var pendingFault: HypercallFault? { get }
     /// Called when the guest faults, before the run ends with the fault (a core dump, a debugger's stop).
     func guestFaulted(_ fault: GuestFault)
+    /// Called when the guest halts (HALT hypercall), before `finish`: status 255 is an abort (its cookie,
+    /// if any, points at a trap frame).
+    func guestHalted(_ halt: HaltStatus)
     /// Called on every way out of the run (halt, fault, signal, error): stop threads, flush disks.
     /// Returns an error that must change the exit status (a failed final flush), if any.
     func finish() -> HypercallFault?
@@ -113,6 +128,7 @@ extension MonitorModule {
     public var syscalls: [Int] { [] }
     public var pendingFault: HypercallFault? { nil }
     public func guestFaulted(_ fault: GuestFault) {}
+    public func guestHalted(_ halt: HaltStatus) {}
     public func finish() -> HypercallFault? { nil }
 }
 

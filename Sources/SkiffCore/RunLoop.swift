@@ -9,6 +9,11 @@ public struct HaltStatus: Equatable, Sendable {
     /// The HALT cookie (GPA of a trap frame on abort), or nil.
     public var cookie: GuestAddress?
     public var processStatus: Int32 { exitStatus & 0xff }
+
+    public init(exitStatus: Int32, cookie: GuestAddress? = nil) {
+        self.exitStatus = exitStatus
+        self.cookie = cookie
+    }
 }
 
 /// Why a run ended abnormally. Each case prints as one line; the process exits 1.
@@ -38,8 +43,8 @@ public enum RunError: Error, Equatable, Sendable {
     }
 }
 
-/// Something to do when the guest halts (stop I/O threads, flush disks), in registration order.
-public typealias HaltHook = (_ status: Int32) -> Void
+/// Something to do when the guest halts (a core dump, stop I/O threads, flush disks), in registration order.
+public typealias HaltHook = (_ halt: HaltStatus) -> Void
 
 /// The exit loop of one vCPU. Owns nothing but the dispatch: memory, table and
 /// hooks are handed in by whoever built the VM.
@@ -111,8 +116,9 @@ public struct RunLoop {
 
     /// Ends the run with `status` (no cookie) after the halt hooks.
     private func finish(_ status: Int32) -> HaltStatus {
-        for hook in haltHooks { hook(status) }
-        return HaltStatus(exitStatus: status, cookie: nil)
+        let h = HaltStatus(exitStatus: status, cookie: nil)
+        for hook in haltHooks { hook(h) }
+        return h
     }
 
     private func halt(_ arg: GuestAddress) throws(RunError) -> HaltStatus {
@@ -123,7 +129,8 @@ public struct RunLoop {
             do { try memory.check(GuestAddress(h.cookie), UInt64(HVT_HALT_COOKIE_MAX)) } catch { throw .fault(error.fault()) }
             cookie = GuestAddress(h.cookie)
         }
-        for hook in haltHooks { hook(h.exit_status) }
-        return HaltStatus(exitStatus: h.exit_status, cookie: cookie)
+        let status = HaltStatus(exitStatus: h.exit_status, cookie: cookie)
+        for hook in haltHooks { hook(status) }
+        return status
     }
 }

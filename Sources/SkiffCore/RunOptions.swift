@@ -23,6 +23,9 @@ public struct RunOptions: Equatable, Sendable {
     public var initrd: String? = nil
     /// I/O ports whose 4-byte OUTs are accepted and ignored (benchmarks measure the bare exit cost with them).
     public var ignoredPorts: [UInt32] = []
+    /// The name the monitor was invoked as (`skiff`, `skiff-hvt`, `solo5-hvt-debug`…): messages and
+    /// upstream-compatible file names (`core.solo5-hvt.PID`) follow it.
+    public var program = "skiff-hvt"
 
     public struct NamedValue: Equatable, Sendable {
         public var name: String, value: String

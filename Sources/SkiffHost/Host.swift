@@ -110,6 +110,23 @@ public enum Host {
         }
     }
 
+    /// Writes all of `bytes` to `fd` at file offset `offset` (pwrite, retrying EINTR and short
+    /// writes); false on error (errno says why).
+    @discardableResult
+    public static func pwriteAll(_ fd: Int32, _ bytes: [UInt8], at offset: UInt64) -> Bool {
+        var off = 0
+        while off < bytes.count {
+            // SAFETY: the buffer is the array's own storage, `count - off` bytes from `off`.
+            let n = bytes.withUnsafeBytes {
+                cskiff_pwrite(fd, $0.baseAddress! + off, UInt($0.count - off), Int(truncatingIfNeeded: offset &+ UInt64(off)))
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            off += n
+        }
+        return true
+    }
+
     /// Writes `line` and a newline (unless it ends with one) to `fd`.
     @discardableResult
     public static func writeLine(_ fd: Int32, _ line: String) -> Bool {

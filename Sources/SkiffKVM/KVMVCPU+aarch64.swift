@@ -110,7 +110,8 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
         cskiff_run_set_mmio_value(state.run, value)
     }
 
-    private func setRegister(_ id: UInt64, _ value: UInt64, _ name: StaticString) throws(BackendError) {
+    /// `KVM_SET_ONE_REG` of a 64-bit register.
+    func setRegister(_ id: UInt64, _ value: UInt64, _ name: StaticString) throws(BackendError) {
         var v = value
         // SAFETY: KVM reads the 8-byte register value through `addr` during the ioctl; `v` outlives it.
         try withUnsafeMutablePointer(to: &v) { (p) throws(BackendError) in
@@ -119,7 +120,8 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
         }
     }
 
-    private func getRegister(_ id: UInt64, _ name: StaticString) throws(BackendError) -> UInt64 {
+    /// `KVM_GET_ONE_REG` of a 64-bit register.
+    func getRegister(_ id: UInt64, _ name: StaticString) throws(BackendError) -> UInt64 {
         var v: UInt64 = 0
         // SAFETY: KVM writes the 8-byte register value through `addr` during the ioctl; `v` outlives it.
         try withUnsafeMutablePointer(to: &v) { (p) throws(BackendError) in

@@ -9,6 +9,7 @@ public enum MonitorModules {
         CoreModule.descriptor,
         BlockModule.descriptor,
         NetModule.descriptor,
+        DumpCoreModule.descriptor,
     ]
 }
 
@@ -81,6 +82,11 @@ public final class ModuleSet {
     /// Tells every module the guest faulted (the run loop's fault hook).
     public func guestFaulted(_ fault: GuestFault) {
         for m in modules { m.guestFaulted(fault) }
+    }
+
+    /// Tells every module the guest halted (the run loop's halt hook, before `finish`).
+    public func guestHalted(_ halt: HaltStatus) {
+        for m in modules { m.guestHalted(halt) }
     }
 
     /// A fatal error an I/O thread found, if any.

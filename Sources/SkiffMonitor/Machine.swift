@@ -103,6 +103,12 @@ final class Machine: ModuleHost {
 
     var stopRequested: Bool { pendingTerminationSignal() != nil }
 
+    var debugCPU: (any DebuggableCPU)? { vcpu }
+
+    func faultRegisters(cookie: GuestAddress, halt: CPURegisters) -> CPURegisters? {
+        ArchGlue.faultRegisters(cookie: cookie, in: memory, halt: halt)
+    }
+
     /// vCPU 0 in the hvt boot state, made the target of termination signals.
     func makeVCPU(hypercallLimit: UInt32?) throws(MonitorError) -> KVMVCPU {
         let v: KVMVCPU

@@ -45,7 +45,13 @@ enum ArchGlue {
         { vm.setInterruptLine(spi: spi, raised: $0) }
     }
 
-    /// aarch64 hvt guests abort with cookie 0: no trap frame is defined for them.
+    /// Upstream's aarch64 bindings abort with cookie 0; Skiff's pass their exception frame
+    /// (`TrapFrame`), which the core dumper reads, but the abort line has no x86-style frame to print.
     static func trapFrame(_ cookie: GuestAddress?, in memory: GuestMemory) -> [UInt64]? { nil }
+
+    /// The registers Skiff's exception frame at `cookie` saved (all of x0–x30, sp, pc, PSTATE).
+    static func faultRegisters(cookie: GuestAddress, in memory: GuestMemory, halt: CPURegisters) -> CPURegisters? {
+        TrapFrame.read(at: cookie, in: memory).map { .aarch64($0.registers) }
+    }
 }
 #endif

@@ -32,5 +32,11 @@ enum ArchGlue {
         guard let c = cookie else { return nil }
         return (0..<7).compactMap { i in try? memory.load(UInt64.self, at: GuestAddress(c.rawValue + 8 * UInt64(i))) }
     }
+
+    /// The registers at the trap: those at the HALT with the frame's rip, cs, rflags, rsp, ss (and cr2).
+    static func faultRegisters(cookie: GuestAddress, in memory: GuestMemory, halt: CPURegisters) -> CPURegisters? {
+        guard case .x86_64(let h) = halt, let f = TrapFrame.read(at: cookie, in: memory) else { return nil }
+        return .x86_64(f.registers(over: h))
+    }
 }
 #endif

@@ -47,10 +47,13 @@ public struct Monitor {
     public var options: RunOptions
     /// Receives warnings (one line each, no prefix).
     public var warn: (String) -> Void
+    /// Receives the modules' other messages (where a core file went; one line each, no prefix).
+    public var inform: (String) -> Void
 
-    public init(options: RunOptions, warn: @escaping (String) -> Void = { _ in }) {
+    public init(options: RunOptions, warn: @escaping (String) -> Void = { _ in }, inform: @escaping (String) -> Void = { _ in }) {
         self.options = options
         self.warn = warn
+        self.inform = inform
     }
 
     /// Loads, checks and runs the guest until it halts. Never exits the process.
@@ -67,7 +70,7 @@ public struct Monitor {
         } catch { throw MonitorError(error, file: o.kernel) }
         if boot.memorySize.adjusted { warn("adjusting memory to \(boot.memorySize.guest) bytes") }
         // 2. Modules: open files and taps, attach them to the manifest copy.
-        let setup = ModuleSetup(options: o, manifest: boot.manifest, warn: warn)
+        let setup = ModuleSetup(options: o, manifest: boot.manifest, warn: warn, inform: inform)
         let size = boot.memorySize
         if size.allocation > size.guest { setup.ringArea = GuestAddress(size.guest) }
         let modules: ModuleSet
@@ -97,7 +100,7 @@ public struct Monitor {
             if let f = devices.fault { return .device(f) }
             return pendingTerminationSignal().map { .signal($0) }
         }
-        loop.haltHooks.append { _ in modules.finish() }
+        loop.haltHooks.append { modules.guestHalted($0); modules.finish() }
         loop.faultHooks.append { modules.guestFaulted($0) }
         // 6. Confine the monitor, then run.
         if o.sandbox {

@@ -20,6 +20,7 @@ public enum Tender {
         do {
             options = try RunOptions.parse(args)
             options.rawGuestArguments = Array(rawArguments.suffix(options.guestArguments.count))
+            options.program = program
         } catch {
             switch error {
             case .help: Host.writeLine(1, RunOptions.usage(command: command)); return 0
@@ -33,7 +34,7 @@ public enum Tender {
         if !options.sandbox { fail("WARNING: --no-sandbox: the monitor runs without its seccomp filter (debugging only)") }
         Monitor.installTerminationHandlers()
         do {
-            let result = try Monitor(options: options, warn: { fail("WARNING: " + $0) }).run()
+            let result = try Monitor(options: options, warn: { fail("WARNING: " + $0) }, inform: { fail($0) }).run()
             if result.halt.processStatus == 255, let f = result.trapFrame, f.count == 7 {
                 fail("guest aborted: trap frame cr2=\(hex(f[0])) ec=\(hex(f[1])) rip=\(hex(f[2])) rsp=\(hex(f[5])) rflags=\(hex(f[4]))")
             }

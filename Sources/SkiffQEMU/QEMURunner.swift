@@ -116,6 +116,10 @@ public func prepareQEMULaunch(_ o: RunOptions, image: VirtImage,
         throw VirtImageError("--mem: an aarch64 guest needs 8 MiB to 255 GiB of memory (got \(o.memoryBytes == .max ? "too much" : "\(mib) MiB"))")
     }
     do { try ModuleSet.checkNames(o, against: image.manifest) } catch { throw VirtImageError(error.message) }
+    // The monitor's debugging modules need its own vCPU: refused rather than silently ignored.
+    if o.moduleSettings.contains(where: { $0.name == "dumpcore" }) {
+        throw VirtImageError("--dumpcore: core dumps are written by the hvt monitor; a QEMU virt image has none (QEMU: dump-guest-memory)")
+    }
     var devices: [QEMUDevice] = []
     for nv in o.blocks {
         let bs = o.blockSectorSizes.last { $0.name == nv.name }.flatMap { UInt64($0.value) } ?? 512

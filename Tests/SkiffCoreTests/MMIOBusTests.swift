@@ -54,7 +54,7 @@ final class RecordingDevice: MMIODevice {
     var loop = RunLoop(memory: mem, vcpu: vcpu, table: HypercallTable())
     loop.mmio.add(d, at: 0x9000_0000, size: 0x1000)
     var hooked: Int32 = -1
-    loop.haltHooks.append { hooked = $0 }
+    loop.haltHooks.append { hooked = $0.exitStatus }
     let h = try loop.run()
     #expect(h.exitStatus == 7 && h.cookie == nil && hooked == 7)
     #expect(vcpu.mmioReads == [0x19])

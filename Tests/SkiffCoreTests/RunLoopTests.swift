@@ -19,7 +19,7 @@ import SkiffTestSupport
                              .hypercall(number: 8, argument: GuestAddress(0x201000))])
     var hooked: Int32 = -1
     var loop = RunLoop(memory: mem, vcpu: vcpu, table: coreTable(mem, console: p.w))
-    loop.haltHooks.append { hooked = $0 }
+    loop.haltHooks.append { hooked = $0.exitStatus }
     let h = try loop.run()
     #expect(h.exitStatus == 300 && h.processStatus == 44 && h.cookie == nil)
     #expect(hooked == 300)

@@ -187,6 +187,10 @@ func failure(_ r: Result<QEMULaunch, VirtImageError>) -> String? {
     #expect(l.guestCommandLine == "a b")
 }
 
+@Test func dumpcoreIsRefusedForVirtImages() {
+    #expect(failure(launch(["--dumpcore=/tmp", "k"]))?.hasPrefix("--dumpcore: core dumps are written by the hvt monitor") == true)
+}
+
 @Test func unalignedBackingFileIsRefused() {
     let disk = tempFile(size: 4096 + 512)
     defer { unlink(disk) }

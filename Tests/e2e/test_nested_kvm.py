@@ -101,6 +101,44 @@ def test_nested_write_to_read_only_memory_is_efault_at_exact_rip(probe, syms, wh
 
 
 # ---------------------------------------------------------------------------
+# Core dumps on hardware KVM (docs/debugging.md): the registers come from KVM_GET_REGS/SREGS after a
+# real EFAULT, and from the guest's trap frame after a fault its own IDT handled at CPL0 for real.
+
+@pytest.fixture
+def gdb_path():
+    import shutil
+    path = shutil.which("gdb")
+    if not path:
+        pytest.skip("NO GDB: install Debian's gdb (scripts/setup) to check core files")
+    return path
+
+
+def _core_backtrace(r: helpers.Result, gdb: str, image) -> list[str]:
+    m = re.search(r"dumpcore: dumped guest core to: (\S+) ", r.stderr)
+    assert m, r.describe()
+    g = helpers.run([gdb, "-batch", "-nx", "-ex", "bt", str(image), m.group(1)], timeout=120)
+    assert g.returncode == 0, g.describe()
+    return [l for l in g.out.splitlines() if l.startswith("#")]
+
+
+def test_nested_translation_fault_core(run_skiff, asm, gdb_path, tmp_path):
+    """The core of a write to read-only text: frame 0 is the store itself (hardware KVM's exact rip)."""
+    r = run_skiff("--mem=64", f"--dumpcore={tmp_path}", "--", asm["probe"], "0", "0x100000", "wr")
+    expect_monitor_error(r, "translation fault")
+    frames = _core_backtrace(r, gdb_path, asm["probe"])
+    assert frames and " in probe_wr_store ()" in frames[0], frames
+
+
+def test_nested_swift_trap_core(run_skiff, swift_guest, gdb_path, tmp_path):
+    """A Swift runtime trap (#UD through the guest's IDT): the core has the trap frame's registers."""
+    guest = swift_guest("trap")
+    r = run_skiff("--mem=64", f"--dumpcore={tmp_path}", guest, "overflow")
+    expect_status(r, 255)
+    frames = _core_backtrace(r, gdb_path, guest)
+    assert frames and "4mainyyF" in frames[0] and any(" in main ()" in f for f in frames[1:]), frames
+
+
+# ---------------------------------------------------------------------------
 # Where hardware KVM (kvm_amd) differs from what the host suite expects (seen first in this tier).
 
 def test_nested_cr0_reads_with_et_set(probe, asm):

@@ -11,7 +11,8 @@ static const char *const trap_names[32] = {
     "#24", "#25", "#26", "#27", "#HV", "#VC", "#SX", "#31",
 };
 
-/* Solo5's trap-frame cookie layout (spec 9.7), built by skiff_trap_entry. */
+/* Solo5's trap-frame cookie layout (spec 9.7), built by skiff_trap_entry;
+ * Skiff's extension (magic, rax, rbx, rbp, r12-r15) follows it, for core dumps. */
 struct trap_frame {
     uint64_t cr2, ec, rip, cs, rflags, rsp, ss;
 };

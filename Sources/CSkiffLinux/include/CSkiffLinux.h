@@ -43,6 +43,7 @@
 static inline int cskiff_errno(void) { return errno; }
 static inline void cskiff_set_errno(int e) { errno = e; }
 static inline int cskiff_open(const char *path, int flags, unsigned int mode) { return open(path, flags, mode); }
+static inline int cskiff_openat(int dirfd, const char *path, int flags, unsigned int mode) { return openat(dirfd, path, flags, mode); }
 static inline void *cskiff_map_failed(void) { return MAP_FAILED; }
 /* Installs `handler` for `sig` with `flags` (e.g. SA_RESTART) and an empty mask; saves the old action in `old` if given. */
 static inline int cskiff_set_signal(int sig, void (*handler)(int), int flags, struct sigaction *old) {
@@ -90,6 +91,20 @@ static inline long cskiff_read(int fd, void *buf, unsigned long n) { return read
 static inline long cskiff_write(int fd, const void *buf, unsigned long n) { return write(fd, buf, n); }
 static inline long cskiff_pread(int fd, void *buf, unsigned long n, long off) { return pread(fd, buf, n, off); }
 static inline long cskiff_pwrite(int fd, const void *buf, unsigned long n, long off) { return pwrite(fd, buf, n, off); }
+/* 1 if the n bytes at p are all zero: 64-byte blocks OR-ed word by word (musl's memcmp goes a byte
+ * at a time; this vectorises), then the tail. */
+static inline int cskiff_is_zero(const void *p, unsigned long n) {
+    const unsigned char *b = (const unsigned char *)p;
+    unsigned long i = 0;
+    for (; i + 64 <= n; i += 64) {
+        uint64_t w[8], acc = 0;
+        __builtin_memcpy(w, b + i, 64);
+        for (int k = 0; k < 8; k++) acc |= w[k];
+        if (acc) return 0;
+    }
+    for (; i < n; i++) if (b[i]) return 0;
+    return 1;
+}
 
 static const unsigned long CSKIFF_TUNSETIFF = TUNSETIFF;
 static const unsigned long CSKIFF_SIOCGIFMTU = SIOCGIFMTU;
