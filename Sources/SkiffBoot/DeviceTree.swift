@@ -2,8 +2,10 @@
 //
 // Devicetree Specification v0.4, chapter 5: a 40-byte big-endian header, the memory
 // reservation block, the structure block (BEGIN_NODE/PROP/END_NODE tokens, 4-byte aligned)
-// and the strings block (property names, deduplicated). Nodes keep their insertion order;
+// and the strings block (property names, shared where one is the tail of another). Nodes keep their insertion order;
 // properties come before subnodes, as the format requires.
+
+import SkiffCore
 
 /// A property value, encoded big-endian as the format wants.
 public enum DeviceTreeValue: Equatable, Sendable {
@@ -79,13 +81,17 @@ public struct DeviceTree: Equatable, Sendable {
     /// The DTB bytes.
     public func serialized() -> [UInt8] {
         var strings: [UInt8] = []
-        var offsets: [(name: [UInt8], offset: UInt32)] = []   // few names: a list, no hashing
+        // A name already in the table, also as the tail of a longer one, is shared (as dtc does, so the
+        // blob is byte-for-byte what `dtc` makes of `source`).
         func nameOffset(_ name: String) -> UInt32 {
-            let bytes = Array(name.utf8)
-            if let known = offsets.first(where: { $0.name == bytes }) { return known.offset }
+            let needle = Array(name.utf8) + [0]
+            if needle.count <= strings.count {
+                for start in 0...(strings.count - needle.count) where strings[start..<(start + needle.count)].elementsEqual(needle) {
+                    return UInt32(start)
+                }
+            }
             let o = UInt32(strings.count)
-            strings += bytes + [0]
-            offsets.append((bytes, o))
+            strings += needle
             return o
         }
         var structure: [UInt8] = []
@@ -129,5 +135,58 @@ public struct DeviceTree: Equatable, Sendable {
     static func be32(_ v: UInt32) -> [UInt8] {
         [UInt8(truncatingIfNeeded: v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8),
          UInt8(truncatingIfNeeded: v)]
+    }
+}
+
+extension DeviceTree {
+    /// The tree as device tree source (DTS v1), which `dtc -I dts` compiles back to the same blob:
+    /// cells in hex, strings quoted, byte strings in brackets.
+    public var source: String {
+        var out = "/dts-v1/;\n\n"
+        for r in reservations { out += "/memreserve/ \(hex(r.address)) \(hex(r.size));\n" }
+        func quote(_ s: String) -> String {
+            var q = "\""
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": q += "\\\""
+                case "\\": q += "\\\\"
+                case "\n": q += "\\n"
+                default:
+                    if u.value < 0x20 || u.value == 0x7F {
+                        let h = String(u.value, radix: 16)
+                        q += "\\x" + (h.count < 2 ? "0" : "") + h
+                    } else {
+                        q.unicodeScalars.append(u)
+                    }
+                }
+            }
+            return q + "\""
+        }
+        func value(_ v: DeviceTreeValue) -> String? {
+            switch v {
+            case .empty: return nil
+            case .u32(let x): return "<\(hex(x))>"
+            case .u64(let x): return "<\(hex(UInt32(truncatingIfNeeded: x >> 32))) \(hex(UInt32(truncatingIfNeeded: x)))>"
+            case .cells(let c): return "<" + c.map { hex($0) }.joined(separator: " ") + ">"
+            case .string(let s): return quote(s)
+            case .strings(let l): return l.map(quote).joined(separator: ", ")
+            case .bytes(let b):
+                return "[" + b.map { let h = String($0, radix: 16); return h.count < 2 ? "0" + h : h }.joined(separator: " ") + "]"
+            }
+        }
+        func emit(_ n: DeviceTreeNode, _ depth: Int) {
+            let pad = String(repeating: "\t", count: depth)
+            out += pad + (depth == 0 ? "/" : n.name) + " {\n"
+            for p in n.properties {
+                out += pad + "\t" + p.name + (value(p.value).map { " = " + $0 } ?? "") + ";\n"
+            }
+            for c in n.children {
+                out += "\n"
+                emit(c, depth + 1)
+            }
+            out += pad + "};\n"
+        }
+        emit(root, 0)
+        return out
     }
 }

@@ -176,6 +176,7 @@ public final class LinuxArm64Boot: BootProtocol {
         root = root.with(DeviceTreeNode("intc@\(hexDigits(VirtLayout.gicDistributor))")
             .with("compatible", .strings(["arm,gic-v3"]))
             .with("#interrupt-cells", .u32(3))
+            .with("#address-cells", .u32(2)).with("#size-cells", .u32(2)).with("ranges", .empty)
             .with("interrupt-controller", .empty)
             .with("#redistributor-regions", .u32(1))
             .with("reg", .cells(reg(VirtLayout.gicDistributor, VirtLayout.gicDistributorSize).cellList

@@ -126,7 +126,7 @@ public struct Monitor {
 
 extension MonitorError {
     /// A boot protocol's refusal of `file`.
-    init(_ e: BootError, file: String) {
+    public init(_ e: BootError, file: String) {
         switch e {
         case .image(let i): self = .image(file: file, i)
         case .memory(let m): self = .memory(m)

@@ -15,6 +15,7 @@ let topUsage = """
       run [OPTIONS] [--] KERNEL [ARGS...]   run an hvt unikernel (solo5-hvt syntax; see skiff run --help)
       build PATH -o OUT [--arch ARCH]       build a unikernel from Embedded Swift sources
       inspect [--json] KERNEL               print an image's ABI note and manifest
+      inspect --dtb [OPTIONS] IMAGE [ARGS]  print the device tree skiff-hvt writes for an arm64 Image
       bench [--json] [--update-docs]        run the benchmarks (scripts/bench of the source tree)
       --version                             print the version
     """

@@ -98,3 +98,39 @@ def test_built_manifest_matches_manifest_json(skiff, swift_guest, name):
     declared = json.loads((SWIFT_GUESTS_DIR / name / "manifest.json").read_text())["devices"]
     j = inspect_json(skiff, swift_guest(name))
     assert j["manifest"]["devices"] == [{"name": d["name"], "type": d["type"]} for d in declared]
+
+
+# ---------------------------------------------------------------------------
+# `skiff inspect --dtb`: the device tree skiff-hvt writes for an arm64 Image (docs/boot-aarch64-linux.md)
+
+@pytest.fixture(scope="module")
+def virt_blk(builders):
+    """Tests/guests/blk as a virt-platform arm64 Image (declares `storage`)."""
+    return builders["virt-aarch64"].build(SWIFT_GUESTS_DIR / "blk")
+
+
+def test_inspect_dtb_source_compiles_to_the_monitors_blob(skiff, virt_blk, tmp_path):
+    """The DTS `--dtb` prints is what dtc compiles, byte for byte, into the blob the monitor writes (`--binary`)."""
+    dtc = shutil.which("dtc")
+    if dtc is None:
+        pytest.skip("NO DTC: dtc (Debian package device-tree-compiler, scripts/setup) is not installed")
+    disk = helpers.zero_image(tmp_path / "d.img", 1 << 20)
+    opts = ["--mem=128", f"--block:storage={disk}", virt_blk, "a", "b"]
+    src = inspect(skiff, "--dtb", *opts)
+    assert src.returncode == 0 and src.stderr == "", src.describe()
+    assert 'bootargs = "skiff.block=storage -- a b";' in src.out, src.describe()
+    assert "reg = <0x0 0x40000000 0x0 0x8000000>;" in src.out and "virtio_mmio@a000000 {" in src.out, src.describe()
+    blob = helpers.run([str(skiff), "inspect", "--dtb", "--binary", *map(str, opts)])
+    assert blob.returncode == 0 and blob.stdout[:4] == b"\xd0\x0d\xfe\xed", blob.describe()
+    (tmp_path / "t.dts").write_text(src.out)
+    r = helpers.run([dtc, "-q", "-I", "dts", "-O", "dtb", "-o", str(tmp_path / "t.dtb"), str(tmp_path / "t.dts")])
+    assert r.returncode == 0, r.describe()
+    assert (tmp_path / "t.dtb").read_bytes() == blob.stdout
+
+
+def test_inspect_dtb_refusals_are_the_monitors(skiff, virt_blk, asm):
+    """A device the image does not declare, and anything that is not an arm64 Image: one line, status 1."""
+    r = inspect(skiff, "--dtb", "--block:nosuch=/dev/null", virt_blk)
+    assert r.returncode == 1 and len(r.stderr_lines) == 1 and "nosuch" in r.stderr, r.describe()
+    r = inspect(skiff, "--dtb", asm["probe"])
+    assert r.returncode == 1 and "not an arm64 Image" in r.stderr and len(r.stderr_lines) == 1, r.describe()
