@@ -57,6 +57,10 @@ public final class LinuxArm64Boot: BootProtocol {
                                     + options.nets.map { ($0.name, DeviceType.netBasic) })
         }
         try validate(manifest)
+        // Core files (SkiffDebug.CoreFile) place guest memory at address 0, where hvt's RAM is.
+        guard !options.moduleSettings.contains(where: { $0.name == "dumpcore" }) else {
+            throw .option("--dumpcore is for hvt unikernels (an arm64 Image's RAM starts at \(hex(VirtLayout.ramBase)))")
+        }
         // QEMURunner's -device order: blocks, then nets; the first at the highest slot.
         let devices = options.blocks.map { ($0.name, DeviceSlot.Kind.block) } + options.nets.map { ($0.name, DeviceSlot.Kind.net) }
         guard devices.count <= Self.maximumVirtioDevices else {
