@@ -1,11 +1,13 @@
-// ELFFuzz/main.swift: libFuzzer target for the image loader: ELF header, ABI1/MFT1 notes, manifest, load plan, load.
+// ELFFuzz/main.swift: libFuzzer target for the image loaders: ELF header, ABI1/MFT1 notes, manifest, load plan, load; arm64 Image placement and device tree.
 //
 // The ELFFuzz target of Fuzz/Package.swift; scripts/fuzz builds it with -sanitize=fuzzer,address.
 // Every input is treated two ways:
 //   1. as an ELF file: `ELFImage` (both machines, and each arch), `checkABINote`,
 //      `manifest`, `LoadPlan` for several memory sizes, and `LoadPlan.load` into
 //      an 8 MiB guest when the plan was made for exactly that size;
-//   2. as a bare MFT1 descriptor: `Manifest(descriptor:)`.
+//   2. as a bare MFT1 descriptor: `Manifest(descriptor:)`;
+//   3. as an arm64 `Image` (when it has the magic): `LinuxArm64Boot` for a few memory sizes, its
+//      placement rules, the device tree it writes (parsed back), loading into an 8 MiB guest.
 // Refusing an input is fine. A trap, a sanitizer report, or a broken invariant
 // (an accepted plan that breaks a rule of spec §2.3, a manifest that does not
 // round-trip, a multi-line error message) is a bug.
@@ -47,6 +49,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     count("0 inputs")
     fuzzELF(bytes)
     fuzzManifestDescriptor(bytes)
+    fuzzArm64Image(bytes)
     return 0
 }
 
@@ -167,5 +170,53 @@ func fuzzManifestDescriptor(_ bytes: [UInt8]) {
         checkManifest(m)
     } catch {
         invariant(!error.reason.isEmpty && !error.reason.contains("\n"), "manifest error reason: \(error.reason)")
+    }
+}
+
+/// The arm64 Image protocol: whatever it accepts, the Image, the device tree (and nothing else) lie in RAM,
+/// apart; the tree is a well-formed DTB of the right size; loading stays inside the guest.
+func fuzzArm64Image(_ bytes: [UInt8]) {
+    guard ARM64ImageHeader.hasMagic(bytes) else { return }
+    count("7 Image magic")
+    let last = UInt64(bytes.last ?? 0)
+    for mem in [UInt64(512 << 20), loadMemSize, 2 << 20, (2 + last) << 20] {
+        var o = RunOptions(kernel: "fuzz")
+        o.memoryBytes = mem
+        o.guestArguments = last & 1 == 0 ? [] : ["console=ttyAMA0", String(repeating: "x", count: Int(last))]
+        let boot: LinuxArm64Boot
+        do { boot = try LinuxArm64Boot(bytes: bytes, options: o) } catch {
+            let m: String
+            switch error {
+            case .image(let i): m = i.message
+            case .memory(let e): m = e.message
+            case .commandLine(let c): m = c.message
+            case .devices(let d): m = d.message
+            case .option(let s): m = s
+            }
+            invariant(!m.isEmpty && !m.contains("\n"), "Image error message is empty or multi-line: \(m)")
+            continue
+        }
+        count("8 Image accepted")
+        let base = boot.convention.ramBase, size = boot.memorySize.guest
+        let footprint = max(boot.header.imageSize, UInt64(bytes.count))
+        invariant(boot.entry >= base && boot.entry - base <= size && footprint <= size - (boot.entry - base), "Image outside RAM")
+        invariant((boot.entry - base) % 4096 == 0, "Image not page-aligned")
+        let blob = boot.deviceTree(seed: [1, 2, 3]).serialized()
+        let dtb = boot.deviceTreeAddress
+        invariant(dtb >= base && dtb % 8 == 0 && UInt64(blob.count) <= size - (dtb - base), "device tree outside RAM")
+        invariant(dtb + UInt64(blob.count) <= boot.entry || dtb >= boot.entry + footprint, "device tree overlaps the Image")
+        invariant(blob.count >= 40 && blob[0..<4].elementsEqual([0xd0, 0x0d, 0xfe, 0xed]), "device tree without its magic")
+        let total = blob[4..<8].reduce(0) { $0 << 8 | Int($1) }
+        invariant(total == blob.count, "device tree totalsize \(total) != \(blob.count)")
+        if mem == loadMemSize {
+            do {
+                try boot.loadImage(into: loadMemory)
+                try boot.writeBootData(into: loadMemory, manifest: boot.manifest, attachment: ModuleAttachment(), cpuCycleFrequency: 1)
+                count("9 Image loaded")
+            } catch {
+                fatalError("an Image accepted for \(hex(loadMemSize)) failed to load: \(error)")
+            }
+            try! loadMemory.zero(at: GuestAddress(0), count: loadMemSize)
+        }
     }
 }
