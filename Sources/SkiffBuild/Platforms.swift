@@ -36,6 +36,9 @@ struct Platform: Equatable, Sendable {
         /// Linux arm64 Image: OUT is the raw Image with its SKIFFIMG block
         /// (AArch64Image.swift), OUT.elf the linked ELF.
         case arm64Image
+        /// x86_64 PVH ELF (Xen and QEMU -kernel): the PHYS32_ENTRY note's
+        /// checks (PVHImage.swift); OUT is the ELF.
+        case pvh
     }
 }
 
@@ -43,7 +46,7 @@ extension Platform {
     /// Every supported pair; the first row of an architecture is its default platform.
     static let all: [Platform] = [
         Platform(name: "hvt", arch: "x86_64", triple: "x86_64-unknown-none-elf", outputSuffix: ".hvt",
-                 runtimeDirectories: ["arch/x86_64", "common", "platform/hvt", "platform/hvt/x86_64"],
+                 runtimeDirectories: ["arch/x86_64/cpl3", "arch/x86_64", "common", "platform/hvt", "platform/hvt/x86_64"],
                  linkerScript: "platform/hvt/x86_64/skiff.ld", cFlags: [], postLink: .hvtPageTables),
         // -mstrict-align: parts of the runtime run with the MMU off, where
         // memory is Device-nGnRnE and unaligned accesses fault.
@@ -57,6 +60,13 @@ extension Platform {
         Platform(name: "hvt", arch: "aarch64", triple: "aarch64-none-none-elf", outputSuffix: ".hvt",
                  runtimeDirectories: ["platform/hvt/aarch64", "arch/aarch64", "common", "platform/hvt"],
                  linkerScript: "platform/hvt/aarch64/skiff.ld", cFlags: [], postLink: .hvtChecked),
+        // Xen PVH (dom0 or domU), also booted by QEMU's PVH loader without Xen
+        // (docs/platform-xen.md). The runtime runs at CPL0 with its own entry
+        // (not arch/x86_64/cpl3); -mno-red-zone: hypercalls are `call`s into
+        // the hypercall page, from any function.
+        Platform(name: "xen", arch: "x86_64", triple: "x86_64-unknown-none-elf", outputSuffix: ".xen",
+                 runtimeDirectories: ["platform/xen/x86_64", "arch/x86_64", "common", "platform/xen"],
+                 linkerScript: "platform/xen/x86_64/skiff.ld", cFlags: ["-mno-red-zone"], postLink: .pvh),
     ]
 
     static var architectures: [String] { all.map { $0.arch }.uniqued() }
