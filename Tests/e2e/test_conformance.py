@@ -36,7 +36,9 @@ pytestmark = [pytest.mark.swift]
 on_targets = pytest.mark.parametrize("tv", targets.params())
 on_matrix = pytest.mark.parametrize("tv", targets.params("matrix"))
 on_corners = pytest.mark.parametrize("tv", targets.params("corners"))
-# Network tests: targets whose machine has taps.
+# Block and network tests: targets whose machine has block devices / taps.
+on_targets_blk = pytest.mark.parametrize("tv", targets.params(needs="block"))
+on_corners_blk = pytest.mark.parametrize("tv", targets.params("corners", needs="block"))
 on_targets_net = pytest.mark.parametrize("tv", targets.params(needs="net"))
 on_corners_net = pytest.mark.parametrize("tv", targets.params("corners", needs="net"))
 
@@ -63,7 +65,7 @@ def test_hello_wrong_arguments_fail(t):
     assert [l for l in lines if l.startswith("arg[")] == ["arg[0]: [Hello]", "arg[1]: [Solo5]"], r.describe()
 
 
-@on_targets
+@pytest.mark.parametrize("tv", targets.params(needs="long-cmdline"))
 def test_hello_long_command_line(t):
     arg = "x" * 8191
     r = t.run(*t.mem, t.guest("hello"), arg)
@@ -171,7 +173,7 @@ def _check_blk_pattern(img, block_size):
 
 
 @pytest.mark.parametrize("sector", [512, 4096])
-@on_corners
+@on_corners_blk
 def test_blk(t, tmp_path, sector):
     img = helpers.zero_image(tmp_path / "storage.img")
     r = t.run(*t.mem, f"--block:storage={img}", f"--block-sector-size:storage={sector}", "--", t.guest("blk"))
@@ -180,20 +182,20 @@ def test_blk(t, tmp_path, sector):
     _check_blk_pattern(img, sector)
 
 
-@on_targets
+@on_targets_blk
 def test_blk_not_attached(t):
     expect_monitor_error(t.run(*t.mem, t.guest("blk")),
                          "Device 'storage' of type BLOCK_BASIC declared but not attached.")
 
 
-@on_targets
+@on_targets_blk
 def test_blk_misaligned_image(t, tmp_path):
     img = helpers.zero_image(tmp_path / "storage.img", 6 * 1024)
     expect_monitor_error(t.run(*t.mem, f"--block:storage={img}", "--block-sector-size:storage=4096",
                                t.guest("blk")), "Backing storage size must be block aligned")
 
 
-@on_targets
+@on_targets_blk
 def test_mft_maxdevices(t, tmp_path):
     """63 block devices (the manifest's maximum); writes storage0 and storage62. A target that cannot
     attach that many says so (targets.py: `monitor_error`)."""
