@@ -8,9 +8,12 @@
  * ((tsc - tsc_timestamp) << shift) * mul >> 32. The runtime's monotonic
  * clock (skiff_rt.h: TSC * skiff_tsc_mult >> 32, inline, no hypercall) uses
  * the same scale, so it runs at Xen's rate; Xen's own system time is read
- * only to turn a deadline into a SCHEDOP_poll timeout. Wall time is the
- * shared info's wc_sec/wc_nsec (the wall time at system time 0) plus the
- * system time.
+ * only to turn a deadline into a SCHEDOP_poll timeout. Wall time is read
+ * once at start, the shared info's wc_sec/wc_nsec (the wall time at system
+ * time 0) plus the system time, and then extended with the monotonic clock,
+ * as on the other platforms: under TCG Xen corrects its system time by
+ * steps of up to ~15 % in its first seconds (its TSC calibration), and a
+ * wall clock following them would disagree with the monotonic one.
  *
  * Waiting. SCHEDOP_block wakes an HVM-container (PVH) vCPU only by an
  * interrupt: it would need the event-channel upcall (HVM_PARAM_CALLBACK_IRQ
@@ -31,6 +34,7 @@
 
 static uint8_t shared_info[4096] __attribute__((aligned(4096)));
 static volatile struct xen_vcpu_time_info *vti;
+static uint64_t wall_base_ns, wall_base_mono;
 
 #define barrier() __asm__ __volatile__("" ::: "memory")
 
@@ -59,6 +63,21 @@ static uint64_t xen_system_time(void)
     }
 }
 
+static uint64_t xen_wall_now(void)
+{
+    volatile uint32_t *wc_version = (volatile uint32_t *)(shared_info + SHINFO_WC_VERSION);
+    for (;;) {
+        uint32_t v = *wc_version;
+        barrier();
+        uint64_t sec = ((uint64_t)*(volatile uint32_t *)(shared_info + SHINFO_WC_SEC_HI) << 32)
+            | *(volatile uint32_t *)(shared_info + SHINFO_WC_SEC);
+        uint32_t nsec = *(volatile uint32_t *)(shared_info + SHINFO_WC_NSEC);
+        barrier();
+        if ((v & 1) == 0 && *wc_version == v)
+            return sec * 1000000000ull + nsec + xen_system_time();
+    }
+}
+
 void skiff_x86_xen_clock_init(void)
 {
     struct xen_add_to_physmap map = {
@@ -83,22 +102,14 @@ void skiff_x86_xen_clock_init(void)
     skiff_tsc_mult = shift < 0 ? (uint64_t)mul >> -shift : (uint64_t)mul << shift;
     /* Hz = 10^9 * 2^32 / mult. */
     skiff_xen.counter_freq = (1000000000ull << 32) / skiff_tsc_mult;
+    wall_base_ns = xen_wall_now();
+    wall_base_mono = skiff_clock_monotonic();
     skiff_xen.wall_clock = 1;
 }
 
 uint64_t skiff_x86_xen_wall(void)
 {
-    volatile uint32_t *wc_version = (volatile uint32_t *)(shared_info + SHINFO_WC_VERSION);
-    for (;;) {
-        uint32_t v = *wc_version;
-        barrier();
-        uint64_t sec = ((uint64_t)*(volatile uint32_t *)(shared_info + SHINFO_WC_SEC_HI) << 32)
-            | *(volatile uint32_t *)(shared_info + SHINFO_WC_SEC);
-        uint32_t nsec = *(volatile uint32_t *)(shared_info + SHINFO_WC_NSEC);
-        barrier();
-        if ((v & 1) == 0 && *wc_version == v)
-            return sec * 1000000000ull + nsec + xen_system_time();
-    }
+    return wall_base_ns + (skiff_clock_monotonic() - wall_base_mono);
 }
 
 void skiff_x86_xen_wait_until(uint64_t deadline_ns)
