@@ -184,7 +184,7 @@ struct Builder {
         try Processes.run([Command(executable: tools.lld, arguments: [
             "-T", runtime.linkerScript, "-nostdlib", "-static", "--gc-sections",
             "--orphan-handling=error", "-z", "max-page-size=4096", "-z", "norelro",
-            "-z", "noexecstack", "--no-dynamic-linker", "-o", elf] + objects
+            "-z", "noexecstack", "--no-dynamic-linker"] + platform.linkFlags + ["-o", elf] + objects
             + (tools.unicodeTables.map { [$0] } ?? []))], verbose: options.verbose)
 
         let elfBytes = try FileSystem.readFile(elf)
@@ -202,6 +202,13 @@ struct Builder {
             let image = try ELFFile(linked: elfBytes)
             try PVHImage.check(image)
             try replace(options.output, with: image.bytes, mode: 0o644)
+        case .xenArm64Image:
+            let linked = try ELFFile(linked: elfBytes)
+            try XenArm64Image.checkRelocations(linked)
+            let image = try AArch64Image.flatten(linked)
+            try XenArm64Image.check(image)
+            try FileSystem.writeFile(options.output + ".elf", elfBytes, mode: 0o644)
+            try replace(options.output, with: image, mode: 0o644)
         case .arm64Image:
             let image = try AArch64Image.flatten(try ELFFile(linked: elfBytes))
             try AArch64Image.check(image)

@@ -241,6 +241,20 @@ TARGETS += (
         expect=dict(TARGETS[0].expect),
     ),
 )
+# The arm64 image (a self-relocating arm64 Image) as Xen's dom0, and as a dom0less domU with a vpl011 (no dom0),
+# under qemu-system-aarch64 -machine virt,virtualization=on. Faults are the arm64 runtime's reports, as on virt.
+TARGETS += tuple(
+    Target(
+        name=name, arch="aarch64", platform="xen",
+        build_args=("--arch", "aarch64", "--platform", "xen"), suffix=".img",
+        marks=("xen_a64",),
+        variants={"default": (Variant(""),)},
+        runner=name,
+        lacks=XEN_LACKS + ("long-cmdline",),
+        expect={k: v for k, v in TARGETS[1].expect.items() if k != "mft_maxdevices"},
+    )
+    for name in ("xen-aarch64", "xen-aarch64-domU")
+)
 
 BY_NAME = {t.name: t for t in TARGETS}
 
@@ -260,6 +274,7 @@ PREREQUISITES: dict[str, Callable[[], str | None]] = {
     "qemu_x86": lambda: None if shutil.which("qemu-system-x86_64") else
     "NO QEMU: qemu-system-x86_64 not found (Debian: apt-get install qemu-system-x86)",
     "xen": lambda: __import__("xen").missing("x86_64"),
+    "xen_a64": lambda: __import__("xen").missing("aarch64"),
 }
 
 

@@ -13,6 +13,17 @@ Runners of the conformance targets (targets.py `runner`), each a function
   `(XEN) ` lines on COM1. After the dom0 shuts down Xen prints `Hardware
   Dom0 halted` (or `crashed`) and QEMU keeps running: we watch for that
   line and end QEMU ourselves.
+- "xen-aarch64": qemu-system-aarch64 -machine virt,virtualization=on (EL2 for
+  Xen), Xen's arm64 Image as the kernel, the guest Image loaded by QEMU's
+  generic loader at 0x50000000 and described as dom0's kernel in QEMU's own
+  device tree (dumped once, `/chosen` extended with dtc): Xen's bootargs,
+  and a "multiboot,kernel" module node with the guest's bootargs. Console
+  as on x86 (console_io); after dom0's shutdown Xen halts the machine and
+  QEMU exits.
+- "xen-aarch64-domU": the same machine with no dom0: a dom0less domU
+  (`/chosen/domU1`, "xen,domain", with a vpl011) whose kernel module is the
+  guest. Its UART output appears as `(XEN) DOM1: ` lines. QEMU does not exit
+  when the domU powers off: we end it after the guest's exit line.
 
 The Result is what a test of `skiff run` expects: stdout = the guest's
 console bytes (Xen's lines and `\\r` before `\\n` removed, the exit line
@@ -53,6 +64,15 @@ QEMU_PLAIN = ["-nodefaults", "-nic", "none", "-display", "none", "-serial", "std
 #: shows up as CPU time while the guest sleeps.
 XEN_X86_CMDLINE = ("dom0=pvh dom0-iommu=none console=com1 com1=115200,8n1 noreboot serial_tx_buffer=1M "
                    "bootscrub=false dom0_mem={mem}M")
+
+#: Xen's bootargs on arm64 (the DTB's /chosen/xen,xen-bootargs): its console on QEMU virt's PL011.
+XEN_A64_CMDLINE = "console=dtuart dtuart=/pl011@9000000 noreboot serial_tx_buffer=1M bootscrub=false"
+#: The machine Xen on arm64 runs on: EL2, GICv3; cortex-a57 is 3-4x faster under TCG than `max` (pointer auth).
+A64_MACHINE = ["-machine", "virt,virtualization=on,gic-version=3", "-accel", "tcg", "-cpu", "cortex-a57", "-m", "1G"]
+#: Where QEMU's loader puts the guest Image (RAM is 0x40000000-0x7fffffff; Xen moves itself to the top),
+#: and a dom0less domU's partial device tree.
+A64_MODULE_ADDR = 0x50000000
+A64_PARTIAL_DTB_ADDR = 0x52000000
 
 EXIT_LINE = re.compile(rb"Skiff: exit status (\d+)\n")
 
@@ -99,11 +119,17 @@ def xen_binary(arch: str) -> Path:
     return xen
 
 
+QEMU_A64 = os.environ.get("SKIFF_QEMU") or shutil.which("qemu-system-aarch64")
+DTC = shutil.which("dtc")
+
+
 def missing(arch: str) -> str | None:
     """Why the Xen rows of `arch` cannot run here (None: they can)."""
-    qemu = QEMU_X86 if arch == "x86_64" else (os.environ.get("SKIFF_QEMU") or shutil.which("qemu-system-aarch64"))
+    qemu = QEMU_X86 if arch == "x86_64" else QEMU_A64
     if not qemu:
         return f"NO QEMU: qemu-system-{arch} not found (scripts/setup installs it)"
+    if arch == "aarch64" and not DTC:
+        return "NO DTC: dtc not found (Debian device-tree-compiler; scripts/setup installs it)"
     try:
         xen_binary(arch)
     except XenUnavailable as e:
@@ -184,16 +210,25 @@ def _watch(argv: list[str], until: re.Pattern | None, timeout: float) -> tuple[b
         p.stdout.close()
 
 
+#: Xen prints a domU's vpl011 output a line at a time from a 128-byte buffer: a line of more than 126 bytes
+#: comes out as pieces of 126 bytes, each ended by a newline Xen adds and printed with its own prefix.
+VPL011_PIECE = 126
+
+
 def guest_console(raw: bytes, prefix: bytes | None = None) -> bytes:
     """The guest's bytes in a Xen console log: `\\r\\n` -> `\\n`; lines of Xen's own (`(XEN) `) dropped,
     except that with `prefix` (e.g. b"(XEN) DOM1: ", a dom0less domU's vpl011) only lines with it are
-    kept, without it."""
+    kept, without it, and pieces of exactly VPL011_PIECE bytes are joined to what follows (so a guest line
+    of exactly 126 bytes would be joined to the next: the one thing this cannot tell apart)."""
     data = raw.replace(b"\r\n", b"\n")
     out = bytearray()
     for line in data.splitlines(keepends=True):
         if prefix is not None:
             if line.startswith(prefix):
-                out += line[len(prefix):]
+                piece = line[len(prefix):]
+                if len(piece) == VPL011_PIECE + 1 and piece.endswith(b"\n"):
+                    piece = piece[:-1]
+                out += piece
         elif not line.startswith(b"(XEN) "):
             out += line
     return bytes(out)
@@ -261,9 +296,131 @@ def run_xen_x86_64(args, timeout: float = helpers.RUN_TIMEOUT) -> helpers.Result
     return r
 
 
+# ---------------------------------------------------------------------------
+# arm64: the device tree that tells Xen what to boot
+
+_base_dts: str | None = None
+
+
+def _virt_dts() -> str:
+    """QEMU's own device tree for A64_MACHINE, as dts source (dumped and decompiled once per session)."""
+    global _base_dts
+    if _base_dts is None:
+        import tempfile
+        d = Path(tempfile.mkdtemp(prefix="skiff-xen-dtb-"))
+        dtb = d / "virt.dtb"
+        subprocess.run([QEMU_A64, *A64_MACHINE, "-machine", f"dumpdtb={dtb}", *QEMU_PLAIN], check=True,
+                       capture_output=True, timeout=60)
+        p = subprocess.run([DTC, "-q", "-I", "dtb", "-O", "dts", str(dtb)], check=True, capture_output=True,
+                           text=True, timeout=60)
+        _base_dts = p.stdout
+        shutil.rmtree(d, ignore_errors=True)
+    return _base_dts
+
+
+def _dts_string(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _dtc(source: str, out: Path) -> Path:
+    p = subprocess.run([DTC, "-q", "-I", "dts", "-O", "dtb", "-o", str(out), "-"], input=source, text=True,
+                       capture_output=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("dtc failed: " + p.stderr[-2000:])
+    return out
+
+
+def rtc_passthrough_dtb(out: Path) -> Path | None:
+    """A dom0less partial device tree that gives the domU QEMU's PL031 (its MMIO mapped 1:1, no interrupt,
+    no IOMMU): Xen keeps no wall clock for arm guests, so this is the domU's wall clock, as dom0 gets the
+    same RTC from Xen. None if QEMU's device tree has no PL031."""
+    m = re.search(r"pl031@([0-9a-f]+)", _virt_dts())
+    if not m:
+        return None
+    base = int(m.group(1), 16)
+    source = ("/dts-v1/;\n/ {\n#address-cells = <0x2>;\n#size-cells = <0x2>;\npassthrough {\n"
+              'compatible = "simple-bus";\nranges;\n#address-cells = <0x2>;\n#size-cells = <0x2>;\n'
+              f"rtc@{base:x} {{\n"
+              'compatible = "arm,pl031", "arm,primecell";\n'
+              f"reg = <0x0 {base:#x} 0x0 0x1000>;\n"
+              f"xen,reg = <0x0 {base:#x} 0x0 0x1000 0x0 {base:#x}>;\n"
+              "xen,force-assign-without-iommu;\n};\n};\n};\n")
+    return _dtc(source, out)
+
+
+def xen_dtb(out: Path, image_size: int, bootargs: str, dom0_mem: int | None, domu_mem: int | None,
+            partial_dtb_size: int | None = None) -> Path:
+    """QEMU virt's device tree with /chosen telling Xen to boot the guest at A64_MODULE_ADDR: as dom0
+    (`dom0_mem` MiB), or as a dom0less domU with a vpl011 (`domu_mem` MiB), no dom0, and with a partial
+    device tree of `partial_dtb_size` bytes at A64_PARTIAL_DTB_ADDR. Properties come before subnodes (dtc
+    insists)."""
+    dts = _virt_dts()
+    start = dts.index("\tchosen {\n")
+    end = dts.index("\t};\n", start)
+    props = dts[start + len("\tchosen {\n"):end]
+    xen_args = XEN_A64_CMDLINE + (f" dom0_mem={dom0_mem}M" if dom0_mem else "")
+    module = (f'compatible = "multiboot,kernel", "multiboot,module";\n'
+              f"reg = <0x0 {A64_MODULE_ADDR:#x} 0x0 {image_size:#x}>;\nbootargs = {_dts_string(bootargs)};\n")
+    if domu_mem is None:
+        nodes = f"module@{A64_MODULE_ADDR:x} {{\n{module}}};\n"
+    else:
+        partial = ""
+        if partial_dtb_size:
+            partial = (f"module@{A64_PARTIAL_DTB_ADDR:x} {{\n"
+                       'compatible = "multiboot,device-tree", "multiboot,module";\n'
+                       f"reg = <0x0 {A64_PARTIAL_DTB_ADDR:#x} 0x0 {partial_dtb_size:#x}>;\n}};\n")
+        nodes = ('domU1 {\ncompatible = "xen,domain";\n#address-cells = <0x2>;\n#size-cells = <0x2>;\n'
+                 f"memory = <0x0 {domu_mem * 1024:#x}>;\ncpus = <0x1>;\nvpl011;\n"
+                 f"module@{A64_MODULE_ADDR:x} {{\n{module}}};\n{partial}}};\n")
+    chosen = ("\tchosen {\n#address-cells = <0x2>;\n#size-cells = <0x2>;\n"
+              f"xen,xen-bootargs = {_dts_string(xen_args)};\n{props}{nodes}")
+    return _dtc(dts[:start] + chosen + dts[end:], out)
+
+
+def _run_xen_a64(args, timeout: float, domu: bool) -> helpers.Result:
+    a = parse_args(args)
+    if missing("aarch64"):
+        raise XenUnavailable(missing("aarch64"))
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="skiff-xen-") as tmp:
+        mem = a.mem or (64 if domu else 128)
+        partial = rtc_passthrough_dtb(Path(tmp) / "partial.dtb") if domu else None
+        dtb = xen_dtb(Path(tmp) / "xen.dtb", a.image.stat().st_size, a.cmdline, None if domu else mem,
+                      mem if domu else None, partial.stat().st_size if partial else None)
+        argv = [QEMU_A64, *A64_MACHINE, *QEMU_PLAIN, "-kernel", str(xen_binary("aarch64")), "-dtb", str(dtb),
+                "-device", f"loader,file={a.image},addr={A64_MODULE_ADDR:#x},force-raw=on"]
+        if partial:
+            argv += ["-device", f"loader,file={partial},addr={A64_PARTIAL_DTB_ADDR:#x},force-raw=on"]
+        prefix = b"(XEN) DOM1: " if domu else None
+        until = (re.compile(rb"\(XEN\) DOM1: Skiff: exit status \d+\r?\n") if domu
+                 else re.compile(rb"\(XEN\) Hardware Dom0 [^\n]*\n"))
+        raw, _, timed_out = _watch(argv, until, timeout)
+    problems = [f"timed out after {timeout} s"] if timed_out else []
+    r = _result(argv, guest_console(raw, prefix), raw, problems)
+    if not domu and not r.stderr:
+        halted = b"Hardware Dom0 halted" in raw
+        if halted != (r.returncode == 0):
+            r = helpers.Result(argv, r.returncode, r.stdout,
+                               f"xen.py: exit status {r.returncode} but Xen says "
+                               + ("halted" if halted else "not halted (crashed?)"))
+    return r
+
+
+def run_xen_aarch64(args, timeout: float = helpers.RUN_TIMEOUT) -> helpers.Result:
+    """The arm64 image as Xen's dom0 (mapped 1:1 wherever Xen puts it: the image relocates itself)."""
+    return _run_xen_a64(args, timeout, domu=False)
+
+
+def run_xen_aarch64_domu(args, timeout: float = helpers.RUN_TIMEOUT) -> helpers.Result:
+    """The arm64 image as a dom0less domU with a vpl011, and no dom0."""
+    return _run_xen_a64(args, timeout, domu=True)
+
+
 RUNNERS = {
     "pvh-qemu": run_pvh_qemu,
     "xen-x86_64": run_xen_x86_64,
+    "xen-aarch64": run_xen_aarch64,
+    "xen-aarch64-domU": run_xen_aarch64_domu,
 }
 
 
