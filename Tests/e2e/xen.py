@@ -39,6 +39,7 @@ machine without them (and without apt) skips the Xen rows with the reason.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import re
@@ -123,8 +124,9 @@ QEMU_A64 = os.environ.get("SKIFF_QEMU") or shutil.which("qemu-system-aarch64")
 DTC = shutil.which("dtc")
 
 
+@functools.lru_cache(maxsize=None)
 def missing(arch: str) -> str | None:
-    """Why the Xen rows of `arch` cannot run here (None: they can)."""
+    """Why the Xen rows of `arch` cannot run here (None: they can); asked once per session."""
     qemu = QEMU_X86 if arch == "x86_64" else QEMU_A64
     if not qemu:
         return f"NO QEMU: qemu-system-{arch} not found (scripts/setup installs it)"
