@@ -160,11 +160,6 @@ void skiff_x86_pc_clock_init(void)
     rtc_init();
 }
 
-int skiff_x86_pc_lapic_usable(void)
-{
-    return lapic_ok;
-}
-
 void skiff_x86_pc_wait_until(uint64_t deadline_ns)
 {
     uint64_t now = skiff_clock_monotonic();

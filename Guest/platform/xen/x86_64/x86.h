@@ -44,9 +44,8 @@ void skiff_x86_paging_init(uint64_t ram_end, int map_lapic);
 void skiff_x86_xen_clock_init(void);
 
 /* pc.c: bare QEMU: TSC and APIC timer calibration (PIT), interrupt masks,
- * the CMOS wall clock. Returns 1 if the local APIC timer can wake a HLT. */
+ * the CMOS wall clock; waits on the APIC timer. */
 void skiff_x86_pc_clock_init(void);
-int skiff_x86_pc_lapic_usable(void);
 void skiff_x86_pc_wait_until(uint64_t deadline_ns);
 uint64_t skiff_x86_pc_wall(void);
 
