@@ -3,8 +3,8 @@
  * fail with EINVAL and the manifest has nothing attached, so the Swift API
  * reports every device as not found (SkiffError.notFound), as hvt does for
  * a device the monitor did not attach. POLL waits for its deadline by
- * blocking (the architecture's skiff_xen_arch_wait_until: SCHEDOP_poll with a
- * timeout under Xen), never spinning.
+ * blocking (the architecture's skiff_xen_arch_wait_until: a single-shot
+ * timer event and a blocked vCPU under Xen), never spinning.
  */
 #include "xen.h"
 

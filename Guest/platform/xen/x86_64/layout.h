@@ -26,10 +26,12 @@
 #define SKIFF_GDT_ENTRIES      5
 
 /* Interrupt vectors: 0-31 CPU exceptions (all on IST1 = the trap stack),
- * the local APIC timer and spurious vectors (bare QEMU only; interrupts are
- * enabled only inside `sti; hlt`). Vectors with no gate fault (#NP). */
+ * Xen's event-channel upcall (HVM_PARAM_CALLBACK_IRQ, vector type), the
+ * local APIC timer and spurious vectors (bare QEMU). Interrupts are
+ * enabled only inside `sti; hlt`. Vectors with no gate fault (#NP). */
 #define SKIFF_IDT_VECTORS      256
 #define SKIFF_VEC_TIMER        0xf0
+#define SKIFF_VEC_XEN_UPCALL   0xf3
 #define SKIFF_VEC_SPURIOUS     0xff
 
 /* Page tables (pvh.S builds the first ones, paging.c the final map):

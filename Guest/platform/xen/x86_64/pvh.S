@@ -157,6 +157,16 @@ skiff_isr_timer:
         pop     %rax
         iretq
 
+/*
+ * Xen's event-channel upcall: it only ends a `sti; hlt`. It stays asserted
+ * while vcpu_info.evtchn_upcall_pending is set, so return with IF cleared
+ * in the saved RFLAGS; the waiter (clock.c) acknowledges the events.
+ */
+        .globl skiff_isr_xen_upcall
+skiff_isr_xen_upcall:
+        andq    $~0x200, 16(%rsp)
+        iretq
+
 /* Spurious APIC interrupt: no EOI. */
         .globl skiff_isr_spurious
 skiff_isr_spurious:

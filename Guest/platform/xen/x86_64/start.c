@@ -42,7 +42,7 @@ struct hvm_memmap_entry {
 /* ns = TSC * skiff_tsc_mult >> 32 (skiff_rt.h): set by clock.c (Xen) or pc.c. */
 uint64_t skiff_tsc_mult;
 
-extern char skiff_isr_table[], skiff_isr_timer[], skiff_isr_spurious[];
+extern char skiff_isr_table[], skiff_isr_timer[], skiff_isr_spurious[], skiff_isr_xen_upcall[];
 extern uint64_t skiff_gdt[];
 extern char __skiff_trap_stack_top[], __skiff_image_start[];
 
@@ -87,6 +87,7 @@ static void cpu_init(void)
     for (unsigned v = 0; v < 32; v++)
         set_gate(v, skiff_isr_table + 16 * v);
     set_gate(SKIFF_VEC_TIMER, skiff_isr_timer);
+    set_gate(SKIFF_VEC_XEN_UPCALL, skiff_isr_xen_upcall);
     set_gate(SKIFF_VEC_SPURIOUS, skiff_isr_spurious);
     struct descriptor_register gdtr = { SKIFF_GDT_ENTRIES * 8 - 1, (uint64_t)(uintptr_t)skiff_gdt };
     struct descriptor_register idtr = { sizeof idt - 1, (uint64_t)(uintptr_t)idt };
