@@ -4,7 +4,7 @@ import SkiffCore
 
 enum ImagePatcher {
     /// Finds the layout in the linked image (sections and symbols that
-    /// Guest/platform/hvt/x86_64/skiff.ld, arch/x86_64/start.S and common/stacks.S define), computes the page tables
+    /// Guest/platform/hvt/x86_64/skiff.ld, arch/x86_64/cpl3/start.S and common/stacks.S define), computes the page tables
     /// and writes them at `X86_64Layout.pml4` and `.skiff.pt`.
     static func writePageTables(into image: inout ELFFile) throws(BuildError) {
         try image.patchPageTables(spec(for: image))

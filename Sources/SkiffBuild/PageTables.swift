@@ -4,7 +4,7 @@ import SkiffCore
 import SkiffArchX86_64
 
 /// Fixed guest addresses of the x86_64 platform layer; must match
-/// Guest/arch/x86_64/layout.h (SkiffBuildTests checks a built image against both).
+/// Guest/arch/x86_64/cpl3/layout.h (SkiffBuildTests checks a built image against both).
 public enum X86_64Layout {
     public static let ktext: UInt64 = 0x10_0000
     public static let pml4: UInt64 = 0x10_1000

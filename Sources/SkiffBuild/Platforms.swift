@@ -20,6 +20,8 @@ struct Platform: Equatable, Sendable {
     var cFlags: [String]
     /// What to do with the linked ELF.
     var postLink: PostLink
+    /// ld.lld flags for this row only (the common ones are Builder's).
+    var linkFlags: [String] = []
 
     /// The C define that names the platform (`SKIFF_PLATFORM_HVT`): the build
     /// chooses the platform, C code never infers it from the architecture.
@@ -36,6 +38,12 @@ struct Platform: Equatable, Sendable {
         /// Linux arm64 Image: OUT is the raw Image with its SKIFFIMG block
         /// (AArch64Image.swift), OUT.elf the linked ELF.
         case arm64Image
+        /// x86_64 PVH ELF (Xen and QEMU -kernel): the PHYS32_ENTRY note's
+        /// checks (PVHImage.swift); OUT is the ELF.
+        case pvh
+        /// Relocatable arm64 Image for Xen: OUT is the raw Image
+        /// (XenArm64Image.swift), OUT.elf the linked static PIE.
+        case xenArm64Image
     }
 }
 
@@ -43,7 +51,7 @@ extension Platform {
     /// Every supported pair; the first row of an architecture is its default platform.
     static let all: [Platform] = [
         Platform(name: "hvt", arch: "x86_64", triple: "x86_64-unknown-none-elf", outputSuffix: ".hvt",
-                 runtimeDirectories: ["arch/x86_64", "common", "platform/hvt", "platform/hvt/x86_64"],
+                 runtimeDirectories: ["arch/x86_64/cpl3", "arch/x86_64", "common", "platform/hvt", "platform/hvt/x86_64"],
                  linkerScript: "platform/hvt/x86_64/skiff.ld", cFlags: [], postLink: .hvtPageTables),
         // -mstrict-align: parts of the runtime run with the MMU off, where
         // memory is Device-nGnRnE and unaligned accesses fault.
@@ -57,6 +65,22 @@ extension Platform {
         Platform(name: "hvt", arch: "aarch64", triple: "aarch64-none-none-elf", outputSuffix: ".hvt",
                  runtimeDirectories: ["platform/hvt/aarch64", "arch/aarch64", "common", "platform/hvt"],
                  linkerScript: "platform/hvt/aarch64/skiff.ld", cFlags: [], postLink: .hvtChecked),
+        // Xen PVH (dom0 or domU), also booted by QEMU's PVH loader without Xen
+        // (docs/platform-xen.md). The runtime runs at CPL0 with its own entry
+        // (not arch/x86_64/cpl3); -mno-red-zone: hypercalls are `call`s into
+        // the hypercall page, from any function.
+        Platform(name: "xen", arch: "x86_64", triple: "x86_64-unknown-none-elf", outputSuffix: ".xen",
+                 runtimeDirectories: ["platform/xen/x86_64", "arch/x86_64", "common", "platform/xen"],
+                 linkerScript: "platform/xen/x86_64/skiff.ld", cFlags: ["-mno-red-zone"], postLink: .pvh),
+        // Xen on arm64 (dom0, dom0less domU; docs/platform-xen.md): an arm64
+        // Image entered with the MMU off like virt's (arch/aarch64/mmu-off,
+        // -mstrict-align), but Xen loads dom0 wherever its RAM is, so the
+        // image is a static PIE that relocates itself (xen/aarch64/head.S).
+        Platform(name: "xen", arch: "aarch64", triple: "aarch64-none-none-elf", outputSuffix: ".img",
+                 runtimeDirectories: ["platform/xen/aarch64", "arch/aarch64/mmu-off", "arch/aarch64", "common",
+                                      "platform/xen", "drivers/fdt", "drivers/gic", "drivers/pl011"],
+                 linkerScript: "platform/xen/aarch64/skiff.ld", cFlags: ["-mstrict-align"], postLink: .xenArm64Image,
+                 linkFlags: ["-pie", "-z", "notext", "--apply-dynamic-relocs"]),
     ]
 
     static var architectures: [String] { all.map { $0.arch }.uniqued() }

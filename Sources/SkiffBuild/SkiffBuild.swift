@@ -8,7 +8,7 @@ public struct BuildOptions: Equatable, Sendable {
     public var output: String
     public var arch: String = "x86_64"
     public var verbose = false
-    /// Guest platform: `hvt` (x86_64's default; aarch64 too) or `virt` (aarch64's default).
+    /// Guest platform: `hvt` (x86_64's default; aarch64 too), `virt` (aarch64's default) or `xen`.
     public var platform: String = "hvt"
     /// User stack size in bytes (x86_64; default 1 MiB).
     public var stackSize: UInt64 = 1 << 20
@@ -21,7 +21,8 @@ public struct BuildOptions: Equatable, Sendable {
                      Image + OUT.elf; docs/boot-aarch64.md)
           --platform P
                      guest platform: hvt (x86_64's default; also aarch64, an hvt ELF:
-                     docs/boot-aarch64-hvt.md) or virt (aarch64's default)
+                     docs/boot-aarch64-hvt.md), virt (aarch64's default) or xen
+                     (x86_64: a PVH ELF for Xen or QEMU -kernel; docs/platform-xen.md)
           --verbose  print each command as it runs
           --stack-size N
                      user stack size: bytes, or with a K/M suffix (x86_64; default 1M)
@@ -183,7 +184,7 @@ struct Builder {
         try Processes.run([Command(executable: tools.lld, arguments: [
             "-T", runtime.linkerScript, "-nostdlib", "-static", "--gc-sections",
             "--orphan-handling=error", "-z", "max-page-size=4096", "-z", "norelro",
-            "-z", "noexecstack", "--no-dynamic-linker", "-o", elf] + objects
+            "-z", "noexecstack", "--no-dynamic-linker"] + platform.linkFlags + ["-o", elf] + objects
             + (tools.unicodeTables.map { [$0] } ?? []))], verbose: options.verbose)
 
         let elfBytes = try FileSystem.readFile(elf)
@@ -197,6 +198,17 @@ struct Builder {
             let image = try ELFFile(linked: elfBytes)
             try ImagePatcher.check(image, arch: .aarch64)
             try replace(options.output, with: image.bytes, mode: 0o755)
+        case .pvh:
+            let image = try ELFFile(linked: elfBytes)
+            try PVHImage.check(image)
+            try replace(options.output, with: image.bytes, mode: 0o644)
+        case .xenArm64Image:
+            let linked = try ELFFile(linked: elfBytes)
+            try XenArm64Image.checkRelocations(linked)
+            let image = try AArch64Image.flatten(linked)
+            try XenArm64Image.check(image)
+            try FileSystem.writeFile(options.output + ".elf", elfBytes, mode: 0o644)
+            try replace(options.output, with: image, mode: 0o644)
         case .arm64Image:
             let image = try AArch64Image.flatten(try ELFFile(linked: elfBytes))
             try AArch64Image.check(image)

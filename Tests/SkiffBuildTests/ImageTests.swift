@@ -104,9 +104,9 @@ func loadHello() throws -> ELFFile {
     #expect(Array(elf.bytes[Int(ktext.offset + 0x800)..<Int(ktext.offset + 0x800 + 4)]) == [0x6a, 0, 0x6a, 0])
 }
 
-/// Guest/arch/x86_64/layout.h and X86_64Layout agree.
+/// Guest/arch/x86_64/cpl3/layout.h and X86_64Layout agree.
 @Test func layoutHeaderMatchesSwiftConstants() throws {
-    let text = String(decoding: try FileSystem.readFile(repositoryRoot + "/Guest/arch/x86_64/layout.h"), as: UTF8.self)
+    let text = String(decoding: try FileSystem.readFile(repositoryRoot + "/Guest/arch/x86_64/cpl3/layout.h"), as: UTF8.self)
     var defines: [String: UInt64] = [:]
     for line in text.split(separator: "\n") where line.hasPrefix("#define ") {
         let parts = line.split(separator: " ", omittingEmptySubsequences: true)

@@ -22,9 +22,9 @@ import Testing
     #expect(message(["a", "-o"]) == "-o needs a value")
     #expect(message(["a", "--arch", "riscv64"]) == "--arch riscv64 is not supported (supported: x86_64, aarch64)")
     #expect(message(["a", "--frobnicate"]) == "unknown option --frobnicate")
-    #expect(message(["a", "--platform", "xen"]) == "--platform xen is not supported (supported: hvt, virt)")
+    #expect(message(["a", "--platform", "spt"]) == "--platform spt is not supported (supported: hvt, virt, xen)")
     #expect(message(["a", "--arch", "x86_64", "--platform", "virt"])
-            == "--arch x86_64 --platform virt is not a supported pair (supported: --arch x86_64 --platform hvt, --arch aarch64 --platform virt, --arch aarch64 --platform hvt)")
+            == "--arch x86_64 --platform virt is not a supported pair (supported: --arch x86_64 --platform hvt, --arch aarch64 --platform virt, --arch aarch64 --platform hvt, --arch x86_64 --platform xen, --arch aarch64 --platform xen)")
 }
 
 @Test func platformSelection() throws {
@@ -34,6 +34,11 @@ import Testing
     let virt = try BuildOptions.parse(["--platform=virt", "app.swift"])
     #expect(virt.arch == "aarch64" && virt.output == "app.img")
     #expect(try BuildOptions.parse(["--platform", "hvt", "--arch=x86_64", "a"]).output == "a.hvt")
+    // Xen: x86_64 is its first architecture; the defaults of each architecture are unchanged.
+    let xen = try BuildOptions.parse(["--platform", "xen", "app.swift"])
+    #expect(xen.arch == "x86_64" && xen.output == "app.xen")
+    let xenA64 = try BuildOptions.parse(["--platform", "xen", "--arch", "aarch64", "app.swift"])
+    #expect(xenA64.arch == "aarch64" && xenA64.platform == "xen" && xenA64.output == "app.img")
 }
 
 @Test func buildMainReportsErrorsWithStatusOne() {

@@ -21,10 +21,10 @@ import Testing
     #expect(k1 == k2)
     #expect(k1 != k3)
     let inputs = try runtime.inputFiles()
-    #expect(inputs.contains(repositoryRoot + "/Guest/arch/x86_64/start.S"))
+    #expect(inputs.contains(repositoryRoot + "/Guest/arch/x86_64/cpl3/start.S"))
     #expect(inputs.contains(repositoryRoot + "/Guest/common/heap.c"))
     #expect(inputs.contains(repositoryRoot + "/Sources/CSkiffABI/include/hvt_abi.h"))
-    #expect(try runtime.objectNames().first == "arch-x86_64-start.o")
+    #expect(try runtime.objectNames().first == "arch-x86_64-cpl3-start.o")
     #expect(try runtime.objectNames().last == "Skiff.o")
     // The platform row is part of the key: same sources, other row, other key.
     let virt = RuntimeSources(root: repositoryRoot, platform: Platform.all[1])

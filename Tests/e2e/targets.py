@@ -84,11 +84,12 @@ class Target:
     mem: tuple[str, ...] = ()
     #: How a guest is run: "skiff run" (the front door), a tender name in the monitor's directory
     #: (conftest's `skiff` fixture puts skiff-hvt there as skiff-hvt and solo5-hvt), "nested"
-    #: (`skiff run` inside the real-KVM machine of nested.py) or "nested-arm64" (the arm64 tender inside
-    #: the nested arm64 KVM machine).
+    #: (`skiff run` inside the real-KVM machine of nested.py), "nested-arm64" (the arm64 tender inside
+    #: the nested arm64 KVM machine) or a runner of xen.py (xen.RUNNERS: Xen under QEMU, QEMU's PVH loader).
     runner: str = "skiff run"
-    #: What the target's machine cannot offer (e.g. "net": no taps inside the nested machine); tests that
-    #: need it are not generated for the target (targets.params(needs=...)).
+    #: What the target's machine cannot offer (e.g. "net": no taps inside the nested machine; "block": no block
+    #: devices; "long-cmdline": no 8 KiB command line); tests that need it are not generated for the target
+    #: (targets.params(needs=...)).
     lacks: tuple[str, ...] = ()
 
     def run_env(self, variant: Variant) -> dict[str, str]:
@@ -227,6 +228,46 @@ TARGETS += (
                         params=BY_NAME_EARLY["hvt-aarch64"].params),
 )
 
+# Xen guest platform images (`--platform xen`, docs/platform-xen.md), run by xen.py: the x86_64 PVH image as Xen's
+# PVH dom0 (Xen 4.17 under QEMU TCG) and under QEMU's own PVH loader without Xen (microvm). No devices yet: the
+# block and network tests are not generated; Xen passes dom0 at most 1023 bytes of command line. Faults are the
+# hvt x86_64 runtime's reports (arch/x86_64/trap.c).
+XEN_LACKS = ("block", "net")
+TARGETS += (
+    Target(
+        name="pvh-qemu", arch="x86_64", platform="xen",
+        build_args=("--arch", "x86_64", "--platform", "xen"), suffix=".xen",
+        marks=("qemu_x86",),
+        variants={"default": (Variant(""),)},
+        runner="pvh-qemu",
+        lacks=XEN_LACKS,
+        expect=dict(TARGETS[0].expect),
+    ),
+    Target(
+        name="xen-x86_64", arch="x86_64", platform="xen",
+        build_args=("--arch", "x86_64", "--platform", "xen"), suffix=".xen",
+        marks=("xen",),
+        variants={"default": (Variant(""),)},
+        runner="xen-x86_64",
+        lacks=XEN_LACKS + ("long-cmdline",),
+        expect=dict(TARGETS[0].expect),
+    ),
+)
+# The arm64 image (a self-relocating arm64 Image) as Xen's dom0, and as a dom0less domU with a vpl011 (no dom0),
+# under qemu-system-aarch64 -machine virt,virtualization=on. Faults are the arm64 runtime's reports, as on virt.
+TARGETS += tuple(
+    Target(
+        name=name, arch="aarch64", platform="xen",
+        build_args=("--arch", "aarch64", "--platform", "xen"), suffix=".img",
+        marks=("xen_a64",),
+        variants={"default": (Variant(""),)},
+        runner=name,
+        lacks=XEN_LACKS + ("long-cmdline",),
+        expect={k: v for k, v in TARGETS[1].expect.items() if k != "mft_maxdevices"},
+    )
+    for name in ("xen-aarch64", "xen-aarch64-domU")
+)
+
 BY_NAME = {t.name: t for t in TARGETS}
 
 #: Seconds per monitor run inside the nested machine (TCG is slow; the host's 60 s plus margin).
@@ -242,6 +283,10 @@ def _qemu_missing() -> str | None:
 #: A target that needs something new adds it here and registers the marker in pytest.ini.
 PREREQUISITES: dict[str, Callable[[], str | None]] = {
     "qemu": _qemu_missing,
+    "qemu_x86": lambda: None if shutil.which("qemu-system-x86_64") else
+    "NO QEMU: qemu-system-x86_64 not found (Debian: apt-get install qemu-system-x86)",
+    "xen": lambda: __import__("xen").missing("x86_64"),
+    "xen_a64": lambda: __import__("xen").missing("aarch64"),
 }
 
 
@@ -324,6 +369,9 @@ class TargetRun:
         return self.target.runner.startswith("nested")
 
     def run(self, *args, timeout: float = helpers.RUN_TIMEOUT) -> helpers.Result:
+        import xen
+        if self.target.runner in xen.RUNNERS:
+            return xen.run(self.target.runner, args, timeout=timeout)
         if self.in_machine:
             return self.nested.result(self.argv(*args), timeout=max(timeout, NESTED_RUN_TIMEOUT))
         return helpers.run(self.argv(*args), timeout=timeout, env=self.env)

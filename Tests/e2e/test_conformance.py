@@ -4,8 +4,11 @@ As Solo5's tests.bats runs every test guest on every target, each test here
 runs once per row of targets.TARGETS: hvt-x86_64 (`skiff run` on KVM),
 solo5-hvt-x86_64 (the tender under upstream's name), hvt-x86_64-kvm (inside
 the nested real-KVM x86 machine; no taps), virt-aarch64 (`skiff build --arch
-aarch64` + `skiff run` under QEMU TCG) and hvt-aarch64 (`--platform hvt`
-images under the arm64 tender inside the nested arm64 KVM machine).
+aarch64` + `skiff run` under QEMU TCG), hvt-aarch64 (`--platform hvt`
+images under the arm64 tender inside the nested arm64 KVM machine), and the
+Xen platform's pvh-qemu, xen-x86_64, xen-aarch64 and xen-aarch64-domU
+(`--platform xen` images under QEMU's PVH loader and under Xen, xen.py; no
+devices: the block and network tests are not generated for them).
 Where an architecture changes a message (a #PF with cr2 vs a data abort
 with far) or an outcome, the target's `expect` entry says so; the tests
 themselves are the same. Some tests also run on a target's machine variants
@@ -66,7 +69,7 @@ def test_hello_wrong_arguments_fail(t):
     assert [l for l in lines if l.startswith("arg[")] == ["arg[0]: [Hello]", "arg[1]: [Solo5]"], r.describe()
 
 
-@on_targets
+@pytest.mark.parametrize("tv", targets.params(needs="long-cmdline"))
 def test_hello_long_command_line(t):
     arg = "x" * 8191
     r = t.run(*t.mem, t.guest("hello"), arg)

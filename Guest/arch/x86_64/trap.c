@@ -1,6 +1,8 @@
 /*
- * trap.c: x86_64 CPU exceptions: the abort line for every fault that
- * start.S reflects to CPL3, with Solo5's trap frame as the HALT cookie.
+ * trap.c: x86_64 CPU exceptions: the abort line for every fault, with
+ * Solo5's trap frame as the HALT cookie. Reached at CPL3 from cpl3/start.S
+ * (hvt: faults reflected from CPL0) or at CPL0 from a platform whose
+ * runtime runs at CPL0 (Xen PVH: platform/xen/x86_64/pvh.S).
  */
 #include "rt.h"
 
@@ -18,8 +20,8 @@ struct trap_frame {
 };
 
 /*
- * skiff_trap: every CPU exception (vectors 0-31) ends here at CPL3, on the
- * trap stack, reflected by start.S's isr_common. Prints one abort line and
+ * skiff_trap: every CPU exception (vectors 0-31) ends here on the trap
+ * stack, from the entry's isr_common (hvt: reflected to CPL3). Prints one abort line and
  * HALTs with 255, passing the frame as the HALT cookie like Solo5.
  */
 __attribute__((noreturn, no_stack_protector, used))
@@ -39,8 +41,12 @@ void skiff_trap(uint64_t vector, struct trap_frame *tf)
         skiff_fmt_field(&f, " cr2=", tf->cr2);
         skiff_fmt_fault_address(&f, tf->cr2);
     }
-    if ((tf->cs & 3) != 3)
-        skiff_fmt_str(&f, " (in CPL0 code)");
+    /* A fault at another privilege level than the runtime's own (hvt: CPL0
+     * code under a CPL3 runtime). */
+    uint16_t cs;
+    __asm__ __volatile__("mov %%cs, %0" : "=r"(cs));
+    if ((tf->cs & 3) != (cs & 3))
+        skiff_fmt_str(&f, (tf->cs & 3) == 0 ? " (in CPL0 code)" : " (in CPL3 code)");
     skiff_fmt_emit(&f);
     skiff_halt(255, tf);
 }

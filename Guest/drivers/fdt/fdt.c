@@ -4,7 +4,8 @@
  * Runs with the MMU off (Device memory: no unaligned accesses, so this file
  * reads the big-endian DTB a byte at a time; it is built -mstrict-align). It
  * walks the structure block once and keeps what Skiff uses: the memory node
- * holding the image, the PL011 named by /chosen/stdout-path (else the first),
+ * holding the image, the PL011 (or SBSA UART: Xen's vpl011) named by
+ * /chosen/stdout-path (else the first), a Xen /hypervisor node,
  * the GIC (v2 or v3) and its registers, the virtual timer's PPI, PSCI and its
  * conduit, every virtio-mmio slot with its interrupt, the PL031 RTC, and
  * /chosen bootargs, rng-seed and kaslr-seed (copied: the DTB may lie inside
@@ -16,6 +17,13 @@
  */
 #include "fdt.h"
 #include "layout.h"   /* the platform's SKIFF_LINK_BASE: the memory node holding the image */
+
+/* The address whose memory node is the image's RAM: the platform's link
+ * address, or its run-time address for an image that may be loaded
+ * anywhere (platform/xen/aarch64/layout.h defines SKIFF_IMAGE_ADDRESS). */
+#ifndef SKIFF_IMAGE_ADDRESS
+#define SKIFF_IMAGE_ADDRESS ((uint64_t)SKIFF_LINK_BASE)
+#endif
 
 #define FDT_MAGIC      0xd00dfeedu
 #define FDT_BEGIN_NODE 1u
@@ -155,7 +163,7 @@ static void take_node(struct walk *w, const struct node *n, const struct node *p
 
     if (n->devtype && streq(n->devtype, slen(n->devtype, n->devtype_len), "memory")) {
         for (unsigned i = 0; reg_at(n, parent, i, &base, &size); i++) {
-            if (SKIFF_LINK_BASE >= base && SKIFF_LINK_BASE - base < size) {
+            if (SKIFF_IMAGE_ADDRESS >= base && SKIFF_IMAGE_ADDRESS - base < size) {
                 b->ram_base = base;
                 b->ram_size = size;
                 w->have_memory = 1;
@@ -163,7 +171,11 @@ static void take_node(struct walk *w, const struct node *n, const struct node *p
         }
         return;
     }
-    if (has(n, "arm,pl011") && reg_at(n, parent, 0, &base, &size)) {
+    if (has(n, "xen,xen")) {
+        b->xen = 1;
+        return;
+    }
+    if ((has(n, "arm,pl011") || has(n, "arm,sbsa-uart")) && reg_at(n, parent, 0, &base, &size)) {
         if (w->nuarts < MAX_UARTS) {
             size_t l = n->path_len < 63 ? n->path_len : 63;
             w->uarts[w->nuarts].base = base;
@@ -374,7 +386,7 @@ int skiff_fdt_parse(const void *fdt, struct skiff_board *b)
     }
     pick_uart(&w);
     if (!w.have_memory) {
-        b->error = "device tree has no memory node containing the image (0x40200000)";
+        b->error = "device tree has no memory node containing the image";
         return -1;
     }
     return 0;

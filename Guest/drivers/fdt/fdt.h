@@ -24,7 +24,8 @@ struct skiff_virtio_slot {
 struct skiff_board {
     uint64_t dtb;                   /* where the DTB was (0: none found) */
     uint64_t ram_base, ram_size;    /* the memory range holding the image */
-    uint64_t uart;                  /* PL011 base, 0 if none */
+    uint64_t uart;                  /* PL011 (or SBSA UART) base, 0 if none */
+    int      xen;                   /* a Xen /hypervisor node ("xen,xen") */
     uint64_t rtc;                   /* PL031 base, 0 if none */
     uint64_t exit_reg;              /* "skiff,exit-status" register (skiff-hvt's machine), 0 if none */
     int      gic_version;           /* 2 or 3; 0 if none recognised */

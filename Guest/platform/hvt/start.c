@@ -2,7 +2,7 @@
  * start.c: hvt platform start-up and HALT: boot info, clock calibration,
  * seeds, heap, devices, then main().
  *
- * x86_64: arch/x86_64/start.S's _start iretq's to skiff_user_start at CPL3
+ * x86_64: arch/x86_64/cpl3/start.S's _start iretq's to skiff_user_start at CPL3
  * with the boot info pointer; from here on everything runs natively
  * (platform-notes section 1). aarch64: aarch64/entry.S and early.c (own
  * page tables) call it at EL1 on the main stack. The clock is the

@@ -6,7 +6,7 @@
  * pointer is its GPA; the block must lie below 4 GiB and below mem_size (the
  * tender bounds-checks it and kills the guest otherwise). The vCPU is stopped
  * while the tender works, so a "memory" clobber is the only ordering needed.
- * At CPL3 the TSS I/O bitmap (arch/x86_64/start.S) is what allows these OUTs.
+ * At CPL3 the TSS I/O bitmap (arch/x86_64/cpl3/start.S) is what allows these OUTs.
  * The aarch64 transport (MMIO stores) is its sibling, ../aarch64/hvt_transport.h.
  */
 #ifndef SKIFF_HVT_TRANSPORT_H

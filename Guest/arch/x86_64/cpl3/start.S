@@ -1,9 +1,11 @@
 /*
- * start.S: Skiff x86_64 CPU layer: the CPL0 entry, the fault stubs and
- * the supervisor-only system tables (GDT, TSS with I/O bitmap, IDT). The
- * stacks are common/stacks.S; the C side of faults is trap.c. x86_64 guests
- * are hvt guests today: _start reads the hvt boot info and the I/O bitmap
- * opens the hvt ports (platform/hvt/x86_64/hvt_transport.h).
+ * start.S: Skiff x86_64 CPU layer for a runtime that runs at CPL3 (the hvt
+ * platform): the CPL0 entry, the fault stubs and the supervisor-only system
+ * tables (GDT, TSS with I/O bitmap, IDT). The stacks are common/stacks.S;
+ * the C side of faults is ../trap.c. _start reads the hvt boot info and the
+ * I/O bitmap opens the hvt ports (platform/hvt/x86_64/hvt_transport.h).
+ * Platforms whose runtime runs at CPL0 (Xen PVH) have their own entry and
+ * do not include this directory.
  *
  * Why it looks like this (platform-notes sections 1, 3, 8): on PVM hosts
  * every CPL0 instruction is emulated (~1-3 us each) and SSE fails at CPL0,
