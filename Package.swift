@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "SkiffArchX86_64", dependencies: ["SkiffCore"]),
         .target(name: "SkiffArchAArch64", dependencies: ["SkiffCore"]),
         // Boot protocols: hvt today.
-        .target(name: "SkiffBoot", dependencies: ["SkiffCore", "SkiffArchAArch64", "SkiffHost", "CSkiffABI"]),
+        .target(name: "SkiffBoot", dependencies: ["SkiffCore", "SkiffArchX86_64", "SkiffArchAArch64", "SkiffHost", "CSkiffABI"]),
         // Backends: Linux KVM (generic part + KVMVCPU+ARCH.swift).
         .target(name: "SkiffKVM", dependencies: ["SkiffCore", "SkiffArchX86_64", "SkiffArchAArch64", "CSkiffLinux", "CSkiffKVM"]),
         // Debugging, pure: ELF core files, the GDB remote serial protocol (framing, commands, register files, session).

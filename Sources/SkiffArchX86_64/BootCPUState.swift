@@ -27,6 +27,8 @@ public struct BootCPUState: Equatable, Sendable {
     public var rip: UInt64
     public var rsp: UInt64
     public var rdi: UInt64 = 0x10000
+    /// EBX at entry (the PVH start_info; 0 for hvt).
+    public var rbx: UInt64 = 0
     public var rflags: UInt64 = Layout.rflags
     public var cr0: UInt64 = Layout.cr0
     public var cr3: UInt64 = Layout.cr3

@@ -69,25 +69,31 @@ public enum EntryConvention: Equatable, Sendable {
     /// The arm64 Linux boot protocol on the virt-like machine of SkiffArchAArch64.VirtLayout: RAM at
     /// `ramBase`, MMU off, x0 = the device tree's GPA, a GIC, PSCI, the timer and MMIO devices.
     case linuxImage(entry: UInt64, deviceTree: UInt64, ramBase: UInt64)
+    /// Xen's PVH boot ABI without Xen (SkiffArchX86_64.PVHLayout): RAM at GPA 0, 32-bit protected mode at
+    /// `entry`, EBX = `startInfo`, an in-kernel irqchip, a 16550, a CMOS clock and an exit port.
+    case pvh(entry: UInt64, startInfo: UInt64)
 
     /// Where guest RAM starts in guest-physical space.
     public var ramBase: UInt64 {
         switch self {
-        case .hvt: return 0
+        case .hvt, .pvh: return 0
         case .linuxImage(_, _, let base): return base
         }
     }
 }
 
 /// The boot protocols the monitor speaks, chosen from the image itself: an arm64 `Image` (its
-/// magic) on aarch64 boots by the Linux protocol, everything else is read as hvt.
+/// magic) on aarch64 boots by the Linux protocol, a PVH ELF on x86_64 by PVH, everything else as hvt.
 public enum BootProtocols {
     /// The protocol for `bytes` on `arch`, checked against `options` (all refusals happen here).
-    /// PVH (an ELF with XEN_ELFNOTE_PHYS32_ENTRY and no ABI1 note) is the next row.
+    /// On x86_64 an ELF with XEN_ELFNOTE_PHYS32_ENTRY and no ABI1 note boots by PVH.
     public static func select(_ bytes: [UInt8], arch: GuestArchitecture, options: RunOptions,
                               validate: (Manifest) throws(BootError) -> Void) throws(BootError) -> any BootProtocol {
         if arch == .aarch64, ARM64ImageHeader.hasMagic(bytes) {
             return try LinuxArm64Boot(bytes: bytes, options: options, validate: validate)
+        }
+        if arch == .x86_64, PVHBoot.isPVH(bytes) {
+            return try PVHBoot(bytes: bytes, options: options, validate: validate)
         }
         return try HvtBoot(bytes: bytes, arch: arch, options: options, validate: validate)
     }

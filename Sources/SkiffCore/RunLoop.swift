@@ -54,6 +54,8 @@ public struct RunLoop {
     public var table: HypercallTable
     /// The emulated MMIO devices (empty for hvt).
     public var mmio = MMIOBus()
+    /// The emulated port-I/O devices (x86; empty for hvt).
+    public var ports = MMIOBus()
     public var haltHooks: [HaltHook] = []
     /// Called with a fault before the run ends with it (core dumps, diagnostics).
     public var faultHooks: [(GuestFault) -> Void] = []
@@ -86,7 +88,13 @@ public struct RunLoop {
             case .invalidMMIOAccess(let a, let l, _):
                 throw .invalidMMIOAccess(a, l)
             case .mmio(let access):
-                if let status = try deviceAccess(access) { return finish(status) }
+                if let status = try deviceAccess(access, on: mmio, complete: vcpu.completeMMIORead,
+                                                 elsewhere: .invalidMMIOAccess(access.address, access.length)) { return finish(status) }
+            case .port(let access):
+                if let status = try deviceAccess(access, on: ports, complete: vcpu.completePortRead,
+                                                 elsewhere: .invalidPortAccess(UInt32(truncatingIfNeeded: access.address))) {
+                    return finish(status)
+                }
             case .systemEvent(let event):
                 switch event {
                 case .shutdown, .reset: return finish(0)
@@ -99,13 +107,13 @@ public struct RunLoop {
         }
     }
 
-    /// An access for the MMIO bus: a read answered, a write carried out; a status when the write ends the run.
-    private func deviceAccess(_ a: MMIOAccess) throws(RunError) -> Int32? {
-        guard let (device, offset) = mmio.device(at: a.address, length: a.length) else {
-            throw .invalidMMIOAccess(a.address, a.length)
-        }
+    /// An access for a device bus (MMIO or ports): a read answered, a write carried out; a status when the
+    /// write ends the run; `elsewhere` when no device covers it.
+    private func deviceAccess(_ a: MMIOAccess, on bus: MMIOBus, complete: (UInt64) -> Void,
+                              elsewhere: RunError) throws(RunError) -> Int32? {
+        guard let (device, offset) = bus.device(at: a.address, length: a.length) else { throw elsewhere }
         guard a.isWrite else {
-            vcpu.completeMMIORead(device.read(offset: offset, length: a.length))
+            complete(device.read(offset: offset, length: a.length))
             return nil
         }
         let effect: MMIOWriteEffect

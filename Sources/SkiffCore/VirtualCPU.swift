@@ -18,6 +18,8 @@ public enum VCPUExit: Equatable, Sendable {
     /// An MMIO access outside guest RAM and outside the hypercall window: for the emulated devices
     /// (MMIOBus), when the boot protocol has any.
     case mmio(MMIOAccess)
+    /// A port I/O access (x86) for the emulated devices, when the boot protocol has any (`address` = the port).
+    case port(MMIOAccess)
     /// A power request through the firmware interface (PSCI SYSTEM_OFF/RESET).
     case systemEvent(SystemEvent)
     /// The guest cannot continue.
@@ -72,9 +74,12 @@ public protocol VirtualCPU: AnyObject {
     var programCounterName: String { get }
     /// The value of the MMIO read the last `run()` returned (`.mmio`), delivered at the next entry.
     func completeMMIORead(_ value: UInt64)
+    /// The value of the port read (IN) the last `run()` returned (`.port`), delivered at the next entry.
+    func completePortRead(_ value: UInt64)
 }
 
 extension VirtualCPU {
     /// Backends whose guests make no MMIO reads the monitor serves.
     public func completeMMIORead(_ value: UInt64) {}
+    public func completePortRead(_ value: UInt64) {}
 }

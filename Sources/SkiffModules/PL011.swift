@@ -14,14 +14,10 @@ public final class PL011: MMIODevice {
     static let flags: UInt64 = 0x90
     /// UARTPeriphID0-3, UARTPCellID0-3 (0xFE0-0xFFC).
     static let identification: [UInt8] = [0x11, 0x10, 0x14, 0x00, 0x0D, 0xF0, 0x05, 0xB1]
-    static let lineLimit = 4096
 
-    let console: Int32
-    private var pending: [UInt8] = []
-    /// Set when a console write failed; later output is dropped (the run ends at the next write).
-    private(set) var failed = false
+    public let output: ConsoleOutput
 
-    public init(console: Int32 = 1) { self.console = console }
+    public init(console: Int32 = 1) { output = ConsoleOutput(fd: console) }
 
     public func read(offset: UInt64, length: Int) -> UInt64 {
         switch offset {
@@ -32,18 +28,31 @@ public final class PL011: MMIODevice {
     }
 
     public func write(offset: UInt64, length: Int, value: UInt64) throws(DeviceFault) -> MMIOWriteEffect {
-        guard offset == Self.dataRegister else { return .none }
-        let byte = UInt8(truncatingIfNeeded: value)
-        pending.append(byte)
-        if byte == 0x0A || pending.count >= Self.lineLimit { try flush() }
+        if offset == Self.dataRegister { try output.append(UInt8(truncatingIfNeeded: value)) }
         return .none
     }
 
     /// Writes what is buffered to the console.
+    public func flush() throws(DeviceFault) { try output.flush() }
+}
+
+/// A UART's output: bytes written to the console per line (or per 4 KiB), and at `flush()`.
+public final class ConsoleOutput {
+    static let lineLimit = 4096
+    let fd: Int32
+    private var pending: [UInt8] = []
+
+    public init(fd: Int32) { self.fd = fd }
+
+    public func append(_ byte: UInt8) throws(DeviceFault) {
+        pending.append(byte)
+        if byte == 0x0A || pending.count >= Self.lineLimit { try flush() }
+    }
+
     public func flush() throws(DeviceFault) {
         guard !pending.isEmpty else { return }
         defer { pending.removeAll(keepingCapacity: true) }
-        if !Host.writeAll(console, pending) {
+        if !Host.writeAll(fd, pending) {
             throw DeviceFault("Fatal error when writing to the console: \(errnoString())")
         }
     }

@@ -16,8 +16,10 @@ import SkiffArchAArch64
 /// What the boot protocol's machine emulates besides the vCPU (nothing for hvt).
 struct PlatformDevices {
     var bus = MMIOBus()
-    /// The UART, flushed when the run ends.
-    var console: PL011?
+    /// Port-I/O devices (x86).
+    var ports = MMIOBus()
+    /// The UART's output, flushed when the run ends.
+    var console: ConsoleOutput?
     /// virtio-net devices: their receive threads stop when the run ends.
     var nets: [VirtioNet] = []
 
@@ -65,9 +67,8 @@ final class Machine: ModuleHost {
     /// The devices the boot protocol's machine emulates (none for hvt): the platform's, then a virtio-mmio
     /// device per slot over the module's opened file or tap (net devices start their receive thread).
     func platformDevices(modules: ModuleSet) throws(MonitorError) -> PlatformDevices {
-        var devices = PlatformDevices()
-        guard boot.convention != .hvt else { return devices }
-        (devices.bus, devices.console) = ArchGlue.platformDevices(for: boot.convention)
+        guard boot.convention != .hvt else { return PlatformDevices() }
+        var devices = ArchGlue.platformDevices(for: boot.convention)
         let ram = GuestRAM(memory: memory, base: boot.convention.ramBase)
         for slot in boot.deviceSlots {
             let backend: any VirtioBackend

@@ -31,13 +31,14 @@ enum ArchGlue {
     }
 
     /// The UART, the clock and the exit register at VirtLayout's addresses.
-    static func platformDevices(for convention: EntryConvention) -> (bus: MMIOBus, console: PL011?) {
-        var bus = MMIOBus()
+    static func platformDevices(for convention: EntryConvention) -> PlatformDevices {
+        var d = PlatformDevices()
         let uart = PL011()
-        bus.add(uart, at: VirtLayout.uart, size: VirtLayout.uartSize)
-        bus.add(PL031(), at: VirtLayout.rtc, size: VirtLayout.rtcSize)
-        bus.add(ExitRegister(), at: VirtLayout.exitRegister, size: VirtLayout.exitRegisterSize)
-        return (bus, uart)
+        d.bus.add(uart, at: VirtLayout.uart, size: VirtLayout.uartSize)
+        d.bus.add(PL031(), at: VirtLayout.rtc, size: VirtLayout.rtcSize)
+        d.bus.add(ExitRegister(), at: VirtLayout.exitRegister, size: VirtLayout.exitRegisterSize)
+        d.console = uart.output
+        return d
     }
 
     /// Raises or lowers shared peripheral interrupt `spi` of the in-kernel GIC.

@@ -1,6 +1,7 @@
 // Monitor+x86_64.swift: what the monitor's Machine needs from x86_64: the low tables, the ring kick port 0x600, the abort trap frame.
 
 #if arch(x86_64)
+import CSkiffLinux
 import SkiffCore
 import SkiffBoot
 import SkiffKVM
@@ -14,16 +15,33 @@ enum ArchGlue {
     /// The net ring's kick: 4-byte OUTs to port 0x600 (spec §8).
     static let ringKick = UInt64(HypercallPorts.ringKick)
 
-    /// No protocol but hvt boots on x86_64 yet (PVH is next): BootProtocols.select never picks another.
+    /// The PVH machine (PVHLayout): the in-kernel irqchip before the vCPU.
     static func prepare(_ vm: KVMVirtualMachine, for convention: EntryConvention) throws(MonitorError) {
-        throw .setup("this boot protocol is not supported on x86_64")
+        guard case .pvh = convention else { throw .setup("this boot protocol is not supported on x86_64") }
+        // PVM (a paravirtualized KVM) emulates ring-0 code and cannot run SSE there: a PVH guest's CPL0
+        // runtime stops at its first SSE instruction with an emulation error. Say why instead.
+        if access("/sys/module/kvm_pvm", F_OK) == 0 {
+            throw .setup("PVH guests run at ring 0 with SSE, which this host's KVM (PVM) cannot run: use hardware KVM (docs/boot-x86_64-pvh.md)")
+        }
+        do { try vm.createInterruptController() } catch { throw .backend(error) }
     }
 
+    /// vCPU 0 in the PVH entry state, told the TSC rate by CPUID leaf 0x15.
     static func makeVCPU(_ vm: KVMVirtualMachine, for convention: EntryConvention) throws(BackendError) -> KVMVCPU {
-        throw BackendError("this boot protocol is not supported on x86_64")
+        guard case .pvh(let entry, let startInfo) = convention else { throw BackendError("this boot protocol is not supported on x86_64") }
+        return try KVMVCPU(vm: vm, pvh: .pvh(entry: entry, startInfo: startInfo), tscHz: try vm.cycleCounterFrequency())
     }
 
-    static func platformDevices(for convention: EntryConvention) -> (bus: MMIOBus, console: PL011?) { (MMIOBus(), nil) }
+    /// The 16550, the CMOS clock and the exit port at PVHLayout's ports.
+    static func platformDevices(for convention: EntryConvention) -> PlatformDevices {
+        var d = PlatformDevices()
+        let uart = Serial16550()
+        d.ports.add(uart, at: UInt64(PVHLayout.com1), size: UInt64(PVHLayout.com1Size))
+        d.ports.add(CMOSClock(), at: UInt64(PVHLayout.cmosIndex), size: UInt64(PVHLayout.cmosSize))
+        d.ports.add(DebugExit(), at: UInt64(PVHLayout.debugExit), size: 4)
+        d.console = uart.output
+        return d
+    }
 
     static func interruptLine(_ vm: KVMVirtualMachine, spi: UInt32) -> (Bool) -> Void { { _ in } }
 

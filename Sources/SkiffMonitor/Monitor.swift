@@ -95,6 +95,7 @@ public struct Monitor {
         var loop = RunLoop(memory: memory, vcpu: vcpu, table: table)
         let devices = try machine.platformDevices(modules: modules)
         loop.mmio = devices.bus
+        loop.ports = devices.ports
         loop.stopReason = {
             if let f = modules.pendingFault { return .fault(f) }
             if let f = devices.fault { return .device(f) }

@@ -30,17 +30,14 @@ func runCommand(_ args: [String], rawArguments: [[UInt8]]) -> Int32 {
        VirtImage.isVirtImage(path: options.kernel) {
         return runAArch64Image(options, warn: { err($0) })
     }
-    // A Xen image (`skiff build --platform xen`) is not run here (docs/platform-xen.md): say so in one line
-    // instead of the tender's "No Solo5 ABI information". x86_64: the PVH note; arm64: an Image without
-    // the SKIFFIMG block of a virt image.
-    if let options = try? RunOptions.parse(args), let head = try? Host.readFile(options.kernel, limit: 128, prefixOnly: true) {
-        let pvh = ELFFile.isELF64LE(head) && (try? ImageFile.read(options.kernel)).map {
-            ELFNote.all(inELF: $0).contains { $0.name == "Xen" && $0.type == PVHImage.phys32EntryNote } } == true
-        if pvh || (ARM64ImageHeader.hasMagic(head) && !SkiffImageBlock.isPresent(in: head)) {
-            err("\(options.kernel): " + (pvh ? "a Xen PVH image" : "an arm64 Image that is not a QEMU-virt image (a Xen one?)")
-                + ": skiff run does not run it; boot it under Xen or QEMU (docs/platform-xen.md)")
-            return 1
-        }
+    // An arm64 Image that is not a QEMU-virt image (a Xen arm64 image, a Linux kernel) has no monitor on an
+    // x86_64 host: say so in one line instead of the tender's "No Solo5 ABI information". (x86_64 PVH images
+    // go to the tender, which boots them by PVH: docs/boot-x86_64-pvh.md.)
+    if let options = try? RunOptions.parse(args), let head = try? Host.readFile(options.kernel, limit: 128, prefixOnly: true),
+       ARM64ImageHeader.hasMagic(head) && !SkiffImageBlock.isPresent(in: head) {
+        err("\(options.kernel): an arm64 Image that is not a QEMU-virt image (a Xen one?): skiff run does not run it "
+            + "on this host; boot it under Xen (docs/platform-xen.md) or with skiff-hvt on arm64 (docs/boot-aarch64-linux.md)")
+        return 1
     }
     // hvt: the tender beside this binary, as `skiff` (so its messages and usage say `skiff run`).
     let guest = rawArguments

@@ -33,6 +33,8 @@ static const unsigned long CSKIFF_KVM_SET_SREGS = KVM_SET_SREGS;
 static const unsigned long CSKIFF_KVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CSKIFF_KVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
 static const unsigned int CSKIFF_KVM_IOEVENTFD_FLAG_PIO = KVM_IOEVENTFD_FLAG_PIO;
+/* The PVH machine's in-kernel LAPIC, IOAPIC and 8259s (SkiffArchX86_64/PVHLayout.swift). */
+static const unsigned long CSKIFF_KVM_CREATE_IRQCHIP = KVM_CREATE_IRQCHIP;
 #endif
 
 #if defined(__aarch64__)
@@ -56,6 +58,17 @@ static inline uint32_t cskiff_run_io_u32(const struct kvm_run *run) {
     uint32_t v;
     __builtin_memcpy(&v, (const uint8_t *)run + run->io.data_offset, sizeof v);
     return v;
+}
+/* A port-I/O exit's data (size bytes, count 1) as a value, and the answer to an IN. */
+static inline uint64_t cskiff_run_io_value(const struct kvm_run *run) {
+    uint64_t v = 0;
+    uint32_t n = run->io.size <= 8 ? run->io.size : 8;
+    __builtin_memcpy(&v, (const uint8_t *)run + run->io.data_offset, n);
+    return v;
+}
+static inline void cskiff_run_set_io_value(struct kvm_run *run, uint64_t v) {
+    uint32_t n = run->io.size <= 8 ? run->io.size : 8;
+    __builtin_memcpy((uint8_t *)run + run->io.data_offset, &v, n);
 }
 static inline uint32_t cskiff_run_mmio_u32(const struct kvm_run *run) {
     uint32_t v;
