@@ -7,7 +7,9 @@
 //      an 8 MiB guest when the plan was made for exactly that size;
 //   2. as a bare MFT1 descriptor: `Manifest(descriptor:)`;
 //   3. as an arm64 `Image` (when it has the magic): `LinuxArm64Boot` for a few memory sizes, its
-//      placement rules, the device tree it writes (parsed back), loading into an 8 MiB guest.
+//      placement rules, the device tree it writes (parsed back), loading into an 8 MiB guest;
+//   4. as a PVH ELF (Xen's PHYS32_ENTRY note, no Solo5 ABI note): `PVHBoot`, its entry rule, the
+//      start_info and memory map written into an 8 MiB guest.
 // Refusing an input is fine. A trap, a sanitizer report, or a broken invariant
 // (an accepted plan that breaks a rule of spec §2.3, a manifest that does not
 // round-trip, a multi-line error message) is a bug.
@@ -50,6 +52,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     fuzzELF(bytes)
     fuzzManifestDescriptor(bytes)
     fuzzArm64Image(bytes)
+    fuzzPVH(bytes)
     return 0
 }
 
@@ -219,4 +222,33 @@ func fuzzArm64Image(_ bytes: [UInt8]) {
             try! loadMemory.zero(at: GuestAddress(0), count: loadMemSize)
         }
     }
+}
+
+/// PVH: whatever PVHBoot accepts has its entry inside an executable loaded segment and writes its boot data
+/// inside the guest; refusals are one line.
+func fuzzPVH(_ bytes: [UInt8]) {
+    guard PVHBoot.isPVH(bytes) else { return }
+    count("a PVH note")
+    var o = RunOptions(kernel: "fuzz")
+    o.memoryBytes = loadMemSize
+    o.guestArguments = [String(repeating: "a", count: Int(bytes.last ?? 0))]
+    let boot: PVHBoot
+    do { boot = try PVHBoot(bytes: bytes, options: o) } catch {
+        if case .image(let e) = error { checkMessage(e) }
+        return
+    }
+    count("b PVH accepted")
+    let inText = boot.plan.segments.contains { s in
+        boot.image.programHeaders[s.index].flags & ProgramHeader.flagX != 0 && boot.entry >= s.vaddr && boot.entry - s.vaddr < s.memsz
+    }
+    invariant(inText, "PVH entry \(hex(boot.entry)) outside the executable segments")
+    do {
+        try boot.loadImage(into: loadMemory)
+        try boot.writeBootData(into: loadMemory, manifest: boot.manifest, attachment: ModuleAttachment(), cpuCycleFrequency: 1)
+        count("c PVH loaded")
+    } catch {
+        fatalError("a PVH image accepted for \(hex(loadMemSize)) failed to load: \(error)")
+    }
+    invariant(loadMemory.protect(at: GuestAddress(0), count: loadMemory.allocationSize, writable: true, readable: true), "mprotect reset failed")
+    try! loadMemory.zero(at: GuestAddress(0), count: loadMemSize)
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""make_image_fixtures.py: small arm64 `Image` files for skiff-hvt's Linux-Image boot protocol, and their verdicts.
+"""make_image_fixtures.py: small arm64 `Image` files (Linux-Image protocol) and x86_64 PVH ELFs for skiff-hvt, and their verdicts.
 
   python3 make_image_fixtures.py           # (re)write every *.img and expected.tsv here
   python3 make_image_fixtures.py --check   # exit 1 if anything checked in is out of date
 
 Deterministic, standard library only. The verdicts are those of
-Sources/SkiffBoot/LinuxArm64Boot.swift (chosen by BootProtocols.select on aarch64)
+Sources/SkiffBoot/LinuxArm64Boot.swift (chosen by BootProtocols.select on aarch64) and
+PVHBoot.swift (on x86_64: an ELF with XEN_ELFNOTE_PHYS32_ENTRY and no Solo5 ABI note),
 with --mem=512 and no devices; the Swift test is Tests/SkiffBootTests/ImageFixtureTests.swift
 and scripts/fuzz seeds its ELF/Image fuzzer with these files. Each fixture is the
 baseline with one thing changed. Layout of the 64-byte header (booting.rst):
@@ -57,6 +58,20 @@ def skiff_image(mft=None, mft_at=0x100, mft_size=None, version=1, size=4096, **k
     return bytes(b)
 
 
+def pvh_elf(entry=0x100200, note_desc=None, vaddr=0x100000, flags=5, size=0x1000):
+    """ELF64 x86_64 EXEC: one PT_LOAD (file offset 0 at `vaddr`, `flags`) and a PT_NOTE with Xen's PHYS32_ENTRY."""
+    desc = struct.pack("<I", entry) if note_desc is None else note_desc
+    n = note(b"Xen", 18, desc)
+    b = bytearray(size)
+    b[0:16] = b"\x7fELF\x02\x01\x01" + bytes(9)
+    struct.pack_into("<HHIQQQIHHHHHH", b, 16, 2, 62, 1, vaddr + 0x200, 64, 0, 0, 64, 56, 2, 64, 0, 0)
+    struct.pack_into("<IIQQQQQQ", b, 64, 1, flags, 0, vaddr, vaddr, size, size, 0x1000)               # PT_LOAD
+    struct.pack_into("<IIQQQQQQ", b, 120, 4, 4, 0x100, vaddr + 0x100, vaddr + 0x100, len(n), len(n), 4)  # PT_NOTE
+    b[0x100:0x100 + len(n)] = n
+    b[0x200:0x202] = b"\xf4\xeb"                                                                   # hlt; jmp
+    return bytes(b)
+
+
 def plain(size=4096, **kw):
     return bytes(header(size=size, **kw) + bytearray(size - 64))
 
@@ -81,12 +96,24 @@ FIXTURES = [
     ("bad_skiff_manifest_count.img", skiff_image(mft=mft1(entries=0)), "reject", "manifest is invalid", "MFT1 with no entries"),
     ("notimage_magic.img", plain(magic=b"ARM\x65"), "reject", "", "wrong magic: not an Image (read as hvt: not an ELF)"),
     ("notimage_short.img", bytes(header())[:60], "reject", "", "60 bytes: too short for a header (read as hvt)"),
+    ("ok_pvh.pvh", pvh_elf(), "ok", "", "PVH: PHYS32_ENTRY inside the R+X PT_LOAD at 1 MiB"),
+    ("ok_pvh_desc8.pvh", pvh_elf(note_desc=struct.pack("<Q", 0x100200)), "ok", "", "PVH: an 8-byte note descriptor"),
+    ("bad_pvh_entry_outside.pvh", pvh_elf(entry=0x300000), "reject", "outside the executable segments",
+     "PVH: the entry past every segment"),
+    ("bad_pvh_entry_in_data.pvh", pvh_elf(flags=6), "reject", "outside the executable segments",
+     "PVH: the only PT_LOAD is R+W, not executable"),
+    ("bad_pvh_note_short.pvh", pvh_elf(note_desc=b"\x00\x02"), "reject", "no 32-bit entry", "PVH: a 2-byte descriptor"),
+    ("bad_pvh_beyond_memory.pvh", pvh_elf(vaddr=0x3FF00000, entry=0x3FF00200), "reject", "",
+     "PVH: the PT_LOAD at 1 GiB, past 512 MiB (the hvt loader's refusal)"),
+    ("bad_pvh_below_1mib.pvh", pvh_elf(vaddr=0x1000, entry=0x1200), "reject", "",
+     "PVH: the PT_LOAD below 1 MiB, over the boot data (the hvt loader's refusal)"),
 ]
 
 
 def render():
     files = {f[0]: f[1] for f in FIXTURES}
-    rows = ["file\texpect\tsubstring\tcomment\n"] + ["\t".join([n, v, s, c]) + "\n" for n, _, v, s, c in FIXTURES]
+    rows = ["file\texpect\tsubstring\tarch\tcomment\n"] + [
+        "\t".join([n, v, s, "x86_64" if n.endswith(".pvh") else "aarch64", c]) + "\n" for n, _, v, s, c in FIXTURES]
     files["expected.tsv"] = "".join(rows).encode()
     return files
 
@@ -96,13 +123,13 @@ def main(argv):
     if "--check" in argv:
         stale = [n for n, b in files.items() if not os.path.exists(os.path.join(HERE, n))
                  or open(os.path.join(HERE, n), "rb").read() != b]
-        stale += [n for n in os.listdir(HERE) if n.endswith(".img") and n not in files]
+        stale += [n for n in os.listdir(HERE) if n.endswith((".img", ".pvh")) and n not in files]
         if stale:
             print("out of date: " + ", ".join(sorted(stale)))
             return 1
         return 0
     for n in os.listdir(HERE):
-        if n.endswith(".img") and n not in files:
+        if n.endswith((".img", ".pvh")) and n not in files:
             os.remove(os.path.join(HERE, n))
     for n, b in files.items():
         with open(os.path.join(HERE, n), "wb") as f:
