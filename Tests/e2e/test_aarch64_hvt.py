@@ -150,8 +150,10 @@ def test_x86_64_tender_refuses_it_in_one_line(a64hvt, run_skiff):
 @pytest.mark.parametrize("args, message", [
     (("--arch", "x86_64", "--platform", "virt"),
      "--arch x86_64 --platform virt is not a supported pair (supported: --arch x86_64 --platform hvt, "
-     "--arch aarch64 --platform virt, --arch aarch64 --platform hvt)"),
-    (("--arch", "aarch64", "--platform", "xen"), "--platform xen is not supported (supported: hvt, virt)"),
+     "--arch aarch64 --platform virt, --arch aarch64 --platform hvt, --arch x86_64 --platform xen, "
+     "--arch aarch64 --platform xen)"),
+    (("--arch", "aarch64", "--platform", "firecracker"),
+     "--platform firecracker is not supported (supported: hvt, virt, xen)"),
     (("--arch", "riscv64", "--platform", "hvt"), "--arch riscv64 is not supported (supported: x86_64, aarch64)"),
 ])
 def test_platform_errors_are_one_line(skiff, tmp_path, args, message):
