@@ -188,14 +188,7 @@ func fuzzArm64Image(_ bytes: [UInt8]) {
         o.guestArguments = last & 1 == 0 ? [] : ["console=ttyAMA0", String(repeating: "x", count: Int(last))]
         let boot: LinuxArm64Boot
         do { boot = try LinuxArm64Boot(bytes: bytes, options: o) } catch {
-            let m: String
-            switch error {
-            case .image(let i): m = i.message
-            case .memory(let e): m = e.message
-            case .commandLine(let c): m = c.message
-            case .devices(let d): m = d.message
-            case .option(let s): m = s
-            }
+            let m = error.message
             invariant(!m.isEmpty && !m.contains("\n"), "Image error message is empty or multi-line: \(m)")
             continue
         }

@@ -15,6 +15,17 @@ public enum BootError: Error, Equatable, Sendable {
     case devices(DeviceError)
     /// A file an option names besides the image (`--initrd`) cannot be used; one line.
     case option(String)
+
+    /// The one-line message (without the image's name, which `.image` errors are shown after).
+    public var message: String {
+        switch self {
+        case .image(let e): return e.message
+        case .memory(let e): return e.message
+        case .commandLine(let e): return e.message
+        case .devices(let e): return e.message
+        case .option(let s): return s
+        }
+    }
 }
 
 /// One way of starting a guest.

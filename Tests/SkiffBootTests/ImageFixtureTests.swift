@@ -41,14 +41,7 @@ func imageFixtureVerdict(_ row: ImageFixtureRow) {
         try boot.loadImage(into: memory)
         try boot.writeBootData(into: memory, manifest: boot.manifest, attachment: ModuleAttachment(), cpuCycleFrequency: 1)
     } catch let e as BootError {
-        let message: String
-        switch e {
-        case .image(let i): message = i.message
-        case .memory(let m): message = m.message
-        case .commandLine(let c): message = c.message
-        case .devices(let d): message = d.message
-        case .option(let s): message = s
-        }
+        let message = e.message
         #expect(!row.expectOK, "\(row.file) was refused: \(message)")
         if !row.substring.isEmpty { #expect(message.contains(row.substring), "\(row.file): '\(message)' lacks '\(row.substring)'") }
         #expect(!message.isEmpty && !message.contains("\n"))
