@@ -208,8 +208,8 @@ def tap0(a64_vm):
     status, out, err = a64_vm.run(["sh", "-c", "[ -c /dev/net/tun ] || { echo no /dev/net/tun; exit 3; }; "
                                    "tunctl -t rtap0 >/dev/null && ip link set rtap0 up && echo ok"], 30)
     if status == 3:
-        pytest.skip("NO TUN in the nested arm64 machine: the cached kernel lacks tun.ko "
-                    "(delete .build-nested/aarch64 so nested.py unpacks it)")
+        pytest.skip("NO TUN in the nested arm64 machine: the kernel cache lacks tun.ko and nested.py could not "
+                    "unpack it again (offline?)")
     assert status == 0 and out == b"ok\n", (status, out, err)
     yield "rtap0"
     a64_vm.run(["tunctl", "-d", "rtap0"], 30)
