@@ -33,6 +33,8 @@ extension KVMVirtualMachine {
 /// vCPU 0 of an x86_64 KVM VM.
 public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
     public let programCounterName = "rip"
+    /// The debugger's traps (KVMVCPU+debug_x86_64.swift).
+    var debug = X86GuestDebug()
 
     /// Creates vCPU 0 of `vm` in the hvt boot state `boot`.
     public init(vm: KVMVirtualMachine, state boot: BootCPUState) throws(BackendError) {
@@ -82,8 +84,12 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
     }
 
     public func run() throws(BackendError) -> VCPUExit {
-        if let e = state.enter() { return try state.decodeRunError(e, pcName: programCounterName, pc: programCounter) }
-        let r = state.exit
+        var r: kvm_run
+        repeat {
+            if let e = state.enter() { return try state.decodeRunError(e, pcName: programCounterName, pc: programCounter) }
+            r = state.exit
+            if Int32(r.exit_reason) == KVM_EXIT_DEBUG, let exit = try debugExit(r) { return exit }
+        } while Int32(r.exit_reason) == KVM_EXIT_DEBUG   // a step of the debugger's own (PVM start-up)
         if Int32(r.exit_reason) == KVM_EXIT_IO {
             let io = r.io
             return HypercallPorts.decode(port: UInt32(io.port), size: Int(io.size), count: Int(io.count),
