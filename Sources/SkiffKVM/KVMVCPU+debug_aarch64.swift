@@ -59,7 +59,7 @@ extension KVMVCPU: DebuggableCPU {
         let offset = h.address & 7
         guard h.length >= 1, h.length <= 8, offset + h.length <= 8 else { return nil }
         let lsc: UInt64 = h.kind == .read ? 1 : h.kind == .write ? 2 : 3
-        let bas = ((1 << h.length) - 1) << offset
+        let bas: UInt64 = ((1 << h.length) - 1) << offset
         return (0x1 | 0x3 << 1 | lsc << 3 | bas << 5, h.address & ~7)
     }
 
