@@ -16,8 +16,16 @@
 // - Hardware breakpoints and watchpoints are handed to the backend as a whole
 //   (`GuestDebugControl`) at every change, so a request the hardware cannot
 //   take is refused at the `Z` packet (gdb then says so, or falls back).
+// - No Dictionary: hashing seeds itself with getrandom(2) on first use, a call
+//   the seccomp filter (installed before the debugger's first packet) forbids.
 
 import SkiffCore
+
+/// A software breakpoint: where, and the guest's bytes under the breakpoint instruction.
+public struct SoftwareBreakpoint: Equatable, Sendable {
+    public var address: UInt64
+    public var original: [UInt8]
+}
 
 public final class GDBVCPUTarget: GDBTarget {
     public let architecture: GuestArchitecture
@@ -25,8 +33,8 @@ public final class GDBVCPUTarget: GDBTarget {
     public let memory: GuestMemory
     public let memoryBase: UInt64
     public let capabilities: DebugCapabilities
-    /// Inserted software breakpoints: address → the original bytes under the breakpoint instruction.
-    public private(set) var softwareBreakpoints: [UInt64: [UInt8]] = [:]
+    /// Inserted software breakpoints, in insertion order (a handful: a list, see above).
+    public private(set) var softwareBreakpoints: [SoftwareBreakpoint] = []
     /// Hardware breakpoints and watchpoints, in the order the backend numbers them.
     public private(set) var hardware: [HardwareBreakpoint] = []
     /// The debugger asked for a single step at the last resume.
@@ -44,6 +52,11 @@ public final class GDBVCPUTarget: GDBTarget {
         self.memoryBase = memoryBase
         self.architecture = architecture
         capabilities = cpu.debugCapabilities
+    }
+
+    /// The guest's bytes under the software breakpoint at `address`, if there is one.
+    public func original(at address: UInt64) -> [UInt8]? {
+        softwareBreakpoints.first { $0.address == address }?.original
     }
 
     /// What the backend traps on now.
@@ -76,8 +89,9 @@ public final class GDBVCPUTarget: GDBTarget {
         guard let o = offset(address) else { throw .memory }
         var bytes = try memory.debuggerRead(at: o, count: count)
         // Show the guest's bytes, not our breakpoint instructions.
-        for (a, saved) in softwareBreakpoints where a < address &+ UInt64(bytes.count) && address < a &+ UInt64(saved.count) {
-            for (i, b) in saved.enumerated() {
+        for bp in softwareBreakpoints where bp.address < address &+ UInt64(bytes.count) && address < bp.address &+ UInt64(bp.original.count) {
+            let a = bp.address
+            for (i, b) in bp.original.enumerated() {
                 let at = a &+ UInt64(i)
                 if at >= address && at - address < UInt64(bytes.count) { bytes[Int(at - address)] = b }
             }
@@ -89,13 +103,13 @@ public final class GDBVCPUTarget: GDBTarget {
         guard let o = offset(address), memory.writeThroughProtection(bytes, at: GuestAddress(o)) else { throw .memory }
         // A write over an inserted breakpoint changes what it saved; the breakpoint stays.
         let instruction = capabilities.breakpointInstruction
-        for (a, saved) in softwareBreakpoints where a < address &+ UInt64(bytes.count) && address < a &+ UInt64(saved.count) {
-            var updated = saved
-            for i in 0..<saved.count {
+        for n in softwareBreakpoints.indices {
+            let a = softwareBreakpoints[n].address, count = softwareBreakpoints[n].original.count
+            guard a < address &+ UInt64(bytes.count) && address < a &+ UInt64(count) else { continue }
+            for i in 0..<count {
                 let at = a &+ UInt64(i)
-                if at >= address && at - address < UInt64(bytes.count) { updated[i] = bytes[Int(at - address)] }
+                if at >= address && at - address < UInt64(bytes.count) { softwareBreakpoints[n].original[i] = bytes[Int(at - address)] }
             }
-            softwareBreakpoints[a] = updated
             _ = memory.writeThroughProtection(instruction, at: GuestAddress(a - memoryBase))
         }
     }
@@ -107,15 +121,15 @@ public final class GDBVCPUTarget: GDBTarget {
         case .software:
             let instruction = capabilities.breakpointInstruction
             guard !instruction.isEmpty, capabilities.stepping else { throw .unsupported }
-            guard softwareBreakpoints[b.address] == nil else { return }
+            guard original(at: b.address) == nil else { return }
             guard let o = offset(b.address), o < memory.allocationSize,
                   let original = try? memory.debuggerRead(at: o, count: instruction.count),
                   original.count == instruction.count,
                   memory.writeThroughProtection(instruction, at: GuestAddress(o)) else { throw .memory }
-            softwareBreakpoints[b.address] = original
+            softwareBreakpoints.append(SoftwareBreakpoint(address: b.address, original: original))
             do throws(GDBTargetError) { try apply() } catch {
                 _ = memory.writeThroughProtection(original, at: GuestAddress(o))
-                softwareBreakpoints[b.address] = nil
+                softwareBreakpoints.removeLast()
                 throw error
             }
         case .hardware, .writeWatch, .readWatch, .accessWatch:
@@ -137,8 +151,8 @@ public final class GDBVCPUTarget: GDBTarget {
     public func removeBreakpoint(_ b: GDBBreakpoint) throws(GDBTargetError) {
         switch b.kind {
         case .software:
-            guard let original = softwareBreakpoints[b.address] else { return }
-            softwareBreakpoints[b.address] = nil
+            guard let n = softwareBreakpoints.firstIndex(where: { $0.address == b.address }) else { return }
+            let original = softwareBreakpoints.remove(at: n).original
             guard let o = offset(b.address), memory.writeThroughProtection(original, at: GuestAddress(o)) else { throw .memory }
         case .hardware, .writeWatch, .readWatch, .accessWatch:
             let h = HardwareBreakpoint(kind: Self.kind(b.kind), address: b.address, length: b.kind == .hardware ? 1 : b.length)
@@ -169,10 +183,10 @@ public final class GDBVCPUTarget: GDBTarget {
 
     /// Puts every breakpoint's bytes back and stops trapping: the guest runs as without a debugger.
     public func detach() {
-        for (a, original) in softwareBreakpoints {
-            if let o = offset(a) { _ = memory.writeThroughProtection(original, at: GuestAddress(o)) }
+        for bp in softwareBreakpoints {
+            if let o = offset(bp.address) { _ = memory.writeThroughProtection(bp.original, at: GuestAddress(o)) }
         }
-        softwareBreakpoints = [:]
+        softwareBreakpoints = []
         hardware = []
         stepping = false
         _ = try? cpu.setGuestDebug(GuestDebugControl())
@@ -186,7 +200,7 @@ public final class GDBVCPUTarget: GDBTarget {
     public func stop(for event: DebugEvent) -> GDBStop {
         switch event.kind {
         case .softwareBreakpoint:
-            return softwareBreakpoints[event.programCounter] != nil ? .softwareBreakpoint : .trap
+            return original(at: event.programCounter) != nil ? .softwareBreakpoint : .trap
         case .hardwareBreakpoint: return .hardwareBreakpoint
         case .watchpoint(let n, let address):
             guard n >= 0, n < hardware.count else { return .trap }

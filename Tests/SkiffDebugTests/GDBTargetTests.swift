@@ -47,7 +47,7 @@ func x86Target(_ mem: GuestMemory, capabilities: DebugCapabilities = x86Capabili
     // A write over the breakpoint changes the saved byte; the breakpoint stays.
     try t.writeMemory([0x90, 0x91], at: 0x4000)
     #expect(try mem.read(at: GuestAddress(0x4000), count: 2) == [0x90, 0xcc])
-    #expect(t.softwareBreakpoints[0x4001] == [0x91])
+    #expect(t.original(at: 0x4001) == [0x91])
     try t.insertBreakpoint(GDBBreakpoint(kind: .software, address: 0x4001, length: 1))   // again: no-op
     try t.removeBreakpoint(GDBBreakpoint(kind: .software, address: 0x4001, length: 1))
     #expect(try mem.read(at: GuestAddress(0x4000), count: 4) == [0x90, 0x91, 0x89, 0xe5])
