@@ -85,11 +85,22 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
 
     public func run() throws(BackendError) -> VCPUExit {
         var r: kvm_run
-        repeat {
+        while true {
             if let e = state.enter() { return try state.decodeRunError(e, pcName: programCounterName, pc: programCounter) }
             r = state.exit
-            if Int32(r.exit_reason) == KVM_EXIT_DEBUG, let exit = try debugExit(r) { return exit }
-        } while Int32(r.exit_reason) == KVM_EXIT_DEBUG   // a step of the debugger's own (PVM start-up)
+            settleRetiredTrampolines()
+            // The debugger's exits (KVMVCPU+debug_x86_64.swift); nil: a step or trap of the monitor's own.
+            if Int32(r.exit_reason) == KVM_EXIT_DEBUG {
+                if let exit = try debugExit(r) { return exit }
+                continue
+            }
+            if Int32(r.exit_reason) == KVM_EXIT_IO,
+               let trap = try trampolineExit(port: UInt32(r.io.port), size: Int(r.io.size), isOut: r.io.direction == UInt8(KVM_EXIT_IO_OUT)) {
+                if let exit = trap { return exit }
+                continue
+            }
+            break
+        }
         if Int32(r.exit_reason) == KVM_EXIT_IO {
             let io = r.io
             return HypercallPorts.decode(port: UInt32(io.port), size: Int(io.size), count: Int(io.count),

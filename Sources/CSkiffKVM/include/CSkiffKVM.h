@@ -35,6 +35,19 @@ static const unsigned long CSKIFF_KVM_SET_SREGS = KVM_SET_SREGS;
 static const unsigned long CSKIFF_KVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CSKIFF_KVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
 static const unsigned int CSKIFF_KVM_IOEVENTFD_FLAG_PIO = KVM_IOEVENTFD_FLAG_PIO;
+/* The hypervisor this process runs under, by CPUID leaf 0x40000000 ("KVMKVMKVM", "TCGTCGTCGTCG" for QEMU's
+ * emulator, ...): 12 bytes into `vendor` (zeros when there is no hypervisor leaf). */
+#include <cpuid.h>
+static inline void cskiff_hypervisor_vendor(char vendor[12]) {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    __builtin_memset(vendor, 0, 12);
+    __cpuid(1, a, b, c, d);
+    if (!(c & (1u << 31))) return;   /* CPUID.1:ECX.hypervisor */
+    __cpuid(0x40000000, a, b, c, d);
+    __builtin_memcpy(vendor, &b, 4);
+    __builtin_memcpy(vendor + 4, &c, 4);
+    __builtin_memcpy(vendor + 8, &d, 4);
+}
 /* kvm_guest_debug_arch.debugreg[i]: DR0-DR3 addresses, DR7 (index 7) enables. */
 static inline void cskiff_guest_debug_set_dr(struct kvm_guest_debug *d, unsigned i, uint64_t v) {
     if (i < 8) d->arch.debugreg[i] = v;
