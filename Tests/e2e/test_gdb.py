@@ -9,7 +9,8 @@ Where each target's monitor runs, and how gdb (always on the host) reaches it:
 - hvt-x86_64-kvm: inside the nested real-KVM machine (nested.py, kvm_amd), hvt-aarch64: the arm64 tender inside
   the nested arm64 KVM machine; both `--gdb` (127.0.0.1:1234 inside), reached through QEMU's user-network forward
   (`NestedVM.gdb_port`) and a busybox nc relay inside (`nested.gdb_relay`): TCP all the way;
-- virt-aarch64: `skiff run --gdb-port=P IMAGE` runs QEMU with `-gdb tcp:127.0.0.1:P -S`; gdb reads IMAGE.elf.
+- virt-aarch64: `skiff run --gdb-port=P IMAGE` runs QEMU with `-gdb tcp:127.0.0.1:P -S`; gdb reads IMAGE.elf;
+- virt-aarch64-kvm: the same image under the arm64 tender's own virt machine in the nested arm64 KVM (`--gdb`).
 
 The guest is Tests/guests/gdb built with `skiff build -g` (DWARF): breakpoints by `main.swift:LINE` (the lines its
 `// gdb:` comments mark), Swift frames in `bt`, arguments printed; functions are named by their mangled symbols
@@ -74,6 +75,9 @@ WHERE = (
     Where("hvt-x86_64-kvm", (), ".hvt", "gdb", "nested", ("nested",), hardware_debug=False),
     Where("hvt-aarch64", ("--arch", "aarch64", "--platform", "hvt"), ".hvt", "gdb-multiarch", "nested-arm64", ("nested",)),
     Where("virt-aarch64", ("--arch", "aarch64", "--platform", "virt"), ".img", "gdb-multiarch", "qemu", ("qemu",)),
+    # The same virt images under the arm64 tender's own machine (Linux boot protocol, RAM at 0x40000000).
+    Where("virt-aarch64-kvm", ("--arch", "aarch64", "--platform", "virt"), ".img", "gdb-multiarch", "nested-arm64",
+          ("nested",)),
 )
 
 
@@ -174,7 +178,7 @@ class Debugging:
         return self.builder.build(source)
 
     def symbols(self, image: Path) -> Path:
-        return Path(str(image) + ".elf") if self.where.runner == "qemu" else image
+        return Path(str(image) + ".elf") if self.where.suffix == ".img" else image
 
     def start(self, image: Path, *args: str, options: tuple[str, ...] = ()) -> Monitor:
         w = self.where
@@ -363,7 +367,7 @@ def test_trapping_guest_stops_at_the_trap(dbg):
     helpers.expect_abort(r.monitor)
 
 
-@pytest.mark.parametrize("dbg", params(["hvt-x86_64", "hvt-x86_64-kvm", "hvt-aarch64"]), indirect=True)
+@pytest.mark.parametrize("dbg", params(["hvt-x86_64", "hvt-x86_64-kvm", "hvt-aarch64", "virt-aarch64-kvm"]), indirect=True)
 def test_kill_ends_the_run(dbg):
     image = dbg.image()
     mon = dbg.start(image)
@@ -372,7 +376,7 @@ def test_kill_ends_the_run(dbg):
     assert "SUCCESS" not in r.monitor.out
 
 
-@pytest.mark.parametrize("dbg", params(["hvt-x86_64", "hvt-x86_64-kvm", "hvt-aarch64"]), indirect=True)
+@pytest.mark.parametrize("dbg", params(["hvt-x86_64", "hvt-x86_64-kvm", "hvt-aarch64", "virt-aarch64-kvm"]), indirect=True)
 def test_hostile_client(dbg):
     """Garbage, oversized and wild requests from the client: answered or refused, nothing read outside guest
     memory, no crash; when the client drops the connection the guest runs on and finishes."""
