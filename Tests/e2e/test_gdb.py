@@ -466,3 +466,16 @@ def test_busy_port_is_one_line(skiff, gdb_builders):
         r = helpers.run([str(skiff), "run", "--mem=64", f"--gdb-port={port}", str(image)], timeout=30)
     helpers.expect_monitor_error(r, f"--gdb: cannot listen on 127.0.0.1:{port}: Address already in use")
     assert len(r.stderr_lines) == 1, r.describe()
+
+
+@pytest.mark.parametrize("dbg", params(["hvt-x86_64", "hvt-x86_64-kvm"]), indirect=True)
+def test_fault_stops_then_ends_the_run(dbg, asm):
+    """A fault the monitor sees (a write to read-only text: a translation fault) stops with SIGSEGV where it
+    happened; continuing ends the run with it (X0b: gdb says the program terminated), status 1 as without gdb."""
+    image = asm["probe"]
+    mon = dbg.start(image, "0", "0x100000", "wr")
+    r = dbg.gdb(mon, image, ["continue", "bt 1", "continue"])
+    assert "received signal SIGSEGV" in r.gdb, r.describe()
+    assert "probe_wr" in next((l for l in r.gdb.splitlines() if l.startswith("#0 ")), ""), r.describe()
+    assert "terminated with signal SIGSEGV" in r.gdb, r.describe()
+    helpers.expect_monitor_error(r.monitor, "translation fault")
