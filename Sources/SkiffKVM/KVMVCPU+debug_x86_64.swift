@@ -12,8 +12,8 @@
 // - KVM nested under QEMU's TCG (the real-KVM test tier; CPUID "TCGTCGTCGTCG"):
 //   QEMU 7.2's SVM emulation checks an `int3` against the software-interrupt
 //   intercept, not #BP's, so it too reaches the guest's IDT; DR breakpoints
-//   never fire; single steps work; a KVM_SET_SREGS round trip turns TR's type
-//   busy, and QEMU then refuses every OUT from CPL3 (the hypercalls).
+//   never fire; single steps work; after a KVM_GET_SREGS/KVM_SET_SREGS round
+//   trip (TR read back busy) every OUT from CPL3, every hypercall, is a #GP.
 // So, on every host, while a debugger wants breakpoints or steps, the entries
 // of the guest's #BP and #DB handlers (from its IDT) become trampolines:
 // `out %al, $0xd3` (#BP; $0xd1 for #DB) then `iretq`. The OUT exits to the
