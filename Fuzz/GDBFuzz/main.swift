@@ -8,11 +8,16 @@
 // 1 MiB guest (PROT_NONE guard pages around it; its page 0x4000 read-only
 // and page 0x5000 unreadable on the host, as the loader protects text) with
 // GuestMemory's debugger accessors; after every resume the guest "stops"
-// with a trap at once. Checked, besides "no trap, no sanitizer report":
+// with a trap at once. The same bytes then drive a session over the real
+// target (GDBVCPUTarget: software breakpoints written into the guest, through
+// the read-only page too; hardware slots) on a fake vCPU, which is then
+// detached. Checked, besides "no trap, no sanitizer report":
 //   - everything the session sends is acks and well-formed packets;
 //   - the reader yields the same events fed whole as fed in chunks;
 //   - the target is never asked for more than GDBSession.maxMemoryRead bytes;
-//   - every packet the session could send decodes back (encode/decode round trip of the input).
+//   - every packet the session could send decodes back (encode/decode round trip of the input);
+//   - the real target never hands the vCPU more hardware than it has, and after the detach no
+//     breakpoint is left and the vCPU traps on nothing.
 
 import Glibc
 import FuzzSupport
@@ -65,6 +70,32 @@ final class Target: GDBTarget {
     func kill() {}
 }
 
+/// A vCPU with x86's four debug registers, checking what the target asks of it.
+final class FuzzCPU: DebuggableCPU {
+    var registers: CPURegisters
+    var last = GuestDebugControl()
+    let debugCapabilities: DebugCapabilities
+    init(_ a: GuestArchitecture) {
+        registers = a == .x86_64 ? .x86_64(X86_64Registers()) : .aarch64(AArch64Registers())
+        debugCapabilities = a == .x86_64
+            ? DebugCapabilities(hardwareBreakpoints: 4, watchpoints: 4, breakpointInstruction: [0xcc], stepping: true)
+            : DebugCapabilities(hardwareBreakpoints: 6, watchpoints: 4, readWatchpoints: true,
+                                breakpointInstruction: [0x00, 0x00, 0x20, 0xd4], stepping: true)
+    }
+    func readRegisters() throws(BackendError) -> CPURegisters { registers }
+    func writeRegisters(_ r: CPURegisters) throws(BackendError) {
+        invariant(r.architecture == registers.architecture, "registers of the other architecture written")
+        registers = r
+    }
+    func setGuestDebug(_ c: GuestDebugControl) throws(BackendError) {
+        let executes = c.hardware.filter { $0.kind == .execute }.count
+        invariant(executes <= debugCapabilities.hardwareBreakpoints && c.hardware.count - executes <= debugCapabilities.watchpoints,
+                  "more hardware than the vCPU has")
+        guard c.hardware.count <= 4 else { throw BackendError("4 slots") }
+        last = c
+    }
+}
+
 /// Checks `out` is only acks and well-formed packets.
 func checkOutput(_ out: [UInt8]) {
     var r = GDBPacketReader()
@@ -108,6 +139,19 @@ func fuzzGDB(_ bytes: [UInt8]) {
         if s.state == .running { checkOutput(s.stopped(.trap)) }
         i += n
     }
+    // The real target over a fake vCPU; the guest memory is shared by every input: detach puts it back.
+    let cpu = FuzzCPU(head & 1 == 0 ? .x86_64 : .aarch64)
+    let target = GDBVCPUTarget(cpu: cpu, memory: memory, architecture: head & 1 == 0 ? .x86_64 : .aarch64)
+    let v = GDBSession(target: target)
+    i = 0
+    while i < stream.count {
+        let n = max(1, chunk)
+        checkOutput(v.receive(stream[i..<min(stream.count, i + n)]))
+        if v.state == .running { checkOutput(v.stopped(target.stop(for: DebugEvent(kind: .softwareBreakpoint, programCounter: 0x1000)))) }
+        i += n
+    }
+    target.detach()
+    invariant(target.softwareBreakpoints.isEmpty && target.hardware.isEmpty && cpu.last.isEmpty, "breakpoints left after detach")
 }
 
 @_cdecl("GDBFuzz_main")

@@ -12,9 +12,11 @@ public struct BuildOptions: Equatable, Sendable {
     public var platform: String = "hvt"
     /// User stack size in bytes (x86_64; default 1 MiB).
     public var stackSize: UInt64 = 1 << 20
+    /// `-g`: DWARF for debuggers (line tables, frames, variables) in the image; still optimized.
+    public var debugInfo = false
 
     public static let usage = """
-        usage: skiff build PATH [-o OUT] [--arch x86_64] [--platform P] [--verbose]
+        usage: skiff build PATH [-o OUT] [--arch x86_64] [--platform P] [-g] [--verbose]
           PATH       a .swift file, or a directory of .swift files (+ optional manifest.json)
           -o OUT     the unikernel to write (default: NAME.hvt)
           --arch A   target architecture: x86_64 (default; hvt) or aarch64 (QEMU virt
@@ -23,6 +25,8 @@ public struct BuildOptions: Equatable, Sendable {
                      guest platform: hvt (x86_64's default; also aarch64, an hvt ELF:
                      docs/boot-aarch64-hvt.md), virt (aarch64's default) or xen
                      (x86_64: a PVH ELF for Xen or QEMU -kernel; docs/platform-xen.md)
+          -g         include DWARF debug information (gdb: break FILE:LINE, bt, print;
+                     docs/debugging.md); the code is optimized as without it
           --verbose  print each command as it runs
           --stack-size N
                      user stack size: bytes, or with a K/M suffix (x86_64; default 1M)
@@ -32,6 +36,7 @@ public struct BuildOptions: Equatable, Sendable {
     public static func parse(_ args: [String]) throws(BuildError) -> BuildOptions {
         var source: String?, output: String?, arch: String?, platformName: String?, verbose = false
         var stackSize: UInt64 = 1 << 20
+        var debugInfo = false
         var i = 0
         func value(_ name: String) throws(BuildError) -> String {
             i += 1
@@ -45,6 +50,7 @@ public struct BuildOptions: Equatable, Sendable {
             case "--arch": arch = try value(a)
             case "--platform": platformName = try value(a)
             case "--verbose", "-v": verbose = true
+            case "-g", "--debug-info": debugInfo = true
             case "--stack-size": stackSize = try parseStackSize(try value(a))
             case "-h", "--help": throw BuildError("help")
             default:
@@ -79,6 +85,7 @@ public struct BuildOptions: Equatable, Sendable {
         }
         var o = BuildOptions(source: source, output: out, arch: platform.arch, verbose: verbose, platform: platform.name)
         o.stackSize = stackSize
+        o.debugInfo = debugInfo
         return o
     }
 
@@ -169,7 +176,7 @@ struct Builder {
         // The generated notes: the MFT1 manifest note (read by the monitor,
         // and on virt by the guest itself) and hvt's ABI1 note (discarded by
         // platforms that are not hvt).
-        let flags = Flags(runtime: runtime, stackSize: options.stackSize)
+        let flags = Flags(runtime: runtime, stackSize: options.stackSize, debugInfo: options.debugInfo)
         try FileSystem.writeFile(tmp + "/notes.S", SoloNotes.assembly(manifest))
         let notes = Command(executable: tools.clang, arguments: flags.assembly + ["-c", tmp + "/notes.S", "-o", tmp + "/notes.o"])
         let runtimeDir = try buildRuntime(runtime, tools: tools, flags: flags, scratch: tmp, alongside: [notes])
@@ -234,7 +241,7 @@ struct Builder {
         var assembly: [String]
         var swift: [String]
 
-        init(runtime: RuntimeSources, stackSize: UInt64) {
+        init(runtime: RuntimeSources, stackSize: UInt64, debugInfo: Bool = false) {
             let platform = runtime.platform
             let includes = runtime.includeFlags + ["-D\(platform.define)"]
             c = ["-target", platform.triple, "-ffreestanding", "-fno-builtin", "-nostdlib",
@@ -249,6 +256,13 @@ struct Builder {
                      "-Xfrontend", "-function-sections"]
             swift += includes.flatMap { ["-Xcc", $0] }
             swift += ["-I", runtime.includeDirectory]
+            if debugInfo {
+                // DWARF in every object. No clang-module skeleton units: they name .pcm files of this
+                // machine's module cache, which gdb then looks for ("Could not find DWO CU").
+                c += ["-g"]
+                assembly += ["-g"]
+                swift += ["-g", "-Xfrontend", "-no-clang-module-breadcrumbs"]
+            }
             // Extra flags for experiments, e.g. SKIFF_SWIFTFLAGS="-Xfrontend -disable-stack-protector".
             if let extra = FileSystem.environment("SKIFF_SWIFTFLAGS") {
                 swift += extra.split(separator: " ").map(String.init)

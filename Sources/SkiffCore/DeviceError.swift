@@ -13,6 +13,8 @@ public enum DeviceError: Error, Equatable, Sendable {
     case notAttached([(String, String)])
     /// A directory a module writes into (`--dumpcore=DIR`) cannot be used.
     case unusableDirectory(option: String, path: String, error: String)
+    /// A socket a module serves on (`--gdb`) cannot be opened.
+    case cannotListen(option: String, address: String, error: String)
 
     public static func == (a: DeviceError, b: DeviceError) -> Bool { a.message == b.message }
 
@@ -26,6 +28,7 @@ public enum DeviceError: Error, Equatable, Sendable {
         case .tooSmall(let n, let bs): return "\(n): Backing storage must be at least 1 block (\(bs) bytes) in size"
         case .cannotAttachNet(let i, let e): return "Could not attach interface: \(i): \(e)"
         case .unusableDirectory(let o, let p, let e): return "\(o): cannot write to directory: \(p): \(e)"
+        case .cannotListen(let o, let a, let e): return "\(o): cannot listen on \(a): \(e)"
         case .notAttached(let list):
             return list.map { "Device '\($0.0)' of type \($0.1) declared but not attached." }.joined(separator: "\n")
                 + "\nAll declared devices must be attached. See --help for syntax."

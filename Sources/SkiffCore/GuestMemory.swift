@@ -164,6 +164,38 @@ public final class GuestMemory: @unchecked Sendable {
         return true
     }
 
+    /// Writes `bytes` at `gpa` (anywhere in the allocation) for a debugger, through the host protections
+    /// `protect` set, as ptrace writes a process's read-only text: the pages are made writable for the
+    /// copy, then given back the protection they had, and the instruction cache is synchronised (a
+    /// software breakpoint must be seen by the next fetch). False if the range is outside the
+    /// allocation or a protection cannot be changed (nothing is written then).
+    public func writeThroughProtection(_ bytes: [UInt8], at gpa: GuestAddress) -> Bool {
+        guard (try? checkAllocation(gpa, UInt64(bytes.count))) != nil else { return false }
+        guard !bytes.isEmpty else { return true }
+        let start = gpa.rawValue, end = start + UInt64(bytes.count)
+        guard hostProtections.contains(where: { $0.start < end && start < $0.end }) else {
+            do throws(GuestAccessError) { try write(bytes, at: gpa) } catch { return false }
+            // SAFETY: the bytes just written, inside the mapping (checked above).
+            cskiff_sync_icache_range(base + Int(start), UInt(bytes.count))
+            return true
+        }
+        let page = UInt64(cskiff_page_size())
+        let first = start / page * page
+        let last = min((end + page - 1) / page * page, allocationSize)
+        // SAFETY: [first, last) lies in the mapping (checked range widened to whole pages, clipped to its end).
+        guard mprotect(base + Int(first), Int(last - first), PROT_READ | PROT_WRITE) == 0 else { return false }
+        _ = try? write(bytes, at: gpa)
+        // SAFETY: the bytes just written, inside the mapping.
+        cskiff_sync_icache_range(base + Int(start), UInt(bytes.count))
+        // Back to what `protect` set, later calls over earlier ones; pages it never touched stay RW.
+        for p in hostProtections where p.start < last && first < p.end {
+            let a = max(p.start, first), b = min(p.end, last)
+            // SAFETY: [a, b) is inside [first, last), itself inside the mapping.
+            _ = mprotect(base + Int(a), Int(b - a), (p.readable ? PROT_READ : 0) | (p.writable ? PROT_WRITE : 0))
+        }
+        return true
+    }
+
     /// Ranges `protect` restricted: [start, end), readable, writable on the host.
     private var hostProtections: [(start: UInt64, end: UInt64, readable: Bool, writable: Bool)] = []
 

@@ -83,6 +83,8 @@ public protocol ModuleHost: AnyObject {
     var stopRequested: Bool { get }
     /// vCPU 0 as core dumps and debuggers see it (nil when the backend cannot read its registers).
     var debugCPU: (any DebuggableCPU)? { get }
+    /// The guest-physical address of `memory`'s first byte (hvt: 0), for debuggers, which speak guest addresses.
+    var memoryBase: UInt64 { get }
     /// The registers at the fault an aborting guest's trap frame (its HALT `cookie`) describes,
     /// given vCPU 0's registers at the HALT; nil when the architecture defines no frame or it
     /// cannot be read (Monitor+ARCH.swift).
@@ -92,6 +94,7 @@ public protocol ModuleHost: AnyObject {
 extension ModuleHost {
     public var stopRequested: Bool { false }
     public var debugCPU: (any DebuggableCPU)? { nil }
+    public var memoryBase: UInt64 { 0 }
     public func faultRegisters(cookie: GuestAddress, halt: CPURegisters) -> CPURegisters? { nil }
 }
 
@@ -103,6 +106,8 @@ public struct ModuleAttachment {
     public var netRing: UInt64? = nil
     /// The highest hypercall number the transport must decode (extensions beyond hvt's).
     public var hypercallLimit: UInt32? = nil
+    /// The run loop's debugger (`--gdb`), if this module is one.
+    public var debugger: (any RunDebugger)? = nil
     public init() {}
 }
 

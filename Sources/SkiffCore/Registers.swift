@@ -70,4 +70,9 @@ public protocol DebuggableCPU: AnyObject {
     func readRegisters() throws(BackendError) -> CPURegisters
     /// Changes the registers (general registers, pc, flags; the rest as the backend can).
     func writeRegisters(_ registers: CPURegisters) throws(BackendError)
+    /// What it can do for a debugger (GuestDebug.swift; default: nothing).
+    var debugCapabilities: DebugCapabilities { get }
+    /// What to trap on from the next entry (default: refuses anything but an empty control).
+    /// The corresponding KVM ioctl is `KVM_SET_GUEST_DEBUG`.
+    func setGuestDebug(_ control: GuestDebugControl) throws(BackendError)
 }

@@ -28,6 +28,8 @@ public enum RunError: Error, Equatable, Sendable {
     case backend(BackendError)
     /// An emulated device could not carry out a guest's request.
     case device(DeviceFault)
+    /// The debugger ended the run (gdb's `kill`): the one-line reason.
+    case killed(String)
 
     public var message: String {
         switch self {
@@ -39,6 +41,7 @@ public enum RunError: Error, Equatable, Sendable {
         case .signal(let s): return "Exiting on signal \(s)"
         case .backend(let e): return e.message
         case .device(let f): return f.message
+        case .killed(let m): return m
         }
     }
 }
@@ -62,6 +65,9 @@ public struct RunLoop {
     /// Polled after every interrupted run: why the run must stop (a SIGINT/SIGTERM,
     /// a fatal error on an I/O thread), or nil to resume the guest.
     public var stopReason: () -> RunError? = { nil }
+    /// The debugger attached to the run (`--gdb`), if any: it has the guest before its first
+    /// instruction, at every debug exit and whenever it interrupted the run.
+    public var debugger: (any RunDebugger)? = nil
 
     public init(memory: GuestMemory, vcpu: any VirtualCPU, table: HypercallTable) {
         self.memory = memory
@@ -71,6 +77,7 @@ public struct RunLoop {
 
     /// Runs until the guest halts (returns its status) or something fatal happens (throws).
     public func run() throws(RunError) -> HaltStatus {
+        if let d = debugger { try verdict(d.runStarting()) }
         while true {
             let exit: VCPUExit
             do { exit = try vcpu.run() } catch { throw .backend(error) }
@@ -81,6 +88,13 @@ public struct RunLoop {
                 do { try h(arg) } catch { throw .fault(error) }
             case .interrupted:
                 if let reason = stopReason() { throw reason }
+                if let v = debugger?.interrupted() { try verdict(v) }
+            case .debug(let event):
+                guard let d = debugger else {
+                    throw .guest(GuestFault(kind: .unhandled, message: "debug exit without a debugger",
+                                            programCounter: event.programCounter))
+                }
+                try verdict(d.debugStop(event))
             case .ignored:
                 continue
             case .invalidPortAccess(let port, _, _):
@@ -105,6 +119,11 @@ public struct RunLoop {
                 throw .guest(f)
             }
         }
+    }
+
+    /// Goes on after the debugger had the guest, or ends the run as it decided.
+    private func verdict(_ v: DebuggerVerdict) throws(RunError) {
+        if case .kill(let message) = v { throw .killed(message) }
     }
 
     /// An access for a device bus (MMIO or ports): a read answered, a write carried out; a status when the

@@ -22,6 +22,8 @@ public enum VCPUExit: Equatable, Sendable {
     case port(MMIOAccess)
     /// A power request through the firmware interface (PSCI SYSTEM_OFF/RESET).
     case systemEvent(SystemEvent)
+    /// The vCPU stopped for the debugger (a breakpoint, a watchpoint, a single step; GuestDebug.swift).
+    case debug(DebugEvent)
     /// The guest cannot continue.
     case fault(GuestFault)
 }

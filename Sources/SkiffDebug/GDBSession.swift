@@ -11,7 +11,9 @@
 // range; E22: malformed packet; E01: the target failed), the empty packet for
 // anything unsupported, and stop replies `T05thread:1;` (SIGTRAP), `T02…`
 // (SIGINT after Ctrl-C), `T0b…`/`T04…` (a guest fault), `Wxx` (the guest
-// exited), `X0b` (the run ended on a fault).
+// exited), `X0b` (the run ended on a fault); breakpoint stops say which kind
+// (`swbreak:;`, `hwbreak:;`, `watch:ADDR;`), as gdb asks of stubs that offer
+// `swbreak+`/`hwbreak+`.
 
 import SkiffCore
 
@@ -50,8 +52,14 @@ public enum GDBTargetError: Error, Equatable, Sendable {
 
 /// Why the guest stopped, as the stop reply says it.
 public enum GDBStop: Equatable, Sendable {
-    /// A breakpoint, watchpoint or completed single step (SIGTRAP).
+    /// A completed single step, or a trap nobody set (SIGTRAP).
     case trap
+    /// A software breakpoint the debugger inserted (SIGTRAP, `swbreak`).
+    case softwareBreakpoint
+    /// A hardware breakpoint (SIGTRAP, `hwbreak`).
+    case hardwareBreakpoint
+    /// A watchpoint of `kind` (write, read or access) at `address` triggered (SIGTRAP, `watch`/`rwatch`/`awatch`).
+    case watchpoint(GDBBreakpoint.Kind, address: UInt64)
     /// Ctrl-C took effect (SIGINT).
     case interrupted
     /// A guest fault the run cannot continue from, with the signal it maps to (SIGSEGV, SIGILL…).
@@ -154,6 +162,11 @@ public final class GDBSession {
     func stopReply(_ stop: GDBStop) -> [UInt8] {
         switch stop {
         case .trap: return Array("T05thread:1;".utf8)
+        case .softwareBreakpoint: return Array("T05swbreak:;thread:1;".utf8)
+        case .hardwareBreakpoint: return Array("T05hwbreak:;thread:1;".utf8)
+        case .watchpoint(let kind, let address):
+            let name = kind == .readWatch ? "rwatch" : kind == .accessWatch ? "awatch" : "watch"
+            return Array("T05\(name):\(String(address, radix: 16));thread:1;".utf8)
         case .interrupted: return Array("T02thread:1;".utf8)
         case .fault(let s): return Array("T".utf8) + GDBPacket.hexByte(s) + Array("thread:1;".utf8)
         case .exited(let s): return Array("W".utf8) + GDBPacket.hexByte(s)

@@ -97,13 +97,13 @@ public enum Host {
         }
     }
 
-    /// Waits until one of `fds` is readable (poll(2), POLLIN; no timeout); which ones are, in order.
-    /// Empty after an error other than EINTR.
-    public static func waitReadable(_ fds: [Int32]) -> [Int32] {
+    /// Waits until one of `fds` is readable (poll(2), POLLIN; by default no timeout, 0: just look); which
+    /// ones are (hung-up ones too), in order. Empty after a timeout or an error other than EINTR.
+    public static func waitReadable(_ fds: [Int32], timeoutMilliseconds: Int32 = -1) -> [Int32] {
         var set = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         while true {
             // SAFETY: the kernel reads and writes `count` pollfd entries of the array during the call.
-            let r = set.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), -1) }
+            let r = set.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeoutMilliseconds) }
             if r < 0 && errno == EINTR { continue }
             guard r > 0 else { return [] }
             return set.filter { $0.revents != 0 }.map { $0.fd }

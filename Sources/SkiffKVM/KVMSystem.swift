@@ -76,6 +76,11 @@ public final class KVMVirtualMachine {
         ((try? kvmIoctl(vmFD, CSKIFF_KVM_CHECK_EXTENSION, UInt(cap), "KVM_CHECK_EXTENSION")) ?? 0) > 0
     }
 
+    /// `KVM_CHECK_EXTENSION` on the VM: the capability's value (0 when absent).
+    func capabilityValue(_ cap: Int32) -> Int {
+        Int((try? kvmIoctl(vmFD, CSKIFF_KVM_CHECK_EXTENSION, UInt(cap), "KVM_CHECK_EXTENSION")) ?? 0)
+    }
+
     /// True if the host can signal an eventfd on a guest doorbell write (`KVM_CAP_IOEVENTFD`).
     public var supportsDoorbells: Bool { hasCapability(KVM_CAP_IOEVENTFD) }
 
@@ -195,6 +200,10 @@ public class KVMVCPUBase {
     let thread = VCPUThread()
     let memorySize: UInt64
     let memoryBase: UInt64
+    /// Guest memory, for the debugging paths that read guest tables (KVMVCPU+debug_ARCH.swift).
+    let guestMemory: GuestMemory
+    /// Hardware breakpoints and watchpoints KVM offers a debugger (arm64: KVM_CAP_GUEST_DEBUG_HW_BPS/WPS).
+    let debugSlots: (breakpoints: Int, watchpoints: Int)
     /// Ports whose 4-byte OUTs are ignored (x86's benchmark floor; unused elsewhere).
     public var ignoredPorts: [UInt32] = []
     /// Hypercall numbers decoded: hvt's, or more when an extension is offered.
@@ -203,6 +212,8 @@ public class KVMVCPUBase {
     init(vm: KVMVirtualMachine) throws(BackendError) {
         memorySize = vm.memory.allocationSize
         memoryBase = vm.physicalBase
+        guestMemory = vm.memory
+        debugSlots = (vm.capabilityValue(KVM_CAP_GUEST_DEBUG_HW_BPS), vm.capabilityValue(KVM_CAP_GUEST_DEBUG_HW_WPS))
         state = try KVMRunState(vm: vm)
     }
 

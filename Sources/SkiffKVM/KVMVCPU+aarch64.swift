@@ -67,6 +67,8 @@ extension KVMVirtualMachine {
 /// vCPU 0 of an aarch64 KVM VM.
 public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
     public let programCounterName = "pc"
+    /// The debugger's traps (KVMVCPU+debug_aarch64.swift).
+    var debug = GuestDebugControl()
     /// The MMIO twins of the ignored bench ports (HypercallMMIO.address(ofPort:)), mapped once.
     private var ignoredAddresses: [UInt64] = []
     public override var ignoredPorts: [UInt32] {
@@ -138,6 +140,7 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
     public func run() throws(BackendError) -> VCPUExit {
         if let e = state.enter() { return try state.decodeRunError(e, pcName: programCounterName, pc: programCounter) }
         let r = state.exit
+        if Int32(r.exit_reason) == KVM_EXIT_DEBUG { return debugExit(r) }
         if Int32(r.exit_reason) == KVM_EXIT_MMIO, devicesOnBus {
             let m = r.mmio
             let inRAM = m.phys_addr >= memoryBase && m.phys_addr - memoryBase < memorySize

@@ -41,6 +41,8 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
     public let programCounterName = "rip"
     /// True for the PVH machine: port I/O goes to the device bus, no hypercall ports.
     private var devicesOnBus = false
+    /// The debugger's traps (KVMVCPU+debug_x86_64.swift).
+    var debug = X86GuestDebug()
 
     /// Creates vCPU 0 of `vm` in the hvt boot state `boot`.
     public init(vm: KVMVirtualMachine, state boot: BootCPUState) throws(BackendError) {
@@ -125,8 +127,23 @@ public final class KVMVCPU: KVMVCPUBase, VirtualCPU {
     }
 
     public func run() throws(BackendError) -> VCPUExit {
-        if let e = state.enter() { return try state.decodeRunError(e, pcName: programCounterName, pc: programCounter) }
-        let r = state.exit
+        var r: kvm_run
+        while true {
+            if let e = state.enter() { return try state.decodeRunError(e, pcName: programCounterName, pc: programCounter) }
+            r = state.exit
+            settleRetiredTrampolines()
+            // The debugger's exits (KVMVCPU+debug_x86_64.swift); nil: a step or trap of the monitor's own.
+            if Int32(r.exit_reason) == KVM_EXIT_DEBUG {
+                if let exit = try debugExit(r) { return exit }
+                continue
+            }
+            if Int32(r.exit_reason) == KVM_EXIT_IO,
+               let trap = try trampolineExit(port: UInt32(r.io.port), size: Int(r.io.size), isOut: r.io.direction == UInt8(KVM_EXIT_IO_OUT)) {
+                if let exit = trap { return exit }
+                continue
+            }
+            break
+        }
         if Int32(r.exit_reason) == KVM_EXIT_IO, devicesOnBus {
             let io = r.io
             guard io.count == 1 else {

@@ -10,6 +10,7 @@ public enum MonitorModules {
         BlockModule.descriptor,
         NetModule.descriptor,
         DumpCoreModule.descriptor,
+        GDBModule.descriptor,
     ]
 }
 
@@ -74,6 +75,7 @@ public final class ModuleSet {
             let a = m.attach(table: &table, host: host, setup: setup)
             all.hostFeatures |= a.hostFeatures
             all.netRing = all.netRing ?? a.netRing
+            all.debugger = all.debugger ?? a.debugger
             if let l = a.hypercallLimit { all.hypercallLimit = max(all.hypercallLimit ?? 0, l) }
         }
         return all

@@ -106,6 +106,8 @@ final class Machine: ModuleHost {
 
     var debugCPU: (any DebuggableCPU)? { vcpu }
 
+    var memoryBase: UInt64 { boot.convention.ramBase }
+
     func faultRegisters(cookie: GuestAddress, halt: CPURegisters) -> CPURegisters? {
         ArchGlue.faultRegisters(cookie: cookie, in: memory, halt: halt)
     }

@@ -103,6 +103,7 @@ public struct Monitor {
         }
         loop.haltHooks.append { modules.guestHalted($0); modules.finish() }
         loop.faultHooks.append { modules.guestFaulted($0) }
+        loop.debugger = attachment.debugger
         // 6. Confine the monitor, then run.
         if o.sandbox {
             let forceViolation = getenv("SKIFF_TEST_FORBIDDEN_SYSCALL") != nil

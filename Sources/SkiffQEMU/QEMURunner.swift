@@ -45,6 +45,8 @@ public struct QEMULaunch: Equatable, Sendable {
     public var machineOptions: String?
     public var accel = "tcg"
     public var extraArguments: [String] = []
+    /// `--gdb`: QEMU's own gdb stub on 127.0.0.1:PORT, the guest held before its first instruction (`-S`).
+    public var gdbPort: UInt16? = nil
     public var memoryMiB: UInt64
     public var kernel: String
     public var guestCommandLine: String
@@ -98,6 +100,7 @@ public struct QEMULaunch: Equatable, Sendable {
             a += ["-netdev", "tap,id=net-\(d.name),ifname=" + QEMULaunch.escape(tap) + ",script=no,downscript=no",
                   "-device", "virtio-net-device,netdev=net-\(d.name),mac=\(macText),host_mtu=\(mtu)"]
         }
+        if let p = gdbPort { a += ["-gdb", "tcp:127.0.0.1:\(p)", "-S"] }
         return a + extraArguments
     }
 }
@@ -147,6 +150,11 @@ public func prepareQEMULaunch(_ o: RunOptions, image: VirtImage,
         throw VirtImageError(DeviceError.notAttached(declared.map { ($0.name, $0.type?.name ?? "<undefined type>") }).message)
     }
     var l = QEMULaunch(memoryMiB: mib, kernel: o.kernel, guestCommandLine: cmdline, devices: devices)
+    // --gdb: QEMU's stub serves the same protocol (and port) as the hvt monitor's.
+    if let port = o.moduleSettings.last(where: { $0.name == "gdb" }).flatMap({ UInt16($0.value) }) {
+        guard port != 0 else { throw VirtImageError("--gdb-port=0: QEMU's gdb stub needs a fixed port") }
+        l.gdbPort = port
+    }
     if let q = env("SKIFF_QEMU"), !q.isEmpty { l.qemu = q }
     if let c = env("SKIFF_QEMU_CPU"), !c.isEmpty { l.cpu = c }
     if let g = env("SKIFF_QEMU_GIC"), !g.isEmpty { l.gicVersion = g }
@@ -188,6 +196,9 @@ public func runAArch64Image(_ options: RunOptions, warn: (String) -> Void) -> In
     }
     var argv = launch.arguments
     argv[0] = qemu
+    if let p = launch.gdbPort {
+        warn("gdb: QEMU waits for a debugger on 127.0.0.1:\(p) (gdb-multiarch \(options.kernel).elf -ex 'target remote :\(p)')")
+    }
     if Host.environment("SKIFF_QEMU_VERBOSE") != nil {
         warn("+ " + argv.map { $0.contains(" ") || $0.isEmpty ? "'\($0)'" : $0 }.joined(separator: " "))
     }

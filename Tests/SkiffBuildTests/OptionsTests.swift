@@ -55,3 +55,11 @@ import Testing
         #expect(throws: BuildError.self, "\(bad)") { try BuildOptions.parse(["a", "--stack-size", bad]) }
     }
 }
+
+@Test func debugInfoOption() throws {
+    #expect(try BuildOptions.parse(["a"]).debugInfo == false)
+    #expect(try BuildOptions.parse(["a", "-g"]).debugInfo)
+    #expect(try BuildOptions.parse(["-g", "a", "-o", "b.hvt"]).debugInfo)
+    #expect(try BuildOptions.parse(["a", "--debug-info"]).debugInfo)
+    #expect(BuildOptions.usage.contains("-g"))
+}

@@ -81,3 +81,41 @@ func runLoopFatalExits(_ exit: VCPUExit, _ message: String) throws {
     #expect(throws: RunError.guest(f)) { try loop.run() }
     #expect(seen == [f])
 }
+
+// MARK: The debugger hook
+
+/// A debugger that records what the run loop handed it and answers from a script.
+final class RecordingDebugger: RunDebugger {
+    var log: [String] = []
+    var onStop: DebuggerVerdict = .resume
+    var wanted = false
+    func runStarting() -> DebuggerVerdict { log.append("start"); return .resume }
+    func debugStop(_ e: DebugEvent) -> DebuggerVerdict { log.append("stop \(e.kind) \(hex(e.programCounter))"); return onStop }
+    func interrupted() -> DebuggerVerdict? { log.append("interrupted"); return wanted ? .resume : nil }
+}
+
+@Test func runLoopHandsTheGuestToItsDebugger() throws {
+    let mem = try makeGuest()
+    try mem.store(hvt_hc_halt(cookie: 0, exit_status: 0), at: argAt)
+    let d = RecordingDebugger()
+    var loop = RunLoop(memory: mem, vcpu: ScriptedVCPU([.debug(DebugEvent(kind: .softwareBreakpoint, programCounter: 0x1234)),
+                                                        .interrupted, .debug(DebugEvent(kind: .step, programCounter: 0x1235)),
+                                                        .hypercall(number: 8, argument: argAt)]),
+                       table: HypercallTable())
+    loop.debugger = d
+    #expect(try loop.run().exitStatus == 0)
+    #expect(d.log == ["start", "stop softwareBreakpoint 0x1234", "interrupted", "stop step 0x1235"])
+    // A signal is the run's stop reason before the debugger is asked.
+    var signalled = RunLoop(memory: mem, vcpu: ScriptedVCPU([.interrupted]), table: HypercallTable())
+    signalled.debugger = RecordingDebugger()
+    signalled.stopReason = { .signal(2) }
+    #expect(throws: RunError.signal(2)) { try signalled.run() }
+    // The debugger ends the run (gdb's kill).
+    d.onStop = .kill("gdb: the debugger killed the guest")
+    var killed = RunLoop(memory: mem, vcpu: ScriptedVCPU([.debug(DebugEvent(kind: .step, programCounter: 1))]), table: HypercallTable())
+    killed.debugger = d
+    #expect(throws: RunError.killed("gdb: the debugger killed the guest")) { try killed.run() }
+    // A debug exit without a debugger is a fault.
+    let lone = RunLoop(memory: mem, vcpu: ScriptedVCPU([.debug(DebugEvent(kind: .step, programCounter: 1))]), table: HypercallTable())
+    #expect(throws: RunError.self) { try lone.run() }
+}

@@ -191,6 +191,14 @@ func failure(_ r: Result<QEMULaunch, VirtImageError>) -> String? {
     #expect(failure(launch(["--dumpcore=/tmp", "k"]))?.hasPrefix("--dumpcore: core dumps are written by the hvt monitor") == true)
 }
 
+@Test func gdbUsesQEMUsOwnStub() throws {
+    let l = try #require(try? launch(["--gdb-port=4321", "k"]).get())
+    #expect(l.gdbPort == 4321 && Array(l.arguments.suffix(3)) == ["-gdb", "tcp:127.0.0.1:4321", "-S"])
+    #expect((try? launch(["--gdb", "k"]).get())?.gdbPort == 1234)
+    #expect((try? launch(["k"]).get())?.arguments.contains("-gdb") == false)
+    #expect(failure(launch(["--gdb-port=0", "k"])) == "--gdb-port=0: QEMU's gdb stub needs a fixed port")
+}
+
 @Test func unalignedBackingFileIsRefused() {
     let disk = tempFile(size: 4096 + 512)
     defer { unlink(disk) }

@@ -25,7 +25,8 @@ How (platform notes §9.1):
   per boot, so kernel messages or guest output cannot fake a marker.
 
 `NestedVM.run(argv, timeout) -> (returncode, stdout bytes, stderr str)` is the
-whole interface; `NestedVM.result(argv, timeout)` wraps it as a helpers.Result.
+whole interface (plus one TCP port in: `NestedVM.gdb_port` on the host reaches port
+GDB_RELAY_PORT inside, over QEMU's user network, for gdb on the host; test_gdb.py); `NestedVM.result(argv, timeout)` wraps it as a helpers.Result.
 Per-architecture facts are one `NestedArch` row each: x86_64 (the `nested_vm`
 fixture's default) and aarch64 (KVM built in, §9.2; used by test_nested_arm64.py,
 and by `nested_vm` with SKIFF_NESTED_ARCH=aarch64).
@@ -83,7 +84,8 @@ ARCHES = {
         pvh=True,
         # kvm_amd has an optional dependency on ccp (SEV); irqbypass is kvm's.
         kvm_modules=("irqbypass", "ccp", "kvm", "kvm_amd"),
-        share_modules=("virtio_pci", "9pnet_virtio", "9p", "tun"),   # tun: taps (test_nested_hardening.py)
+        # tun: taps (test_nested_hardening.py); virtio_net: the user network of the gdb relay (test_gdb.py)
+        share_modules=("virtio_pci", "9pnet_virtio", "9p", "tun", "virtio_net"),
     ),
     # §9.2: KVM is built in; needs `dpkg --add-architecture arm64` for the packages (scripts/setup does it).
     "aarch64": NestedArch(
@@ -94,11 +96,31 @@ ARCHES = {
                  "-cpu", "max,pauth-impdef=on"),
         console="ttyAMA0",
         kvm_modules=(),
-        share_modules=("virtio_pci", "9pnet_virtio", "9p", "tun"),   # tun: the tender's taps (test_nested_arm64.py)
+        # tun: the tender's taps (test_nested_arm64.py); virtio_net: the gdb relay's network (test_gdb.py)
+        share_modules=("virtio_pci", "9pnet_virtio", "9p", "tun", "virtio_net"),
         guest_modules=("virtio_mmio", "virtio_blk", "virtio_net"),   # Linux under the tender (test_nested_arm64_image.py)
         memory="1G",
     ),
 }
+
+
+#: The port inside the machine that the host's `NestedVM.gdb_port` forwards to (test_gdb.py runs a relay on it:
+#: `gdb_relay`, busybox nc from it to the gdb stub on 127.0.0.1 inside).
+GDB_RELAY_PORT = 1235
+
+
+def _free_port() -> int:
+    """A TCP port free on the host's loopback now (QEMU binds it a moment later)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gdb_relay(stub_port: int) -> str:
+    """A shell line (run inside, in the background) that relays one connection to GDB_RELAY_PORT to the gdb
+    stub on 127.0.0.1:stub_port inside (busybox nc's -e): gdb on the host, TCP all the way."""
+    return f"nc -l -p {GDB_RELAY_PORT} -e nc 127.0.0.1 {stub_port} &"
 
 
 class NestedUnavailable(Exception):
@@ -344,6 +366,10 @@ M="@@NESTED __NONCE__"
 __INSMOD__
 mkdir -p '__SHARE__'
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host '__SHARE__' || echo "$M ERROR mount 9p"
+# Loopback (the gdb stub listens on 127.0.0.1) and QEMU's user network, whose only use is the host's
+# forward to GDB_RELAY_PORT (nested.py); restrict=on: nothing goes out.
+ip link set lo up 2>/dev/null
+ip link set eth0 up 2>/dev/null && ip addr add 10.0.2.15/24 dev eth0 2>/dev/null
 i=0
 while [ ! -c /dev/kvm ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 [ -c /dev/kvm ] || echo "$M ERROR no /dev/kvm"
@@ -465,6 +491,11 @@ class NestedVM:
                 "-kernel", str(self.bundle.vmlinuz), "-initrd", str(initrd),
                 "-append", f"console={self.arch.console} panic=-1 quiet {self.arch.extra_append}".strip(),
                 "-virtfs", f"local,path={self.share},mount_tag=host,security_model=none"]
+        # One way in, for gdb on the host (test_gdb.py): host 127.0.0.1:gdb_port -> GDB_RELAY_PORT inside.
+        # romfile= (empty): no option ROM, which --no-install-recommends machines lack (efi-virtio.rom).
+        self.gdb_port = _free_port()
+        argv += ["-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{self.gdb_port}-:{GDB_RELAY_PORT}",
+                 "-device", "virtio-net-pci,netdev=n0,romfile="]
         self.argv = argv
         t0 = time.monotonic()
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -22,6 +22,8 @@ static const unsigned long CSKIFF_KVM_RUN = KVM_RUN;
 static const unsigned long CSKIFF_KVM_IOEVENTFD = KVM_IOEVENTFD;
 static const unsigned long CSKIFF_KVM_SET_ONE_REG = KVM_SET_ONE_REG;
 static const unsigned long CSKIFF_KVM_GET_ONE_REG = KVM_GET_ONE_REG;
+/* A debugger's traps (KVMVCPU+debug_ARCH.swift); the registers are in the per-architecture blocks. */
+static const unsigned long CSKIFF_KVM_SET_GUEST_DEBUG = KVM_SET_GUEST_DEBUG;
 
 #if defined(__x86_64__)
 static const unsigned long CSKIFF_KVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
@@ -35,6 +37,23 @@ static const unsigned long CSKIFF_KVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
 static const unsigned int CSKIFF_KVM_IOEVENTFD_FLAG_PIO = KVM_IOEVENTFD_FLAG_PIO;
 /* The PVH machine's in-kernel LAPIC, IOAPIC and 8259s (SkiffArchX86_64/PVHLayout.swift). */
 static const unsigned long CSKIFF_KVM_CREATE_IRQCHIP = KVM_CREATE_IRQCHIP;
+/* The hypervisor this process runs under, by CPUID leaf 0x40000000 ("KVMKVMKVM", "TCGTCGTCGTCG" for QEMU's
+ * emulator, ...): 12 bytes into `vendor` (zeros when there is no hypervisor leaf). */
+#include <cpuid.h>
+static inline void cskiff_hypervisor_vendor(char vendor[12]) {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    __builtin_memset(vendor, 0, 12);
+    __cpuid(1, a, b, c, d);
+    if (!(c & (1u << 31))) return;   /* CPUID.1:ECX.hypervisor */
+    __cpuid(0x40000000, a, b, c, d);
+    __builtin_memcpy(vendor, &b, 4);
+    __builtin_memcpy(vendor + 4, &c, 4);
+    __builtin_memcpy(vendor + 8, &d, 4);
+}
+/* kvm_guest_debug_arch.debugreg[i]: DR0-DR3 addresses, DR7 (index 7) enables. */
+static inline void cskiff_guest_debug_set_dr(struct kvm_guest_debug *d, unsigned i, uint64_t v) {
+    if (i < 8) d->arch.debugreg[i] = v;
+}
 #endif
 
 #if defined(__aarch64__)
@@ -44,6 +63,13 @@ static const unsigned long CSKIFF_KVM_ARM_VCPU_INIT = KVM_ARM_VCPU_INIT;
 static const unsigned long CSKIFF_KVM_CREATE_DEVICE = KVM_CREATE_DEVICE;
 static const unsigned long CSKIFF_KVM_SET_DEVICE_ATTR = KVM_SET_DEVICE_ATTR;
 static const unsigned long CSKIFF_KVM_IRQ_LINE = KVM_IRQ_LINE;
+/* kvm_guest_debug_arch: breakpoint i (DBGBCRn/DBGBVRn) and watchpoint i (DBGWCRn/DBGWVRn), i < KVM_ARM_MAX_DBG_REGS. */
+static inline void cskiff_guest_debug_set_bp(struct kvm_guest_debug *d, unsigned i, uint64_t bcr, uint64_t bvr) {
+    if (i < KVM_ARM_MAX_DBG_REGS) { d->arch.dbg_bcr[i] = bcr; d->arch.dbg_bvr[i] = bvr; }
+}
+static inline void cskiff_guest_debug_set_wp(struct kvm_guest_debug *d, unsigned i, uint64_t wcr, uint64_t wvr) {
+    if (i < KVM_ARM_MAX_DBG_REGS) { d->arch.dbg_wcr[i] = wcr; d->arch.dbg_wvr[i] = wvr; }
+}
 /* The generic timer's frequency (CNTFRQ_EL0; Linux lets EL0 read it): the guest's cpu_cycle_freq. */
 static inline uint64_t cskiff_read_cntfrq(void) {
     uint64_t v;

@@ -131,6 +131,55 @@ static inline int cskiff_ppoll(struct pollfd *fds, unsigned long n, const struct
     return ppoll(fds, (nfds_t)n, ts, NULL);
 }
 
+/* The host's page size (mprotect granularity; _SC_PAGESIZE is an enum in glibc, a macro in musl). */
+static inline long cskiff_page_size(void) { return sysconf(_SC_PAGESIZE); }
+/* Makes instructions written to [p, p+n) visible to instruction fetch (a debugger's breakpoint;
+ * a no-op on x86, DC CVAU + IC IVAU on arm64). */
+static inline void cskiff_sync_icache_range(void *p, unsigned long n) {
+    __builtin___clear_cache((char *)p, (char *)p + n);
+}
+
+/* TCP for the gdb stub: a socket listening on 127.0.0.1:port (SO_REUSEADDR, close-on-exec, backlog 1),
+ * or -1 with errno set. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+static inline int cskiff_tcp_listen_loopback(unsigned short port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 1) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+/* One connection from a listening socket (close-on-exec, TCP_NODELAY: the remote protocol is
+ * request/reply, small packets), or -1 with errno set (EINTR included: the caller decides). */
+static inline int cskiff_tcp_accept(int listener) {
+    int fd = accept(listener, NULL, NULL);   /* accept4 is a GNU extension (see ppoll below) */
+    if (fd < 0) return -1;
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+/* The port a listening socket is bound to (after port 0: the kernel's choice), or -1. */
+static inline int cskiff_tcp_local_port(int fd) {
+    struct sockaddr_in a;
+    socklen_t n = sizeof a;
+    if (getsockname(fd, (struct sockaddr *)&a, &n) != 0) return -1;
+    return ntohs(a.sin_port);
+}
+
 /* Atomics on guest-shared memory (the net ring), which Swift cannot express on raw pointers. */
 static inline uint32_t cskiff_load_acquire_u32(const void *p) { return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE); }
 static inline void cskiff_store_release_u32(void *p, uint32_t v) { __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELEASE); }
