@@ -108,4 +108,16 @@ public enum BootProtocols {
         }
         return try HvtBoot(bytes: bytes, arch: arch, options: options, validate: validate)
     }
+
+    /// `select(bytes, arch: .host, …)` as a tender links it: only the host architecture's protocols are
+    /// referenced, so an x86_64 tender carries no device-tree writer and an arm64 one no PVH loader.
+    public static func forHost(_ bytes: [UInt8], options: RunOptions,
+                               validate: (Manifest) throws(BootError) -> Void) throws(BootError) -> any BootProtocol {
+        #if arch(arm64)
+        if ARM64ImageHeader.hasMagic(bytes) { return try LinuxArm64Boot(bytes: bytes, options: options, validate: validate) }
+        #elseif arch(x86_64)
+        if PVHBoot.isPVH(bytes) { return try PVHBoot(bytes: bytes, options: options, validate: validate) }
+        #endif
+        return try HvtBoot(bytes: bytes, arch: .host, options: options, validate: validate)
+    }
 }

@@ -64,34 +64,13 @@ final class Machine: ModuleHost {
         }
     }
 
-    /// The devices the boot protocol's machine emulates (none for hvt): the platform's, then a virtio-mmio
-    /// device per slot over the module's opened file or tap (net devices start their receive thread).
+    /// The devices the boot protocol's machine emulates (none for hvt): the platform's, then the
+    /// architecture's devices for the protocol's slots over the modules' opened files and taps.
     func platformDevices(modules: ModuleSet) throws(MonitorError) -> PlatformDevices {
         guard boot.convention != .hvt else { return PlatformDevices() }
         var devices = ArchGlue.platformDevices(for: boot.convention)
-        let ram = GuestRAM(memory: memory, base: boot.convention.ramBase)
-        for slot in boot.deviceSlots {
-            let backend: any VirtioBackend
-            var net: VirtioNet? = nil
-            switch slot.kind {
-            case .block:
-                guard let file = modules.blockBackend(named: slot.name) else { throw .setup("no backing file for device '\(slot.name)'") }
-                backend = VirtioBlock(file: file)
-            case .net:
-                guard let tap = modules.netBackend(named: slot.name), let n = VirtioNet(tap: tap) else {
-                    throw .setup("no tap for device '\(slot.name)'")
-                }
-                net = n
-                backend = n
-            }
-            let device = VirtioMMIODevice(backend: backend, ram: ram, interrupt: ArchGlue.interruptLine(vm, spi: slot.spi))
-            guard devices.bus.add(device, at: slot.base, size: slot.size) else { throw .setup("device '\(slot.name)' overlaps another") }
-            if let net {
-                net.onFatal = { self.kickVCPU() }   // the Machine outlives the run (Monitor.run)
-                devices.nets.append(net)
-                guard net.start(transport: device) else { throw .setup("Could not start the receive thread of '\(slot.name)'") }
-            }
-        }
+        try ArchGlue.attach(boot.deviceSlots, to: &devices, vm: vm, ram: GuestRAM(memory: memory, base: boot.convention.ramBase),
+                            modules: modules, kick: { self.kickVCPU() })   // the Machine outlives the run (Monitor.run)
         return devices
     }
 

@@ -41,9 +41,33 @@ enum ArchGlue {
         return d
     }
 
-    /// Raises or lowers shared peripheral interrupt `spi` of the in-kernel GIC.
-    static func interruptLine(_ vm: KVMVirtualMachine, spi: UInt32) -> (Bool) -> Void {
-        { vm.setInterruptLine(spi: spi, raised: $0) }
+    /// A virtio-mmio device per slot over the module's opened file or tap, wired to the slot's SPI of the
+    /// in-kernel GIC (net devices start their receive thread; a fatal receive error kicks the vCPU).
+    static func attach(_ slots: [DeviceSlot], to devices: inout PlatformDevices, vm: KVMVirtualMachine, ram: GuestRAM,
+                       modules: ModuleSet, kick: @escaping () -> Void) throws(MonitorError) {
+        for slot in slots {
+            let backend: any VirtioBackend
+            var net: VirtioNet? = nil
+            switch slot.kind {
+            case .block:
+                guard let file = modules.blockBackend(named: slot.name) else { throw .setup("no backing file for device '\(slot.name)'") }
+                backend = VirtioBlock(file: file)
+            case .net:
+                guard let tap = modules.netBackend(named: slot.name), let n = VirtioNet(tap: tap) else {
+                    throw .setup("no tap for device '\(slot.name)'")
+                }
+                net = n
+                backend = n
+            }
+            let spi = slot.spi
+            let device = VirtioMMIODevice(backend: backend, ram: ram, interrupt: { vm.setInterruptLine(spi: spi, raised: $0) })
+            guard devices.bus.add(device, at: slot.base, size: slot.size) else { throw .setup("device '\(slot.name)' overlaps another") }
+            if let net {
+                net.onFatal = kick
+                devices.nets.append(net)
+                guard net.start(transport: device) else { throw .setup("Could not start the receive thread of '\(slot.name)'") }
+            }
+        }
     }
 
     /// Upstream's aarch64 bindings abort with cookie 0; Skiff's pass their exception frame

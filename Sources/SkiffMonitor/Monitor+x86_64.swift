@@ -43,7 +43,11 @@ enum ArchGlue {
         return d
     }
 
-    static func interruptLine(_ vm: KVMVirtualMachine, spi: UInt32) -> (Bool) -> Void { { _ in } }
+    /// PVH's machine has port devices only: no boot protocol on x86_64 has device slots.
+    static func attach(_ slots: [DeviceSlot], to devices: inout PlatformDevices, vm: KVMVirtualMachine, ram: GuestRAM,
+                       modules: ModuleSet, kick: @escaping () -> Void) throws(MonitorError) {
+        if let slot = slots.first { throw .setup("device '\(slot.name)': this boot protocol has no devices on x86_64") }
+    }
 
     /// The trap frame an aborting guest points at (cr2, ec, rip, cs, rflags, rsp, ss), if readable.
     static func trapFrame(_ cookie: GuestAddress?, in memory: GuestMemory) -> [UInt64]? {

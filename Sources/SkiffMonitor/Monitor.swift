@@ -64,7 +64,7 @@ public struct Monitor {
         do { bytes = try ImageFile.read(o.kernel) } catch { throw .image(file: o.kernel, error) }
         let boot: any BootProtocol
         do throws(BootError) {
-            boot = try BootProtocols.select(bytes, arch: .host, options: o) { (m) throws(BootError) in
+            boot = try BootProtocols.forHost(bytes, options: o) { (m) throws(BootError) in
                 do throws(DeviceError) { try ModuleSet.checkNames(o, against: m) } catch { throw .devices(error) }
             }
         } catch { throw MonitorError(error, file: o.kernel) }

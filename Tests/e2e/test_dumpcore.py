@@ -156,3 +156,36 @@ def test_unusable_directory_ends_the_run_at_start(run_skiff, swift_guest, tmp_pa
         assert b"Hello" not in r.stdout, "the guest must not start"
     r = run_skiff("--dumpcore=", guest)
     assert r.returncode == 1 and r.stderr_lines[0] == "skiff: Invalid option: `--dumpcore='", r.describe()
+
+
+# ---------------------------------------------------------------------------
+# aarch64: the arm64 tender inside the nested arm64 KVM machine (nested.py), gdb-multiarch on the host.
+
+@pytest.fixture(scope="module")
+def a64_trap(skiff, tmp_path_factory) -> Path:
+    """Tests/guests/trap built for hvt on aarch64."""
+    b = helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("a64trap"), ("--arch", "aarch64", "--platform", "hvt"))
+    return b.build(helpers.SWIFT_GUESTS_DIR / "trap")
+
+
+@pytest.mark.nested
+@pytest.mark.parametrize("mode", ["overflow", "index"])
+def test_aarch64_swift_trap_core(nested_arm64, arm64_tender, a64_trap, tmp_path, mode):
+    """A Swift runtime trap on arm64 (`brk` through the guest's vector table, HALT 255 with its exception frame):
+    the core's NT_PRSTATUS holds the frame's x0-x30, sp, pc and PSTATE, so gdb-multiarch's `bt` on the
+    host names the trapping function, and pc in the core is the abort line's."""
+    gdbm = shutil.which("gdb-multiarch")
+    if not gdbm:
+        pytest.skip("NO GDB-MULTIARCH: install Debian's gdb-multiarch (scripts/setup) to check arm64 core files")
+    r = nested_arm64.result([str(arm64_tender), "--mem=64", f"--dumpcore={tmp_path}", str(a64_trap), mode], 120)
+    helpers.expect_status(r, 255)
+    core = check_core(r, tmp_path, program="skiff-hvt")
+    g = helpers.run([gdbm, "-batch", "-nx", "-ex", "bt", "-ex", "info registers pc sp", str(a64_trap), str(core)],
+                    timeout=120)
+    assert g.returncode == 0, g.describe()
+    assert "Program terminated with signal SIGABRT" in g.out, g.out
+    frames = [l for l in g.out.splitlines() if l.startswith("#")]
+    assert frames and "4mainyyF" in frames[0], "frame 0 should be App.main (the trapping function):\n" + g.out
+    assert any(" in main ()" in f for f in frames[1:]), "App.main's caller, from the frame's x29/x30:\n" + g.out
+    pc = re.search(r"^pc\s+(0x[0-9a-f]+)", g.out, re.M)
+    assert pc and int(pc[1], 16) != 0, g.out
