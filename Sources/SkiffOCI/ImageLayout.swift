@@ -3,8 +3,10 @@
 // The image's one layer holds the unikernel at /skiff/kernel and block images at /skiff/block/NAME.
 // The run configuration is the image config's Entrypoint, a solo5-hvt command line headed by
 // "skiff-hvt" (the Skiff OCI runtime supplies the host's tender there), and Cmd holds the guest's default
-// arguments (`ctr run IMAGE ID ARGS...` replaces them). The same facts are repeated, for people and
-// tools, as org.skiff.* labels in the config and annotations on the manifest (docs/containers.md).
+// arguments. `ctr run IMAGE ID ARGS...` replaces Entrypoint and Cmd together, so the layer also holds
+// /skiff/skiff.json ({"entrypoint": [...]}): the runtime puts that command line before arguments that do
+// not start with skiff-hvt. The same facts are repeated, for people and tools, as org.skiff.* labels in
+// the config and annotations on the manifest (docs/containers.md).
 
 public struct OCIImageSpec: Sendable {
     public var name: String                 // containerd image name, e.g. docker.io/library/hello:latest
@@ -32,6 +34,8 @@ public struct OCIImageArchive: Sendable {
 
 public enum OCIImage {
     public static let kernelPath = "/skiff/kernel"
+    /// The file in the image (relative to its root) that repeats the Entrypoint for the runtime.
+    public static let runFile = "skiff/skiff.json"
     public static func blockPath(_ name: String) -> String { "/skiff/block/" + name }
 
     /// The OCI platform architecture of an ELF's e_machine (x86_64 → amd64, aarch64 → arm64).
@@ -99,6 +103,7 @@ public enum OCIImage {
         var layer = TarWriter()
         layer.addDirectory("skiff")
         layer.addFile("skiff/kernel", spec.kernel, mode: 0o755)
+        layer.addFile(runFile, JSON.object([JSON.Member("entrypoint", strings(entrypoint(spec)))]).bytes)
         if !spec.blocks.isEmpty {
             layer.addDirectory("skiff/block")
             for b in spec.blocks { layer.addFile("skiff/block/" + b.name, b.data, mode: 0o644) }

@@ -4,6 +4,8 @@
 // static tender bind-mounted read-only at /.skiff/skiff-hvt, /dev/kvm (and /dev/net/tun when it has
 // network devices) as device nodes allowed by its device cgroup. Everything else stays as containerd
 // wrote it, so the tender runs in the container's namespaces and cgroups like any process.
+// When args[0] is something else but the image has /skiff/skiff.json (`ctr run IMAGE ID ARGS...` replaced
+// the Entrypoint), that file's entrypoint goes before the arguments, which become the guest's.
 // Other containers (a Kubernetes pod's pause container, ordinary images) are left untouched.
 
 public struct DeviceNumber: Equatable, Sendable {
@@ -70,10 +72,16 @@ public enum RuntimeSpec {
     }
 
     /// The plan for a Skiff container's config.json, or nil when it is not one (leave it to runc as it is).
-    public static func plan(_ spec: JSON, tender hostTender: String, kvm: DeviceNumber, tun: DeviceNumber)
-        throws(RuntimeSpecError) -> SkiffContainerPlan? {
-        guard isSkiff(spec), var process = spec["process"], var args = process["args"]?.arrayValue?.compactMap({ $0.stringValue })
+    /// `imageEntrypoint` is /skiff/skiff.json's entrypoint when the container's root file system has one.
+    public static func plan(_ spec: JSON, tender hostTender: String, kvm: DeviceNumber, tun: DeviceNumber,
+                            imageEntrypoint: [String]? = nil) throws(RuntimeSpecError) -> SkiffContainerPlan? {
+        guard var process = spec["process"], var args = process["args"]?.arrayValue?.compactMap({ $0.stringValue })
         else { return nil }
+        if !isSkiff(spec) {
+            guard let entry = imageEntrypoint else { return nil }
+            guard entry.first == "skiff-hvt" else { throw RuntimeSpecError(message: "/skiff/skiff.json: entrypoint must start with skiff-hvt") }
+            args = entry + args
+        }
         guard args.count >= 2 else { throw RuntimeSpecError(message: "process.args: skiff-hvt without a kernel") }
         let taps = try taps(args)
         var out = spec
@@ -114,6 +122,21 @@ public enum RuntimeSpec {
         out["linux"] = linux
         let uid = out["process"]?["user"]?["uid"]?.intValue ?? 0
         return SkiffContainerPlan(spec: out, taps: taps, netnsPath: netns, uid: uid)
+    }
+
+    /// The entrypoint in a /skiff/skiff.json file's text.
+    public static func imageEntrypoint(_ text: [UInt8]) throws(RuntimeSpecError) -> [String] {
+        let v: JSON
+        do { v = try JSON.parse(text) } catch { throw RuntimeSpecError(message: "/skiff/skiff.json: \(error.message)") }
+        guard let a = v["entrypoint"]?.arrayValue, !a.isEmpty else {
+            throw RuntimeSpecError(message: "/skiff/skiff.json: no entrypoint array")
+        }
+        var out: [String] = []
+        for e in a {
+            guard let s = e.stringValue else { throw RuntimeSpecError(message: "/skiff/skiff.json: entrypoint holds a non-string") }
+            out.append(s)
+        }
+        return out
     }
 
     /// The uplink a tap is joined to: eth0 if present, else the first interface that is neither lo nor a tap of ours.

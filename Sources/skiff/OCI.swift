@@ -222,7 +222,17 @@ func ociCreate(_ inv: RuntimeInvocation, runc: String, allArgs: [String], log: R
     guard let text = readText(configPath, limit: 1 << 24) else { return execRunc(runc, allArgs, log: log) }
     let spec: JSON
     do { spec = try JSON.parse(text) } catch { log.error("oci runtime: \(configPath): \(error.message)"); return 1 }
-    guard RuntimeSpec.isSkiff(spec) else { return execRunc(runc, allArgs, log: log) }
+    // /skiff/skiff.json in the container's root (a regular file in a real directory: an image's symlink is not followed).
+    var imageEntrypoint: [String]? = nil
+    if !RuntimeSpec.isSkiff(spec) {
+        guard let root = spec["root"]?["path"]?.stringValue else { return execRunc(runc, allArgs, log: log) }
+        let rootfs = root.hasPrefix("/") ? root : bundle + "/" + root
+        guard Host.fileType(rootfs + "/skiff", followLinks: false) == .directory,
+              Host.fileType(rootfs + "/" + OCIImage.runFile, followLinks: false) == .regular,
+              let text = Host.readSmallFile(rootfs + "/" + OCIImage.runFile, max: 65536)
+        else { return execRunc(runc, allArgs, log: log) }
+        do { imageEntrypoint = try RuntimeSpec.imageEntrypoint(text) } catch { log.error("oci runtime: \(id): \(error.message)"); return 1 }
+    }
     guard let exe = Host.executablePath(), let slash = exe.utf8.lastIndex(of: UInt8(ascii: "/")) else {
         log.error("oci runtime: cannot find this executable's directory"); return 1
     }
@@ -231,11 +241,16 @@ func ociCreate(_ inv: RuntimeInvocation, runc: String, allArgs: [String], log: R
         log.error("oci runtime: \(id): the tender \(tender) is missing (it must sit beside skiff)"); return 1
     }
     func misc(_ name: String) -> DeviceNumber? {
-        readText("/sys/class/misc/\(name)/dev").flatMap { DeviceNumber.parse(String($0.split(separator: "\n").first ?? "")) }
+        Host.readSmallFile("/sys/class/misc/\(name)/dev").flatMap {
+            DeviceNumber.parse(String(decoding: $0.prefix { $0 != 0x0a }, as: UTF8.self))
+        }
     }
     guard let kvm = misc("kvm") else { log.error("oci runtime: \(id): /dev/kvm is not available on this host"); return 1 }
     let plan: SkiffContainerPlan?
-    do { plan = try RuntimeSpec.plan(spec, tender: tender, kvm: kvm, tun: misc("tun") ?? DeviceNumber(major: 10, minor: 200)) }
+    do {
+        plan = try RuntimeSpec.plan(spec, tender: tender, kvm: kvm, tun: misc("tun") ?? DeviceNumber(major: 10, minor: 200),
+                                    imageEntrypoint: imageEntrypoint)
+    }
     catch { log.error("oci runtime: \(id): \(error.message)"); return 1 }
     guard let plan else { return execRunc(runc, allArgs, log: log) }
     let tmp = configPath + ".skiff-tmp"
@@ -255,7 +270,7 @@ func ociCreate(_ inv: RuntimeInvocation, runc: String, allArgs: [String], log: R
         _ = runQuietly([runc] + inv.globals + ["delete", "--force", id])
         return 1
     }
-    guard let pidFile = opts["--pid-file"], let pidText = readText(pidFile),
+    guard let pidFile = opts["--pid-file"], let pidText = Host.readSmallFile(pidFile).map({ String(decoding: $0, as: UTF8.self) }),
           let initPid = Int(pidText.split(separator: "\n").first.map(String.init) ?? "") else {
         return fail("no --pid-file from containerd: cannot find the container's network namespace")
     }
@@ -263,7 +278,7 @@ func ociCreate(_ inv: RuntimeInvocation, runc: String, allArgs: [String], log: R
         return fail("network devices need nsenter (util-linux), ip and tc (iproute2) on the host")
     }
     let netns = plan.netnsPath ?? "/proc/\(initPid)/ns/net"
-    let interfaces = RuntimeSpec.interfaces(procNetDev: readText("/proc/\(initPid)/net/dev") ?? "")
+    let interfaces = RuntimeSpec.interfaces(procNetDev: Host.readSmallFile("/proc/\(initPid)/net/dev", max: 65536).map { String(decoding: $0, as: UTF8.self) } ?? "")
     let uplink = RuntimeSpec.uplink(interfaces: interfaces, taps: plan.taps)
     if let persistent = plan.netnsPath {
         let record = JSON.object([JSON.Member("netns", .string(persistent)),

@@ -84,3 +84,20 @@ func config(args: [String], netns: String? = nil) -> JSON {
     #expect(DeviceNumber.parse("10:232") == kvm)
     #expect(DeviceNumber.parse("10") == nil && DeviceNumber.parse("a:b") == nil && DeviceNumber.parse("-1:2") == nil)
 }
+
+@Test func imageEntrypointHeadsReplacedArguments() throws {
+    // `ctr run IMAGE ID a b` replaced Entrypoint and Cmd: /skiff/skiff.json's command line goes first.
+    let entry = try RuntimeSpec.imageEntrypoint(Array(#"{"entrypoint":["skiff-hvt","--mem=16","--","/skiff/kernel"]}"#.utf8))
+    let plan = try #require(try RuntimeSpec.plan(config(args: ["a", "b"]), tender: "/t", kvm: kvm, tun: tun, imageEntrypoint: entry))
+    #expect(plan.spec["process"]?["args"]?.arrayValue?.compactMap { $0.stringValue }
+            == ["/.skiff/skiff-hvt", "--mem=16", "--", "/skiff/kernel", "a", "b"])
+    // A full skiff-hvt command line is used as it is.
+    let full = try #require(try RuntimeSpec.plan(config(args: ["skiff-hvt", "--", "/skiff/kernel"]), tender: "/t", kvm: kvm, tun: tun, imageEntrypoint: entry))
+    #expect(full.spec["process"]?["args"]?.arrayValue?.count == 3)
+    for bad in [#"{"entrypoint":[]}"#, #"{"entrypoint":["sh"]}"#, #"{"entrypoint":[1]}"#, "{"] {
+        #expect(throws: RuntimeSpecError.self, "\(bad)") {
+            try RuntimeSpec.plan(config(args: ["a"]), tender: "/t", kvm: kvm, tun: tun,
+                                 imageEntrypoint: try RuntimeSpec.imageEntrypoint(Array(bad.utf8)))
+        }
+    }
+}
