@@ -26,7 +26,7 @@ import pytest
 import helpers
 from helpers import NetNS, REPO
 
-NS = "skiff-e2e"
+NS = f"skiff-e2e-{os.getpid()}"   # runc keeps state per namespace under /run/containerd/runc: one per run
 
 
 def containerd_missing() -> str | None:
@@ -209,7 +209,7 @@ def ctrd(oci_bin):
 
 
 @pytest.fixture(scope="module")
-def images(oci_bin, swift_builder, tmp_path_factory):
+def images(skiff, swift_builder, tmp_path_factory):
     """image(name, source, *build_options) -> (archive, image name): `skiff oci build` once per name."""
     out = tmp_path_factory.mktemp("oci")
     made: dict[str, tuple[Path, str]] = {}
@@ -219,7 +219,7 @@ def images(oci_bin, swift_builder, tmp_path_factory):
             kernel = swift_builder.build(source)
             archive = out / f"{name}.tar"
             ref = f"skiff.local/{name}:test"
-            r = run([oci_bin / "skiff", "oci", "build", kernel, "-o", archive, "--name", ref, *options])
+            r = run([skiff, "oci", "build", kernel, "-o", archive, "--name", ref, *options])
             assert r.returncode == 0, r.describe()
             made[name] = (archive, ref)
         return made[name]
@@ -283,7 +283,7 @@ def disk(mib: int) -> Path:
     return path
 
 
-def test_oci_build_refuses_bad_input(oci_bin, tmp_path):
+def test_oci_build_refuses_bad_input(skiff, tmp_path):
     notelf = tmp_path / "x.hvt"
     notelf.write_bytes(b"not an elf" * 10)
     cases = [
@@ -294,7 +294,7 @@ def test_oci_build_refuses_bad_input(oci_bin, tmp_path):
         ([notelf, "-o", tmp_path / "o.tar", "--mem=lots"], "--mem=lots"),
     ]
     for args, words in cases:
-        r = run([oci_bin / "skiff", "oci", "build", *args])
+        r = run([skiff, "oci", "build", *args])
         assert r.returncode == 1, r.describe()
         assert r.stderr_lines[0].startswith("skiff: oci build: ") and words in r.stderr_lines[0], r.describe()
     assert not (tmp_path / "o.tar").exists()
