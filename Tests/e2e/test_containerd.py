@@ -121,6 +121,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         found = [f"task {t}" for t in self.tasks()] + [f"container {c}" for c in self.containers()]
         found += [f"mount {m}" for m in self.mounts()]
         found += [f"tender process {p}" for p in tender_pids()]
+        runc_root = Path(f"/run/containerd/runc/{NS}")
+        found += [f"runc state {d.name}" for d in (runc_root.iterdir() if runc_root.exists() else [])]
         # A shim exits a moment after its last container is deleted.
         deadline = time.monotonic() + 10
         while self.shim_pids() and time.monotonic() < deadline:
@@ -147,6 +149,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         for m in reversed(self.mounts()):
             subprocess.run(["umount", "-l", m], stderr=subprocess.DEVNULL)
         shutil.rmtree(self.base, ignore_errors=True)
+        # The runc shim keeps runc's state per containerd namespace there; its containers are gone.
+        try:
+            os.rmdir(f"/run/containerd/runc/{NS}")
+        except OSError:
+            pass
 
 
 def read_until(p: subprocess.Popen, want: bytes, timeout: float) -> bytes:
@@ -227,6 +234,15 @@ def images(skiff, swift_builder, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def disk(tmp_path_factory) -> Path:
+    """A 4 MiB zero block image (copied into the images that name it)."""
+    path = tmp_path_factory.mktemp("disk") / "disk.img"
+    with open(path, "wb") as f:
+        f.truncate(4 << 20)
+    return path
+
+
+@pytest.fixture(scope="module")
 def imported(ctrd, images):
     """imported(name, source, *options) -> image name, imported into the private containerd."""
     done: set[str] = set()
@@ -243,9 +259,9 @@ def imported(ctrd, images):
 # ---------------------------------------------------------------------------
 # The image archive (no containerd needed)
 
-def test_oci_build_archive_is_an_oci_layout(images):
+def test_oci_build_archive_is_an_oci_layout(images, disk):
     """Blobs named by their SHA-256 (checked here with hashlib), the run configuration in config and annotations."""
-    archive, ref = images("blk", helpers.EXAMPLES_DIR / "blockcheck", "--mem=32", "--block:storage=" + str(disk(4)),
+    archive, ref = images("blk", helpers.EXAMPLES_DIR / "blockcheck", "--mem=32", "--block:storage=" + str(disk),
                           "--net:service0", "--", "7")
     with tarfile.open(archive) as tf:
         files = {m.name: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}
@@ -273,14 +289,6 @@ def test_oci_build_archive_is_an_oci_layout(images):
         assert members["skiff/kernel"].mode & 0o111
         assert members["skiff/block/storage"].size == 4 << 20
         assert json.loads(layer.extractfile("skiff/skiff.json").read())["entrypoint"] == config["config"]["Entrypoint"]
-
-
-def disk(mib: int) -> Path:
-    path = Path(tempfile.gettempdir()) / f"skiff-oci-disk-{os.getpid()}-{mib}.img"
-    if not path.exists():
-        with open(path, "wb") as f:
-            f.truncate(mib << 20)
-    return path
 
 
 def test_oci_build_refuses_bad_input(skiff, tmp_path):
@@ -379,9 +387,9 @@ def test_netecho_in_container_network_namespace(ctrd, imported):
         outside.destroy()
 
 
-def test_block_device_from_image_and_from_mount(ctrd, imported, tmp_path):
+def test_block_device_from_image_and_from_mount(ctrd, imported, disk, tmp_path):
     """--block from the image's own file, and the same device replaced by a host file bind-mounted over it."""
-    image = imported("blockcheck", helpers.EXAMPLES_DIR / "blockcheck", "--mem=32", "--block:storage=" + str(disk(4)))
+    image = imported("blockcheck", helpers.EXAMPLES_DIR / "blockcheck", "--mem=32", "--block:storage=" + str(disk))
     r = run(ctrd.run_argv(image, "blk-image", "5"), timeout=120)
     assert r.returncode == 0 and "SUCCESS" in r.out, r.describe()
     host = tmp_path / "host.img"
