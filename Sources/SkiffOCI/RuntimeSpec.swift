@@ -27,6 +27,8 @@ public struct SkiffContainerPlan: Equatable, Sendable {
     public var taps: [String]
     /// The container's network namespace when config.json names one (a path), else nil (runc makes a new one).
     public var netnsPath: String?
+    /// Whether the container has a network namespace of its own (no: it shares the runtime's, e.g. `ctr run --net-host`).
+    public var hasNetworkNamespace: Bool
     /// The uid the tender runs as (taps are created owned by it, so it opens them without CAP_NET_ADMIN).
     public var uid: Int
 }
@@ -116,12 +118,18 @@ public enum RuntimeSpec {
         linux["resources"] = resources
 
         var netns: String? = nil
+        var hasNetworkNamespace = false
         for ns in linux["namespaces"]?.arrayValue ?? [] where ns["type"]?.stringValue == "network" {
+            hasNetworkNamespace = true
             if let p = ns["path"]?.stringValue, !p.isEmpty { netns = p }
+        }
+        // Taps in the host's namespace, and its uplink redirected to a VM, would take the host off its network.
+        if !taps.isEmpty && !hasNetworkNamespace {
+            throw RuntimeSpecError(message: "network devices need the container's own network namespace (not the host's)")
         }
         out["linux"] = linux
         let uid = out["process"]?["user"]?["uid"]?.intValue ?? 0
-        return SkiffContainerPlan(spec: out, taps: taps, netnsPath: netns, uid: uid)
+        return SkiffContainerPlan(spec: out, taps: taps, netnsPath: netns, hasNetworkNamespace: hasNetworkNamespace, uid: uid)
     }
 
     /// The entrypoint in a /skiff/skiff.json file's text.

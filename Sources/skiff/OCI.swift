@@ -109,54 +109,6 @@ func runQuietly(_ argv: [String]) -> Bool {
     return st == 0
 }
 
-struct RuntimeInvocation {
-    var globals: [String] = []
-    var root = "/run/runc"
-    var log: String? = nil
-    var command: String? = nil
-    var rest: [String] = []
-
-    /// runc's global options that take a value (as containerd's go-runc passes them).
-    static let valued = ["--root", "--log", "--log-format", "--criu", "--rootless"]
-
-    init(_ args: [String]) {
-        var i = 0
-        while i < args.count, args[i].hasPrefix("-") {
-            let a = args[i]
-            globals.append(a)
-            var key = a, val: String? = nil
-            if let eq = a.utf8.firstIndex(of: UInt8(ascii: "=")) {
-                key = String(a[..<eq]); val = String(a[a.index(after: eq)...])
-            } else if RuntimeInvocation.valued.contains(a), i + 1 < args.count {
-                i += 1; val = args[i]; globals.append(args[i])
-            }
-            if key == "--root", let v = val { root = v }
-            if key == "--log", let v = val { log = v }
-            i += 1
-        }
-        if i < args.count { command = args[i]; rest = Array(args[(i + 1)...]) }
-    }
-
-    /// A command's option value (--name VALUE or --name=VALUE), and its container id (the last operand).
-    func option(_ names: [String], valued: [String]) -> (values: [String: String], id: String?) {
-        var values: [String: String] = [:]
-        var id: String? = nil
-        var i = 0
-        while i < rest.count {
-            let a = rest[i]
-            if a.hasPrefix("-") {
-                if let eq = a.utf8.firstIndex(of: UInt8(ascii: "=")) {
-                    values[String(a[..<eq])] = String(a[a.index(after: eq)...])
-                } else if valued.contains(a), i + 1 < rest.count {
-                    values[a] = rest[i + 1]; i += 1
-                }
-            } else { id = a }
-            i += 1
-        }
-        return (values, id)
-    }
-}
-
 final class RuntimeLog {
     let path: String?
     init(_ path: String?) { self.path = path }
@@ -177,6 +129,12 @@ func execRunc(_ runc: String, _ args: [String], log: RuntimeLog) -> Int32 {
     return 1
 }
 
+/// Do two paths name the same file (a namespace: same device and inode)?
+func sameFile(_ a: String, _ b: String) -> Bool {
+    var sa = stat(), sb = stat()
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
+}
+
 func readText(_ path: String, limit: Int = 1 << 22) -> String? {
     (try? Host.readFile(path, limit: limit)).map { String(decoding: $0, as: UTF8.self) }
 }
@@ -191,7 +149,7 @@ func ociRuntimeMain(_ args: [String]) -> Int32 {
     switch inv.command {
     case "create": return ociCreate(inv, runc: runc, allArgs: args, log: log)
     case "delete":
-        if let id = inv.option([], valued: []).id { cleanupNetwork(root: inv.root, id: id) }
+        if let id = inv.operands(valued: []).id { cleanupNetwork(root: inv.root, id: id) }
         return execRunc(runc, args, log: log)
     default:
         return execRunc(runc, args, log: log)
@@ -215,7 +173,7 @@ func cleanupNetwork(root: String, id: String) {
 }
 
 func ociCreate(_ inv: RuntimeInvocation, runc: String, allArgs: [String], log: RuntimeLog) -> Int32 {
-    let (opts, maybeID) = inv.option([], valued: ["--bundle", "-b", "--pid-file", "--console-socket", "--preserve-fds"])
+    let (opts, maybeID) = inv.operands(valued: RuntimeInvocation.createValued)
     guard let id = maybeID else { return execRunc(runc, allArgs, log: log) }   // runc says what is missing
     let bundle = opts["--bundle"] ?? opts["-b"] ?? "."
     let configPath = bundle + "/config.json"
@@ -253,6 +211,10 @@ func ociCreate(_ inv: RuntimeInvocation, runc: String, allArgs: [String], log: R
     }
     catch { log.error("oci runtime: \(id): \(error.message)"); return 1 }
     guard let plan else { return execRunc(runc, allArgs, log: log) }
+    if !plan.taps.isEmpty, let path = plan.netnsPath, sameFile(path, "/proc/self/ns/net") {
+        log.error("oci runtime: \(id): network devices need the container's own network namespace, and \(path) is the host's")
+        return 1
+    }
     let tmp = configPath + ".skiff-tmp"
     if let e = writeFile(tmp, plan.spec.bytes) { log.error("oci runtime: \(tmp): \(errnoString(e))"); return 1 }
     guard rename(tmp, configPath) == 0 else { log.error("oci runtime: \(configPath): \(errnoString(errno))"); return 1 }

@@ -101,3 +101,13 @@ func config(args: [String], netns: String? = nil) -> JSON {
         }
     }
 }
+
+@Test func networkDevicesRefuseTheHostNamespace() {
+    // No network namespace in config.json: the container would share the runtime's (ctr run --net-host).
+    var spec = config(args: ["skiff-hvt", "--net:service0=tap0", "--", "/k"])
+    spec["linux"]?["namespaces"] = .array([.object([JSON.Member("type", .string("pid"))])])
+    #expect(throws: RuntimeSpecError.self) { try RuntimeSpec.plan(spec, tender: "/t", kvm: kvm, tun: tun) }
+    // Without network devices the host's namespace is fine.
+    spec["process"]?["args"] = .array(["skiff-hvt", "--", "/k"].map { .string($0) })
+    #expect((try? RuntimeSpec.plan(spec, tender: "/t", kvm: kvm, tun: tun))??.hasNetworkNamespace == false)
+}
