@@ -431,3 +431,15 @@ def test_runtime_errors_are_one_line(ctrd, oci_bin, tmp_path):
     (bundle / "config.json").write_text(json.dumps({"process": {"args": ["skiff-hvt"]}, "root": {"path": "rootfs"}}))
     r = run([oci_bin / "skiff-oci-runtime", "--root", tmp_path / "state", "create", "--bundle", bundle, "bad"])
     assert r.returncode == 1 and "skiff-hvt without a kernel" in r.stderr, r.describe()
+
+
+def test_network_devices_refuse_the_host_namespace(ctrd, imported):
+    """`ctr run --net-host` of an image with a network device: refused in one line, the host's links untouched."""
+    netecho = imported("netecho", helpers.EXAMPLES_DIR / "netecho", "--mem=32", "--net:service0", "--", "10.77.0.2")
+    had_tap0 = run(["ip", "link", "show", "tap0"]).returncode == 0
+    qdiscs = run(["tc", "qdisc", "show"]).out
+    r = run(ctrd.run_argv(netecho, "net-host", options=("--net-host",)))
+    assert r.returncode != 0 and "network devices need the container's own network namespace" in r.out, r.describe()
+    assert (run(["ip", "link", "show", "tap0"]).returncode == 0) == had_tap0
+    assert run(["tc", "qdisc", "show"]).out == qdiscs
+    assert not ctrd.leftovers()
