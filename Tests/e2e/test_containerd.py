@@ -443,3 +443,50 @@ def test_network_devices_refuse_the_host_namespace(ctrd, imported):
     assert (run(["ip", "link", "show", "tap0"]).returncode == 0) == had_tap0
     assert run(["tc", "qdisc", "show"]).out == qdiscs
     assert not ctrd.leftovers()
+
+
+def plain_image(path: Path, ref: str, files: dict[str, tuple[bytes, int]], entrypoint: list[str]) -> Path:
+    """An ordinary OCI image archive (no /skiff/skiff.json), written here independently of `skiff oci build`."""
+    def tar_bytes(members: dict[str, tuple[bytes, int]]) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+            for name, (data, mode) in members.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), mode
+                tf.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    def blob(data: bytes) -> tuple[str, bytes]:
+        return "sha256:" + hashlib.sha256(data).hexdigest(), data
+    layer = blob(tar_bytes(files))
+    config = blob(json.dumps({"architecture": "amd64", "os": "linux", "config": {"Entrypoint": entrypoint},
+                              "rootfs": {"type": "layers", "diff_ids": [layer[0]]}}).encode())
+    manifest = blob(json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config[0], "size": len(config[1])},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer[0], "size": len(layer[1])}],
+    }).encode())
+    index = {"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest[0], "size": len(manifest[1]),
+        "platform": {"architecture": "amd64", "os": "linux"}, "annotations": {"io.containerd.image.name": ref}}]}
+    outer = {"oci-layout": (b'{"imageLayoutVersion":"1.0.0"}', 0o644), "index.json": (json.dumps(index).encode(), 0o644)}
+    for digest, data in (layer, config, manifest):
+        outer["blobs/sha256/" + digest.split(":")[1]] = (data, 0o644)
+    path.write_bytes(tar_bytes(outer))
+    return path
+
+
+def test_ordinary_containers_pass_through(ctrd, oci_bin, swift_builder, tmp_path):
+    """A container that is not a Skiff one (a pod's pause container, any image) is runc's, untouched: it runs,
+    and gets no /dev/kvm (the same static tender under another name cannot open it)."""
+    kernel = swift_builder.build(helpers.EXAMPLES_DIR / "hello").read_bytes()
+    tool = (oci_bin / "skiff-hvt").read_bytes()
+    ref = "skiff.local/plain:test"
+    ctrd.import_image(plain_image(tmp_path / "plain.tar", ref, {"bin/tool": (tool, 0o755), "k": (kernel, 0o644)},
+                                  ["/bin/tool", "--version"]))
+    r = run(ctrd.run_argv(ref, "plain-version"))
+    assert r.returncode == 0 and "(Solo5 hvt tender compatible)" in r.out, r.describe()
+    r = run(ctrd.run_argv(ref, "plain-kvm", "/bin/tool", "--", "/k"))
+    assert r.returncode == 1 and "/dev/kvm" in r.out, r.describe()
+    assert "hello" not in r.out
+    assert not ctrd.leftovers()
