@@ -241,21 +241,37 @@ func ociCreate(_ inv: RuntimeInvocation, runc: String, allArgs: [String], log: R
     }
     let netns = plan.netnsPath ?? "/proc/\(initPid)/ns/net"
     let interfaces = RuntimeSpec.interfaces(procNetDev: Host.readSmallFile("/proc/\(initPid)/net/dev", max: 65536).map { String(decoding: $0, as: UTF8.self) } ?? "")
+    // Never touch an interface the namespace already has (the image names its taps): only what we make is undone.
+    for tap in plan.taps where interfaces.contains(tap) {
+        return fail("its network namespace already has an interface \(tap)")
+    }
     let uplink = RuntimeSpec.uplink(interfaces: interfaces, taps: plan.taps)
-    if let persistent = plan.netnsPath {
-        let record = JSON.object([JSON.Member("netns", .string(persistent)),
-                                  JSON.Member("taps", .array(plan.taps.map { .string($0) })),
-                                  JSON.Member("uplink", uplink.map { .string($0) } ?? .null)])
-        if let e = writeFile(networkRecordPath(root: inv.root, id: id), record.bytes) {
-            return fail("cannot record its network setup: \(errnoString(e))")
+    func inNamespace(_ cmd: [String]) -> Bool {
+        runQuietly([nsenter, "--net=" + netns, cmd[0] == "ip" ? ip : tc] + cmd.dropFirst())
+    }
+    var made: [String] = [], redirected: String? = nil
+    func undo() {
+        for (n, tap) in made.enumerated() {
+            for cmd in RuntimeSpec.cleanupCommands(tap: tap, uplink: n == 0 ? redirected : nil) { _ = inNamespace(cmd) }
         }
     }
     for (n, tap) in plan.taps.enumerated() {
         for cmd in RuntimeSpec.networkCommands(tap: tap, uid: plan.uid, uplink: n == 0 ? uplink : nil) {
-            if !runQuietly([nsenter, "--net=" + netns, cmd[0] == "ip" ? ip : tc] + cmd.dropFirst()) {
-                cleanupNetwork(root: inv.root, id: id)
+            guard inNamespace(cmd) else {
+                undo()
                 return fail("in its network namespace, '\(cmd.joined(separator: " "))' failed")
             }
+            if cmd[1] == "tuntap" { made.append(tap) }
+            if cmd[0] == "tc" && cmd[1] == "qdisc" && cmd[4] != tap { redirected = cmd[4] }
+        }
+    }
+    if let persistent = plan.netnsPath {
+        let record = JSON.object([JSON.Member("netns", .string(persistent)),
+                                  JSON.Member("taps", .array(made.map { .string($0) })),
+                                  JSON.Member("uplink", redirected.map { .string($0) } ?? .null)])
+        if let e = writeFile(networkRecordPath(root: inv.root, id: id), record.bytes) {
+            undo()
+            return fail("cannot record its network setup: \(errnoString(e))")
         }
     }
     return 0

@@ -490,3 +490,22 @@ def test_ordinary_containers_pass_through(ctrd, oci_bin, swift_builder, tmp_path
     assert r.returncode == 1 and "/dev/kvm" in r.out, r.describe()
     assert "hello" not in r.out
     assert not ctrd.leftovers()
+
+
+def test_tap_names_never_take_an_existing_interface(ctrd, imported):
+    """An image whose tap is named like the namespace's own uplink (eth0) is refused, and eth0 survives."""
+    image = imported("netecho-eth0", helpers.EXAMPLES_DIR / "netecho", "--mem=32", "--net:service0=eth0")
+    ns, peer = NetNS(), NetNS()
+    try:
+        ns.create()
+        peer.create()
+        r = run(["ip", "link", "add", "eth0", "netns", ns.name, "type", "veth", "peer", "name", "eth0", "netns", peer.name])
+        assert r.returncode == 0, r.describe()
+        r = run(ctrd.run_argv(image, "eth0-clash", options=("--with-ns", f"network:/var/run/netns/{ns.name}")))
+        assert r.returncode != 0 and "already has an interface eth0" in r.out, r.describe()
+        assert ns.ip("link", "show", "eth0", check=False).returncode == 0, "the namespace lost its eth0"
+        assert "ingress" not in run(["tc", "-n", ns.name, "qdisc", "show"]).out
+        assert not ctrd.leftovers()
+    finally:
+        ns.destroy()
+        peer.destroy()
