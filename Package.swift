@@ -50,11 +50,13 @@ let package = Package(
         .target(name: "SkiffQEMU", dependencies: ["SkiffCore", "SkiffModules"]),
         // Guest image builder (`skiff build`): drives swiftc, clang and ld.lld.
         .target(name: "SkiffBuild", dependencies: ["SkiffCore", "SkiffArchX86_64"]),
+        // OCI images and the containerd runtime's config rewrite (`skiff oci`): JSON, SHA-256, tar; pure.
+        .target(name: "SkiffOCI"),
         // The per-VM tender (solo5-hvt's command line); also built as Embedded Swift by scripts/build.
         .executableTarget(name: "skiff-hvt", dependencies: ["SkiffCore", "SkiffMonitor"]),
         .executableTarget(
             name: "skiff",
-            dependencies: ["SkiffCore", "SkiffMonitor", "SkiffModules", "SkiffBuild", "SkiffQEMU"]),
+            dependencies: ["SkiffCore", "SkiffMonitor", "SkiffModules", "SkiffBuild", "SkiffQEMU", "SkiffOCI"]),
 
         // Unit tests mirror the library targets; helpers they share.
         .target(name: "SkiffTestSupport", dependencies: ["SkiffCore", "SkiffModules"], path: "Tests/SkiffTestSupport"),
@@ -69,5 +71,6 @@ let package = Package(
         .testTarget(name: "SkiffMonitorTests", dependencies: ["SkiffMonitor", "SkiffCore", "SkiffModules"]),
         .testTarget(name: "SkiffBuildTests", dependencies: ["SkiffBuild", "SkiffCore", "SkiffBoot"]),
         .testTarget(name: "SkiffQEMUTests", dependencies: ["SkiffQEMU", "SkiffCore"]),
+        .testTarget(name: "SkiffOCITests", dependencies: ["SkiffOCI"]),
     ]
 )

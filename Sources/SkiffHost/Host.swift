@@ -241,12 +241,17 @@ public enum Host {
     /// The environment variable `name`, if set.
     public static func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 
-    /// Starts `argv[0]` (a path) with `argv`, stdin from /dev/null when asked; returns the pid or an errno.
-    public static func spawn(_ argv: [String], stdinFromNull: Bool = false) -> Result<pid_t, SpawnError> {
+    /// Starts `argv[0]` (a path) with `argv`, stdin from /dev/null when asked (and stdout and stderr too,
+    /// when `quiet`: the OCI runtime's helpers must not write into a container's output); returns the pid or an errno.
+    public static func spawn(_ argv: [String], stdinFromNull: Bool = false, quiet: Bool = false) -> Result<pid_t, SpawnError> {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        if stdinFromNull { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
+        if stdinFromNull || quiet { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
+        if quiet {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
         let cargs = argv.map { strdup($0) }
         defer { cargs.forEach { free($0) } }
         var cargv = cargs + [nil]

@@ -5,6 +5,7 @@ import SkiffMonitor
 import SkiffModules
 import SkiffBuild
 import SkiffQEMU
+import SkiffOCI
 
 
 func emit(_ fd: Int32, _ s: String) { Host.writeLine(fd, s) }
@@ -17,6 +18,8 @@ let topUsage = """
       inspect [--json] KERNEL               print an image's ABI note and manifest
       inspect --dtb [OPTIONS] IMAGE [ARGS]  print the device tree skiff-hvt writes for an arm64 Image
       bench [--json] [--update-docs]        run the benchmarks (scripts/bench of the source tree)
+      oci build KERNEL -o OUT.tar [...]     package a unikernel as an OCI image (docs/containers.md)
+      oci runtime ...                       the OCI runtime containerd runs (runc's CLI; also as skiff-oci-runtime)
       --version                             print the version
     """
 
@@ -74,6 +77,7 @@ func skiffMain() -> Int32 {
     if prog == "solo5-hvt" || prog == "solo5-hvt-debug" || prog == "skiff-hvt" {
         return Tender.main(args, rawArguments: Array(rawArguments.dropFirst()), program: prog)
     }
+    if prog == "skiff-oci-runtime" { return ociRuntimeMain(args) }
     guard let cmd = args.first else { emit(2, topUsage); return 1 }
     args.removeFirst()
     switch cmd {
@@ -81,6 +85,7 @@ func skiffMain() -> Int32 {
     case "build": return skiffBuildMain(args)
     case "inspect": return inspectCommand(args)
     case "bench": return benchCommand(args)
+    case "oci": return ociCommand(args)
     case "--version", "version": printVersion(); return 0
     case "--help", "-h", "help": emit(1, topUsage); return 0
     default:
