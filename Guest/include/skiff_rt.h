@@ -16,7 +16,11 @@
 #include <stdint.h>
 #include "hvt_abi.h"
 #include "skiff_block_ring.h"
+#if defined(__linux__) || defined(__APPLE__)
+#include "skiff_host_cpu.h"  /* a hosted build: Guest/host, the editor shim (Guest/Package.swift) */
+#else
 #include "skiff_cpu.h"   /* Guest/arch/<arch>: skiff_rdtsc() */
+#endif
 
 #ifdef __cplusplus
 extern "C" {
