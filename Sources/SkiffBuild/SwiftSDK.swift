@@ -131,9 +131,17 @@ public enum SwiftSDK {
         return swift
     }
 
-    /// Where `swift sdk` keeps bundles: `--swift-sdks-path`, else ~/.swiftpm/swift-sdks.
+    /// Where `swift sdk` keeps bundles: `--swift-sdks-path`, else ~/.swiftpm/swift-sdks, with ~ the
+    /// user's home directory from /etc/passwd (SwiftPM's choice on Linux: it does not read $HOME).
     static func sdksDirectory(_ given: String?) -> String? {
         if let given { return given }
+        let uid = String(getuid())
+        if let passwd = try? FileSystem.readFile("/etc/passwd") {
+            for line in String(decoding: passwd, as: UTF8.self).split(separator: "\n") {
+                let f = line.split(separator: ":", omittingEmptySubsequences: false)
+                if f.count >= 6, f[2] == uid { return String(f[5]) + "/.swiftpm/swift-sdks" }
+            }
+        }
         return FileSystem.environment("HOME").map { $0 + "/.swiftpm/swift-sdks" }
     }
 
