@@ -21,3 +21,9 @@ let package = Package(
         .target(name: "Skiff", dependencies: ["SkiffRuntime"], path: "Skiff"),
     ]
 )
+
+// Documentation (scripts/docs: `swift package generate-documentation --target Skiff`): swift-docc-plugin
+// only when SKIFF_DOCC is set, so the unikernel packages that depend on this one resolve nothing more.
+if Context.environment["SKIFF_DOCC"] != nil {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"))
+}
