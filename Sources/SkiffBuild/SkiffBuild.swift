@@ -369,6 +369,13 @@ struct PackageSource {
         let manifest = path + "/manifest.json"
         var platform: (String, String)?
         let text = String(decoding: try FileSystem.readFile(path + "/Package.swift"), as: UTF8.self)
+        // skiff build compiles the target alone: a package with dependencies besides Skiff is SwiftPM's to build.
+        let dependencies = text.split(separator: "\n").filter { line in
+            !line.drop(while: { $0 == " " }).hasPrefix("//") && PackageSource.contains(Array(line.utf8), Array(".package(".utf8))
+        }
+        guard dependencies.count <= 1 else {
+            throw BuildError("\(path): the package has dependencies besides Skiff: build it with swift build --swift-sdk skiff-ARCH-PLATFORM")
+        }
         for line in text.split(separator: "\n") where line.hasPrefix(ProjectInit.platformMarker) {
             let value = line.dropFirst(ProjectInit.platformMarker.count).split(separator: " ").first.map(String.init) ?? ""
             guard let dash = value.firstIndex(of: "-") else {
@@ -378,6 +385,15 @@ struct PackageSource {
         }
         return PackageSource(root: path, target: targets[0].0, sources: targets[0].1,
                              manifest: FileSystem.kind(manifest) == .file ? manifest : nil, platform: platform)
+    }
+
+    /// True when `needle` occurs in `haystack` (bytes; no Foundation).
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard needle.count <= haystack.count else { return false }
+        for i in 0...(haystack.count - needle.count) where haystack[i..<(i + needle.count)].elementsEqual(needle) {
+            return true
+        }
+        return false
     }
 
     static func swiftFiles(_ dir: String) throws(BuildError) -> [String] {

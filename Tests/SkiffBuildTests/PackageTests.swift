@@ -78,7 +78,19 @@ func scratchDirectory(_ tag: String) -> String {
     } catch {
         #expect(error.message.contains("2 targets (App, Lib)") && error.message.contains("swift build --swift-sdk"))
     }
-    #expect(shell("printf '// skiff-platform: x86_64\\n' > \(dir)/Package.swift && rm -r \(dir)/Sources/Lib") == 0)
+    // Dependencies besides Skiff: SwiftPM's to build (commented-out lines do not count).
+    #expect(shell("rm -r \(dir)/Sources/Lib && printf '  .package(path: \"/s/Guest\"),\\n  // .package(path: \"x\"),\\n' > \(dir)/Package.swift") == 0)
+    #expect(try PackageSource.open(dir) != nil)
+    #expect(shell("printf '  .package(path: \"Other\"),\\n' >> \(dir)/Package.swift") == 0)
+    do {
+        _ = try PackageSource.open(dir)
+        Issue.record("a package with a dependency accepted")
+    } catch {
+        #expect(error.message.contains("dependencies besides Skiff"))
+    }
+    #expect(PackageSource.contains(Array("ab.package(c".utf8), Array(".package(".utf8)))
+    #expect(!PackageSource.contains(Array(".packag".utf8), Array(".package(".utf8)))
+    #expect(shell("printf '// skiff-platform: x86_64\\n' > \(dir)/Package.swift") == 0)
     #expect(throws: BuildError.self) { try PackageSource.open(dir) }    // no dash: not ARCH-PLATFORM
 }
 
