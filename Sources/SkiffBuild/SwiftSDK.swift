@@ -218,8 +218,11 @@ public func skiffLinkMain(_ args: [String]) -> Int32 {
             }
             i += 1
         }
+        guard i < args.count else {
+            throw BuildError("missing -- CLANG-ARGS (usage: skiff link --arch A --platform P -- CLANG-ARGS...; the Swift SDKs' linker driver)")
+        }
         let platform = try Platform.select(arch: arch, platform: platformName)
-        var driver = Array(args.dropFirst(min(i + 1, args.count)))
+        var driver = Array(args.dropFirst(i + 1))
         // SwiftPM also compiles C targets with the tools directory's clang: anything but a link
         // (-c, -E, -S, a query) goes to the real clang unchanged.
         let compiles = driver.contains { $0 == "-c" || $0 == "-E" || $0 == "-S" || $0 == "-fsyntax-only" || $0.hasPrefix("-print") || $0 == "--version" }

@@ -125,6 +125,19 @@ def test_init_refuses_bad_names_and_existing_directories(installed: Installed):
     assert not any((installed.work / "taken").iterdir())
 
 
+def test_sdk_and_link_commands(installed: Installed):
+    r = installed.ok([installed.skiff, "sdk", "list"], cwd=installed.work)
+    assert r.stdout.decode().split() == [f"skiff-{a}-{p}" for a, p, _, _ in PLATFORMS], r.describe()
+    for argv, prefix in [(["sdk"], "skiff sdk: missing command"), (["sdk", "bogus"], "skiff sdk: bad arguments"),
+                         (["link"], "skiff link: missing --"), (["link", "--arch", "x86_64", "--platform", "nope", "--", "a.o"],
+                                                               "skiff link: --platform nope is not supported")]:
+        r = installed.run([installed.skiff] + argv, cwd=installed.work)
+        assert r.returncode == 1 and r.stderr_lines and r.stderr_lines[0].startswith(prefix), r.describe()
+    # The bundle as installed: each SDK's clang is `skiff link` of the installed skiff.
+    script = (installed.sdks / "skiff.artifactbundle" / "skiff-x86_64-hvt" / "bin" / "clang").read_text()
+    assert f"exec {installed.skiff} link --arch x86_64 --platform hvt --" in script, script
+
+
 def test_init_build_run_hvt(installed: Installed):
     pkg = installed.work / "hello"
     if not pkg.exists():
