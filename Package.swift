@@ -74,3 +74,9 @@ let package = Package(
         .testTarget(name: "SkiffOCITests", dependencies: ["SkiffOCI"]),
     ]
 )
+
+// Documentation (scripts/docs: `swift package generate-documentation --target SkiffMonitor`): swift-docc-plugin
+// only when SKIFF_DOCC is set, so ordinary builds (and CI's unit tests) resolve no package at all.
+if Context.environment["SKIFF_DOCC"] != nil {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"))
+}

@@ -41,7 +41,7 @@ public struct BlockDevice {
     }
 
     /// Writes `buffer.count` bytes starting at byte `offset`; the same rules
-    /// as ``read(at:into:)`` apply. The corresponding hypercall is
+    /// as ``read(at:into:)-(_,UnsafeMutableRawBufferPointer)`` apply. The corresponding hypercall is
     /// `BLOCK_WRITE`.
     public func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) throws(SkiffError) {
         try check(offset, buffer.count)
@@ -59,7 +59,7 @@ public struct BlockDevice {
         if r != 0 { throw SkiffError(result: r) }
     }
 
-    /// Writes all of `buffer` at `offset` (same rules as ``read(at:into:)``).
+    /// Writes all of `buffer` at `offset` (same rules as ``read(at:into:)-(_,[UInt8])``).
     public func write(at offset: UInt64, from buffer: [UInt8]) throws(SkiffError) {
         try check(offset, buffer.count)
         let r = buffer.withUnsafeBytes { b in

@@ -6,6 +6,7 @@ public struct NetSet: Equatable {
     /// The raw `ready_set` bits of the `POLL` hypercall.
     public var rawValue: UInt64
 
+    /// A set from its bits: bit `h` set means the device with handle `h` is ready.
     public init(rawValue: UInt64) {
         self.rawValue = rawValue
     }

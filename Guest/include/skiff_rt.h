@@ -16,7 +16,12 @@
 #include <stdint.h>
 #include "hvt_abi.h"
 #include "skiff_block_ring.h"
+#if __has_include("skiff_cpu.h")
 #include "skiff_cpu.h"   /* Guest/arch/<arch>: skiff_rdtsc() */
+#else
+/* No architecture directory on the include path: a host build of Guest/Package.swift (editors). */
+#include "skiff_host_cpu.h"
+#endif
 
 #ifdef __cplusplus
 extern "C" {

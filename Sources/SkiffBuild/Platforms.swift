@@ -27,6 +27,9 @@ struct Platform: Equatable, Sendable {
     /// chooses the platform, C code never infers it from the architecture.
     var define: String { "SKIFF_PLATFORM_" + name.uppercased() }
 
+    /// The Swift SDK of this row (`skiff-x86_64-hvt`): `swift build --swift-sdk NAME` (SwiftSDK.swift).
+    var sdkName: String { "skiff-\(arch)-\(name)" }
+
     enum PostLink: Equatable, Sendable {
         /// hvt: page tables written into the image, then the hvt loader's
         /// checks (ImagePatcher.swift); OUT is the ELF.

@@ -16,8 +16,10 @@ public struct BuildOptions: Equatable, Sendable {
     public var debugInfo = false
 
     public static let usage = """
-        usage: skiff build PATH [-o OUT] [--arch x86_64] [--platform P] [-g] [--verbose]
-          PATH       a .swift file, or a directory of .swift files (+ optional manifest.json)
+        usage: skiff build [PATH] [-o OUT] [--arch x86_64] [--platform P] [-g] [--verbose]
+          PATH       a Swift package made by skiff init (default: the current directory,
+                     when it has a Package.swift), a .swift file, or a directory of .swift
+                     files (+ optional manifest.json)
           -o OUT     the unikernel to write (default: NAME.hvt)
           --arch A   target architecture: x86_64 (default; hvt) or aarch64 (QEMU virt
                      Image + OUT.elf; docs/boot-aarch64.md)
@@ -74,11 +76,16 @@ public struct BuildOptions: Equatable, Sendable {
             }
             i += 1
         }
-        guard let source else { throw BuildError("missing PATH (a .swift file or a directory)") }
+        if source == nil && FileSystem.kind("Package.swift") == .file { source = "." }
+        guard let source else { throw BuildError("missing PATH (a package, a .swift file or a directory)") }
+        let package = try PackageSource.open(source)
+        if arch == nil && platformName == nil, let p = package?.platform {
+            arch = p.0; platformName = p.1
+        }
         let platform = try Platform.select(arch: arch, platform: platformName)
         var out = output ?? ""
         if out.isEmpty {
-            var base = FileSystem.basename(source)
+            var base = package?.target ?? FileSystem.basename(source)
             if base.hasSuffix(".swift") { base = String(base.dropLast(6)) }
             if base.isEmpty || base == "." || base == ".." { base = "unikernel" }
             out = base + platform.outputSuffix
@@ -153,8 +160,30 @@ struct Builder {
     }
 
     func run() throws(BuildError) {
-        let platform = self.platform
         let (sources, manifestPath) = try collectSources()
+        let isPackage = try PackageSource.open(options.source) != nil
+        try build(manifestPath: manifestPath, linkerArguments: [], linksSkiffModule: true) { (tools, flags, runtimeDir, tmp) throws(BuildError) in
+            // SwiftPM's rule in a package: a main.swift holds top-level code (no -parse-as-library).
+            var appFlags = flags.swift
+            if isPackage, sources.contains(where: { FileSystem.basename($0) == "main.swift" }) {
+                appFlags.removeAll { $0 == "-parse-as-library" }
+            }
+            try Processes.run([Command(executable: tools.swiftc, arguments: appFlags + [
+                "-module-name", "SkiffApp", "-I", runtimeDir, "-c", "-o", tmp + "/app.o"] + sources)],
+                verbose: options.verbose)
+            return [tmp + "/app.o"]
+        }
+    }
+
+    /// Everything but compiling the application, shared by `skiff build` and
+    /// the Swift SDKs' link step (`skiff link`, SwiftSDK.swift): the runtime
+    /// (cached), the notes, `application` (returns the application's objects),
+    /// ld.lld with `linkerArguments`, the post-link step. `linksSkiffModule`:
+    /// link the runtime's own `Skiff.o` (false when SwiftPM compiled the
+    /// Skiff module from Guest/Package.swift).
+    func build(manifestPath: String?, linkerArguments: [String], linksSkiffModule: Bool,
+               application: (Toolchain, Flags, String, String) throws(BuildError) -> [String]) throws(BuildError) {
+        let platform = self.platform
         var manifest = Manifest(devices: [])
         if let manifestPath {
             manifest = try ManifestSource.parse(try FileSystem.readFile(manifestPath), fileName: manifestPath)
@@ -180,18 +209,15 @@ struct Builder {
         try FileSystem.writeFile(tmp + "/notes.S", SoloNotes.assembly(manifest))
         let notes = Command(executable: tools.clang, arguments: flags.assembly + ["-c", tmp + "/notes.S", "-o", tmp + "/notes.o"])
         let runtimeDir = try buildRuntime(runtime, tools: tools, flags: flags, scratch: tmp, alongside: [notes])
+        let appObjects = try application(tools, flags, runtimeDir, tmp)
 
-        try Processes.run([Command(executable: tools.swiftc, arguments: flags.swift + [
-            "-module-name", "SkiffApp", "-I", runtimeDir, "-c", "-o", tmp + "/app.o"] + sources)],
-            verbose: options.verbose)
-
-        let objects = (try runtime.objectNames()).map { runtimeDir + "/" + $0 }
-            + [tmp + "/notes.o", tmp + "/app.o"]
+        let runtimeObjects = (try runtime.objectNames()).filter { linksSkiffModule || $0 != "Skiff.o" }
+        let objects = runtimeObjects.map { runtimeDir + "/" + $0 } + [tmp + "/notes.o"] + appObjects
         let elf = tmp + "/image.elf"
         try Processes.run([Command(executable: tools.lld, arguments: [
             "-T", runtime.linkerScript, "-nostdlib", "-static", "--gc-sections",
             "--orphan-handling=error", "-z", "max-page-size=4096", "-z", "norelro",
-            "-z", "noexecstack", "--no-dynamic-linker"] + platform.linkFlags + ["-o", elf] + objects
+            "-z", "noexecstack", "--no-dynamic-linker"] + platform.linkFlags + linkerArguments + ["-o", elf] + objects
             + (tools.unicodeTables.map { [$0] } ?? []))], verbose: options.verbose)
 
         let elfBytes = try FileSystem.readFile(elf)
@@ -303,6 +329,9 @@ struct Builder {
     /// The `.swift` files to compile and the manifest, if any.
     func collectSources() throws(BuildError) -> ([String], String?) {
         let path = options.source
+        if let package = try PackageSource.open(path) {
+            return (package.sources, package.manifest)
+        }
         switch FileSystem.kind(path) {
         case .directory:
             let names = try FileSystem.list(path)
@@ -319,5 +348,78 @@ struct Builder {
         case .other:
             throw BuildError("\(path): not a .swift file or a directory")
         }
+    }
+}
+
+/// A unikernel package (skiff init): a directory with Package.swift, one
+/// target directory under Sources/ and its manifest beside Package.swift.
+/// `skiff build` compiles that target alone; a package with dependencies
+/// builds with `swift build --swift-sdk` (SwiftSDK.swift).
+struct PackageSource {
+    var root: String
+    /// The target's name (its directory under Sources/).
+    var target: String
+    /// Every `.swift` file under Sources/TARGET, subdirectories included.
+    var sources: [String]
+    var manifest: String?
+    /// `(arch, platform)` from the `// skiff-platform: ARCH-PLATFORM` line, if any.
+    var platform: (String, String)?
+
+    /// nil when `path` is not a package directory; an error when it is one `skiff build` cannot build.
+    static func open(_ path: String) throws(BuildError) -> PackageSource? {
+        guard FileSystem.kind(path) == .directory, FileSystem.kind(path + "/Package.swift") == .file else { return nil }
+        let sourcesDir = path + "/Sources"
+        guard FileSystem.kind(sourcesDir) == .directory else { throw BuildError("\(path): a package without Sources/") }
+        var targets: [(String, [String])] = []
+        for name in try FileSystem.list(sourcesDir) where FileSystem.kind(sourcesDir + "/" + name) == .directory {
+            let files = try swiftFiles(sourcesDir + "/" + name)
+            if !files.isEmpty { targets.append((name, files)) }
+        }
+        guard targets.count == 1 else {
+            let names = targets.map { $0.0 }.joined(separator: ", ")
+            throw BuildError(targets.isEmpty ? "\(sourcesDir): no target with .swift files"
+                : "\(sourcesDir): \(targets.count) targets (\(names)); skiff build builds a package of one target: use swift build --swift-sdk")
+        }
+        let manifest = path + "/manifest.json"
+        var platform: (String, String)?
+        let text = String(decoding: try FileSystem.readFile(path + "/Package.swift"), as: UTF8.self)
+        // skiff build compiles the target alone: a package with dependencies besides Skiff is SwiftPM's to build.
+        let dependencies = text.split(separator: "\n").filter { line in
+            !line.drop(while: { $0 == " " }).hasPrefix("//") && PackageSource.contains(Array(line.utf8), Array(".package(".utf8))
+        }
+        guard dependencies.count <= 1 else {
+            throw BuildError("\(path): the package has dependencies besides Skiff: build it with swift build --swift-sdk skiff-ARCH-PLATFORM")
+        }
+        for line in text.split(separator: "\n") where line.hasPrefix(ProjectInit.platformMarker) {
+            let value = line.dropFirst(ProjectInit.platformMarker.count).split(separator: " ").first.map(String.init) ?? ""
+            guard let dash = value.firstIndex(of: "-") else {
+                throw BuildError("\(path)/Package.swift: \(ProjectInit.platformMarker)\(value): expected ARCH-PLATFORM (x86_64-hvt)")
+            }
+            platform = (String(value[..<dash]), String(value[value.index(after: dash)...]))
+        }
+        return PackageSource(root: path, target: targets[0].0, sources: targets[0].1,
+                             manifest: FileSystem.kind(manifest) == .file ? manifest : nil, platform: platform)
+    }
+
+    /// True when `needle` occurs in `haystack` (bytes; no Foundation).
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard needle.count <= haystack.count else { return false }
+        for i in 0...(haystack.count - needle.count) where haystack[i..<(i + needle.count)].elementsEqual(needle) {
+            return true
+        }
+        return false
+    }
+
+    static func swiftFiles(_ dir: String) throws(BuildError) -> [String] {
+        var files: [String] = []
+        for name in try FileSystem.list(dir) where !name.hasPrefix(".") {
+            let p = dir + "/" + name
+            switch FileSystem.kind(p) {
+            case .directory: files += try swiftFiles(p)
+            case .file where name.hasSuffix(".swift"): files.append(p)
+            default: break
+            }
+        }
+        return files
     }
 }

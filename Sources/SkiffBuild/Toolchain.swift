@@ -42,11 +42,13 @@ struct Toolchain {
     static func existing(_ p: String) -> String? { FileSystem.isExecutable(p) ? p : nil }
 }
 
-/// Where the Skiff source tree is (the guest runtime under `Guest/`, the
-/// hvt ABI headers, `scripts/`): `$SKIFF_RUNTIME_DIR` if set, else the
-/// nearest directory above the running executable that holds
-/// `Guest/common` (`.build/debug/skiff` → the repository). The one place
-/// that looks: `skiff build` and `skiff bench` both ask it.
+/// Where the Skiff runtime is (the guest runtime under `Guest/`, the hvt ABI
+/// headers under `Sources/CSkiffABI/include`; in a source tree also
+/// `scripts/`): `$SKIFF_RUNTIME_DIR` if set; else, for an installed `skiff`
+/// (`PREFIX/bin/skiff`, scripts/install), `PREFIX/share/skiff`; else the
+/// nearest directory above the running executable that holds `Guest/common`
+/// (`.build/debug/skiff` → the repository). The one place that looks:
+/// `skiff build`, `skiff init`, `skiff sdk` and `skiff bench` all ask it.
 public enum SourceTree {
     public static let environmentVariable = "SKIFF_RUNTIME_DIR"
     /// The directory whose presence marks the source tree.
@@ -64,12 +66,28 @@ public enum SourceTree {
             throw BuildError("cannot read /proc/self/exe to find the runtime (set \(environmentVariable))")
         }
         var dir = FileSystem.dirname(exe)
+        if let installed = installedRoot(binDirectory: dir) { return installed }
         while true {
             if FileSystem.kind(dir + "/" + marker) == .directory { return dir }
             if dir == "/" || dir.isEmpty { break }
             dir = FileSystem.dirname(dir)
         }
-        throw BuildError("runtime sources (\(marker)) not found above \(FileSystem.dirname(exe)); set \(environmentVariable)")
+        throw BuildError("runtime sources (\(marker)) not found in \(FileSystem.dirname(FileSystem.dirname(exe)))/\(installedSubdirectory)"
+            + " or above \(FileSystem.dirname(exe)); reinstall (scripts/install) or set \(environmentVariable)")
+    }
+
+    /// Where scripts/install puts the runtime, relative to the prefix.
+    public static let installedSubdirectory = "share/skiff"
+
+    /// `BIN/../share/skiff` when it holds the runtime (an installed `skiff`).
+    static func installedRoot(binDirectory: String) -> String? {
+        let root = FileSystem.dirname(binDirectory) + "/" + installedSubdirectory
+        return FileSystem.kind(root + "/" + marker) == .directory ? root : nil
+    }
+
+    /// True when `root` is a source tree (not an installed runtime).
+    public static func isSourceTree(_ root: String) -> Bool {
+        FileSystem.kind(root + "/Package.swift") == .file && FileSystem.kind(root + "/Sources/SkiffBuild") == .directory
     }
 }
 

@@ -2,9 +2,13 @@
 
 import SkiffCore
 
+/// What an hvt image declares, read without running it: its architecture, entry point and manifest.
 public struct ImageInfo: Sendable {
+    /// The guest architecture of the ELF header (`EM_X86_64`, `EM_AARCH64`), if supported.
     public var architecture: GuestArchitecture?
+    /// The ELF entry point (a guest-physical address).
     public var entry: UInt64
+    /// The Solo5 manifest (MFT1 note): the devices the image expects.
     public var manifest: Manifest
 
     /// Reads and validates the ELF header, ABI note and manifest of `path` (any supported architecture).

@@ -8,15 +8,24 @@ import SkiffKVM
 /// Everything that can stop a run before or instead of a guest HALT. The
 /// message is one line (two for unattached devices); the process status is 1.
 public enum MonitorError: Error, Sendable {
+    /// The command line or the options are invalid.
     case options(OptionError)
+    /// The image `file` was refused (not an hvt ELF, bad notes, bad segments...).
     case image(file: String, ImageError)
+    /// The memory size does not fit the image or the architecture.
     case memory(MemorySizeError)
+    /// The guest command line is longer than the boot info allows.
     case commandLine(CommandLineTooLong)
+    /// A device option names no manifest entry, or a declared device is not attached.
     case devices(DeviceError)
+    /// The hypervisor (KVM) refused a request.
     case backend(BackendError)
+    /// The run ended in a fault: an invalid hypercall, a guest address out of range.
     case run(RunError)
+    /// Any other setup failure (a file or tap that cannot be opened), as its line.
     case setup(String)
 
+    /// The error as one line (two for unattached devices), without a program prefix.
     public var message: String {
         switch self {
         case .options(let e): return e.message
@@ -36,6 +45,7 @@ public enum MonitorError: Error, Sendable {
 
 /// The outcome of a finished run.
 public struct RunResult: Sendable {
+    /// How the guest halted: its status (255 for an abort).
     public var halt: HaltStatus
     /// On abort with a cookie: the x86_64 trap frame the guest pointed at
     /// (cr2, ec, rip, cs, rflags, rsp, ss), if it could be read.
@@ -44,12 +54,14 @@ public struct RunResult: Sendable {
 
 /// Runs hvt unikernels: image → boot protocol → modules → VM → run loop.
 public struct Monitor {
+    /// What to run and how: the image, its arguments, memory, devices, sandbox.
     public var options: RunOptions
     /// Receives warnings (one line each, no prefix).
     public var warn: (String) -> Void
     /// Receives the modules' other messages (where a core file went; one line each, no prefix).
     public var inform: (String) -> Void
 
+    /// A monitor for one run of `options`; `warn` and `inform` receive its messages (default: dropped).
     public init(options: RunOptions, warn: @escaping (String) -> Void = { _ in }, inform: @escaping (String) -> Void = { _ in }) {
         self.options = options
         self.warn = warn

@@ -9,6 +9,7 @@ import SkiffHost
 
 /// The system calls a run needs: the run loop's and the runtime's, plus what the modules ask for.
 public struct SandboxPolicy: Equatable, Sendable {
+    /// The allowed system call numbers, sorted, without duplicates.
     public var syscalls: [Int32]
 
     /// The run loop's and runtime's calls plus `moduleSyscalls` (from `MonitorModule.syscalls`).

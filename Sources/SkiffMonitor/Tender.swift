@@ -7,6 +7,7 @@
 import SkiffCore
 import SkiffModules
 
+/// The tender's command line: solo5-hvt's syntax in, one-line errors and an exit status out.
 public enum Tender {
     /// The tender's version line.
     public static let version = "0.1.0"
@@ -45,6 +46,7 @@ public enum Tender {
         }
     }
 
+    /// Prints the version lines (`PROGRAM VERSION (Solo5 hvt tender compatible)`, `ABI version 2`).
     public static func printVersion(program: String) {
         Host.writeLine(1, "\(program) \(version) (Solo5 hvt tender compatible)")
         Host.writeLine(1, "ABI version 2")

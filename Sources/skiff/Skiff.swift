@@ -14,7 +14,9 @@ func err(_ s: String) { emit(2, "skiff: " + s) }
 let topUsage = """
     usage: skiff <command> [ARGS...]
       run [OPTIONS] [--] KERNEL [ARGS...]   run an hvt unikernel (solo5-hvt syntax; see skiff run --help)
-      build PATH -o OUT [--arch ARCH]       build a unikernel from Embedded Swift sources
+      init [--arch A] [--platform P] NAME   create a unikernel Swift package NAME/ (skiff build builds it)
+      build [PATH] [-o OUT] [--arch ARCH]   build a unikernel from Embedded Swift sources (a package: skiff init)
+      sdk install|remove|list               Skiff's Swift SDKs (swift build --swift-sdk skiff-x86_64-hvt)
       inspect [--json] KERNEL               print an image's ABI note and manifest
       inspect --dtb [OPTIONS] IMAGE [ARGS]  print the device tree skiff-hvt writes for an arm64 Image
       bench [--json] [--update-docs]        run the benchmarks (scripts/bench of the source tree)
@@ -83,6 +85,9 @@ func skiffMain() -> Int32 {
     switch cmd {
     case "run": return runCommand(args, rawArguments: Array(rawArguments.suffix(args.count)))
     case "build": return skiffBuildMain(args)
+    case "init": return skiffInitMain(args)
+    case "sdk": return skiffSDKMain(args)
+    case "link": return skiffLinkMain(args)
     case "inspect": return inspectCommand(args)
     case "bench": return benchCommand(args)
     case "oci": return ociCommand(args)

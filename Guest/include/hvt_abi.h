@@ -1,0 +1,1 @@
+../../Sources/CSkiffABI/include/hvt_abi.h

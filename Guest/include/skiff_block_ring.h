@@ -1,0 +1,1 @@
+../../Sources/CSkiffABI/include/skiff_block_ring.h
