@@ -143,7 +143,7 @@ skiff_pvh_entry64:
  * the low 4 bytes of the base), IDTR and TR. Exceptions 0-31 on IST1 but
  * #BP, which is DPL3 (CPL3's int3 operations, skiff_isr_op) on RSP0; the
  * interrupt vectors on the current stack (they arrive only inside
- * `sti; hlt`, at CPL0). ~400 instructions.
+ * `sti; hlt`, at CPL0). ~700 instructions.
  */
 cpu_init:
         mov     $skiff_tss, %eax           /* below 4 GiB: the high quad stays 0 */

@@ -36,7 +36,8 @@ static inline void wrmsr(uint32_t msr, uint64_t v)
 
 /*
  * The CPL3 runtime's privileged operations (no Xen; pvh.S skiff_isr_op):
- * an int3 with the operation in %eax, done at CPL0, ~5-10 us each on PVM.
+ * an int3 with the operation in %eax, done at CPL0 (an int3 round trip is
+ * ~6 us on PVM, platform-notes 8).
  */
 static inline void pvh_op_wait(void)
 {
