@@ -69,9 +69,9 @@ extension Platform {
                  runtimeDirectories: ["platform/hvt/aarch64", "arch/aarch64", "common", "platform/hvt"],
                  linkerScript: "platform/hvt/aarch64/skiff.ld", cFlags: [], postLink: .hvtChecked),
         // Xen PVH (dom0 or domU), also booted by QEMU's PVH loader without Xen
-        // (docs/platform-xen.md). The runtime runs at CPL0 with its own entry
-        // (not arch/x86_64/cpl3); -mno-red-zone: hypercalls are `call`s into
-        // the hypercall page, from any function.
+        // (docs/platform-xen.md). Its own entry (not arch/x86_64/cpl3) runs
+        // the runtime at CPL0 under Xen, at CPL3 without; -mno-red-zone:
+        // hypercalls are `call`s into the hypercall page, from any function.
         Platform(name: "xen", arch: "x86_64", triple: "x86_64-unknown-none-elf", outputSuffix: ".xen",
                  runtimeDirectories: ["platform/xen/x86_64", "arch/x86_64", "common", "platform/xen"],
                  linkerScript: "platform/xen/x86_64/skiff.ld", cFlags: ["-mno-red-zone"], postLink: .pvh),

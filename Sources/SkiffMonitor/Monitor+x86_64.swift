@@ -1,7 +1,6 @@
 // Monitor+x86_64.swift: what the monitor's Machine needs from x86_64: the low tables, the ring kick port 0x600, the abort trap frame.
 
 #if arch(x86_64)
-import CSkiffLinux
 import SkiffCore
 import SkiffBoot
 import SkiffKVM
@@ -18,11 +17,6 @@ enum ArchGlue {
     /// The PVH machine (PVHLayout): the in-kernel irqchip before the vCPU.
     static func prepare(_ vm: KVMVirtualMachine, for convention: EntryConvention) throws(MonitorError) {
         guard case .pvh = convention else { throw .setup("this boot protocol is not supported on x86_64") }
-        // PVM (a paravirtualized KVM) emulates ring-0 code and cannot run SSE there: a PVH guest's CPL0
-        // runtime stops at its first SSE instruction with an emulation error. Say why instead.
-        if access("/sys/module/kvm_pvm", F_OK) == 0 {
-            throw .setup("PVH guests run at ring 0 with SSE, which this host's KVM (PVM) cannot run: use hardware KVM (docs/boot-x86_64-pvh.md)")
-        }
         do { try vm.createInterruptController() } catch { throw .backend(error) }
     }
 

@@ -22,7 +22,7 @@ let xenArm64Hello: [UInt8]? = xenHello("aarch64")
 @Test func xenRows() throws {
     let pvh = Builder(options: try BuildOptions.parse(["--platform", "xen", "a"])).platform
     #expect(pvh.postLink == .pvh && pvh.triple == "x86_64-unknown-none-elf")
-    #expect(!pvh.runtimeDirectories.contains("arch/x86_64/cpl3"))    // CPL0 runtime, own entry
+    #expect(!pvh.runtimeDirectories.contains("arch/x86_64/cpl3"))    // own entry (pvh.S): CPL0 under Xen, CPL3 without
     #expect(pvh.cFlags.contains("-mno-red-zone"))
     let a64 = Builder(options: try BuildOptions.parse(["--platform", "xen", "--arch", "aarch64", "a"])).platform
     #expect(a64.postLink == .xenArm64Image && a64.linkFlags.contains("-pie"))

@@ -2,10 +2,11 @@
  * start.S: Skiff x86_64 CPU layer for a runtime that runs at CPL3 (the hvt
  * platform): the CPL0 entry, the fault stubs and the supervisor-only system
  * tables (GDT, TSS with I/O bitmap, IDT). The stacks are common/stacks.S;
- * the C side of faults is ../trap.c. _start reads the hvt boot info and the
- * I/O bitmap opens the hvt ports (platform/hvt/x86_64/hvt_transport.h).
- * Platforms whose runtime runs at CPL0 (Xen PVH) have their own entry and
- * do not include this directory.
+ * faults continue at CPL3 in ../trap_entry.S and ../trap.c. _start reads
+ * the hvt boot info and the I/O bitmap opens the hvt ports
+ * (platform/hvt/x86_64/hvt_transport.h). The PVH platform has its own
+ * entry (platform/xen/x86_64/pvh.S), which shares ../reflect.h and
+ * ../trap_entry.S with this one.
  *
  * Why it looks like this (platform-notes sections 1, 3, 8): on PVM hosts
  * every CPL0 instruction is emulated (~1-3 us each) and SSE fails at CPL0,
@@ -22,6 +23,7 @@
  * the unikernel is 16 more instructions before CPL3 takes over.
  */
 #include "layout.h"
+#include "reflect.h"
 
 /* ---------------------------------------------------------------------- */
 /* CPL0 text: supervisor-only page at 0x100000.                            */
@@ -115,25 +117,13 @@ isr_page_fault:
         jmp     isr_common
 
 /*
- * isr_common: reflect the fault to CPL3. Stack: vector, error code, then the
- * CPU's frame RIP, CS, RFLAGS, RSP, SS. Load the facts into registers and
- * rewrite the frame so that iretq "returns" to skiff_trap_entry at CPL3 on
- * the trap stack with RFLAGS = 2 (TF cleared). Nothing is preserved: every
- * fault ends the unikernel. 16 instructions.
+ * isr_common: reflect the fault to CPL3 (../reflect.h): iretq "returns" to
+ * skiff_trap_entry (../trap_entry.S) at CPL3 on the trap stack. Nothing is
+ * preserved: every fault ends the unikernel. 16 instructions.
  */
 isr_common:
-        pop     %rdi                       /* vector */
-        pop     %rsi                       /* error code */
-        mov     %cr2, %rcx                 /* fault address */
-        mov     0(%rsp), %rdx              /* RIP */
-        mov     8(%rsp), %r9               /* CS */
-        mov     16(%rsp), %r10             /* RFLAGS */
-        mov     24(%rsp), %r8              /* RSP */
-        mov     32(%rsp), %r11             /* SS */
-        movq    $skiff_trap_entry, 0(%rsp)
+        skiff_reflect_frame
         movq    $SKIFF_SEL_UCODE, 8(%rsp)
-        movq    $2, 16(%rsp)
-        movq    $__skiff_trap_stack_top, 24(%rsp)
         movq    $SKIFF_SEL_UDATA, 32(%rsp)
         iretq
 
@@ -217,44 +207,5 @@ skiff_tss:
         .quad   2
         .quad   __skiff_stack_top - 8
         .quad   SKIFF_SEL_UDATA
-
-/* ---------------------------------------------------------------------- */
-/* CPL3 text.                                                               */
-/* ---------------------------------------------------------------------- */
-        .text
-        .globl skiff_trap_entry
-        .type skiff_trap_entry, @function
-/*
- * skiff_trap_entry: first CPL3 instruction after a fault. RSP = trap stack
- * top; rdi = vector, rsi = error code, rcx = CR2, rdx = RIP, r9 = CS,
- * r10 = RFLAGS, r8 = RSP, r11 = SS. Builds Solo5's trap-frame cookie
- * {cr2, ec, rip, cs, rflags, rsp, ss} and calls skiff_trap(vector, frame).
- * Above the seven words (at cookie + 56) it saves what isr_common left
- * intact: the magic "SKIFFTF1", then rax, rbx, rbp, r12-r15 at the fault,
- * so that a core dump (docs/debugging.md) has the faulting function's frame
- * pointer and callee-saved registers, not the trap handler's.
- */
-skiff_trap_entry:
-        push    %r15
-        push    %r14
-        push    %r13
-        push    %r12
-        push    %rbp
-        push    %rbx
-        push    %rax
-        movabs  $0x3146544646494b53, %rax   /* "SKIFFTF1" little-endian */
-        push    %rax
-        push    %r11
-        push    %r8
-        push    %r10
-        push    %r9
-        push    %rdx
-        push    %rsi
-        push    %rcx
-        mov     %rsp, %rsi
-        sub     $8, %rsp
-        call    skiff_trap
-        ud2
-        .size skiff_trap_entry, . - skiff_trap_entry
 
         .section .note.GNU-stack, "", @progbits

@@ -4,8 +4,10 @@
  *
  * Shared by pvh.S, common/stacks.S and the C runtime; skiff.ld cannot
  * include it and repeats SKIFF_LINK_BASE. docs/platform-xen.md has the
- * memory map. The runtime runs at CPL0 (there is no monitor to protect and
- * no PVM host: SSE works at CPL0 under Xen and QEMU).
+ * memory map. Under Xen the runtime runs at CPL0 (hypercalls need it); on a
+ * plain PVH loader (QEMU, skiff-hvt) it runs at CPL3, as hvt's runtime does,
+ * so that it also runs where ring-0 code is emulated and SSE fails there
+ * (PVM). docs/boot-x86_64-pvh.md, "Privilege".
  */
 #ifndef SKIFF_XEN_X86_64_LAYOUT_H
 #define SKIFF_XEN_X86_64_LAYOUT_H
@@ -19,13 +21,34 @@
 #define SKIFF_PVH_CMDLINE_MAX  16384      /* bytes kept of the command line (with the NUL) */
 #define SKIFF_MEMMAP_MAX       128        /* memory-map entries read */
 
-/* GDT selectors (pvh.S). */
-#define SKIFF_SEL_CODE         0x08       /* 64-bit code, DPL0 */
-#define SKIFF_SEL_DATA         0x10       /* data, DPL0 */
-#define SKIFF_SEL_TSS          0x18       /* 64-bit TSS (16-byte descriptor) */
-#define SKIFF_GDT_ENTRIES      5
+/* GDT selectors (pvh.S): Linux-compatible, as hvt's (arch/x86_64/cpl3/layout.h;
+ * on PVM, CPL3 reads the host's selectors: platform-notes 8.5). */
+#define SKIFF_SEL_KCODE        0x10       /* 64-bit code, DPL0 */
+#define SKIFF_SEL_KDATA        0x18       /* data, DPL0 */
+#define SKIFF_SEL_UDATA        0x2b       /* data, DPL3 */
+#define SKIFF_SEL_UCODE        0x33       /* 64-bit code, DPL3 */
+#define SKIFF_SEL_TSS          0x40       /* 64-bit TSS (16-byte descriptor) */
+#define SKIFF_GDT_ENTRIES      10
 
-/* Interrupt vectors: 0-31 CPU exceptions (all on IST1 = the trap stack),
+/* TSS: 104 bytes, then the I/O permission bitmap for ports 0x000-0x3ff and
+ * its 0xff terminator. Open to CPL3 (pvh.S): the PIT (0x40, 0x43), the 8259
+ * masks (0x21, 0xa1), the CMOS (0x70-0x71), isa-debug-exit (0xf4-0xf7) and
+ * COM1 (0x3f8-0x3ff). */
+#define SKIFF_TSS_IOMAP_OFF    0x68
+#define SKIFF_IOMAP_BYTES      0x81
+#define SKIFF_TSS_LIMIT        (SKIFF_TSS_IOMAP_OFF + SKIFF_IOMAP_BYTES - 1)
+
+/* Privileged operations of the CPL3 runtime (no Xen): `int3` with %eax =
+ * the operation (the #BP gate is DPL3; on PVM int3 is the only software
+ * interrupt CPL3 can raise, platform-notes 8). Anything else in %eax, or an
+ * int3 at CPL0, is a breakpoint fault. */
+#define SKIFF_OP_WAIT          0x534b4f01 /* sti; hlt; cli: until an interrupt */
+#define SKIFF_OP_CR3           0x534b4f02 /* %cr3 = %rdi */
+#define SKIFF_OP_CPUID         0x534b4f03 /* the vCPU's CPUID (%edi, %esi) in eax-edx */
+#define SKIFF_OP_RDMSR         0x534b4f04 /* MSR %edi in edx:eax */
+#define SKIFF_OP_OFF           0x534b4f05 /* triple fault: the machine resets */
+
+/* Interrupt vectors: 0-31 CPU exceptions (on IST1 = the trap stack, but #BP),
  * Xen's event-channel upcall (HVM_PARAM_CALLBACK_IRQ, vector type), the
  * local APIC timer and spurious vectors (bare QEMU). Interrupts are
  * enabled only inside `sti; hlt`. Vectors with no gate fault (#NP). */
@@ -41,7 +64,8 @@
 #define SKIFF_MAP_LIMIT_MAX    0x100000000ull   /* nothing at or above 4 GiB is mapped */
 
 /* Stacks (common/stacks.S). `skiff build --stack-size` sets SKIFF_STACK_SIZE. */
-#define SKIFF_TRAP_STACK_SIZE  0x4000     /* IST1: every exception and interrupt */
+#define SKIFF_TRAP_STACK_SIZE  0x4000     /* IST1: every exception */
+#define SKIFF_KSTACK_SIZE      0x1000     /* RSP0: CPL3's int3 operations and their interrupts */
 #define SKIFF_GUARD_SIZE       0x1000     /* unmapped: a stack overflow faults */
 #ifndef SKIFF_STACK_SIZE
 #define SKIFF_STACK_SIZE       0x100000

@@ -1,7 +1,9 @@
 /*
  * pc.c: the PVH image on a plain PVH loader without Xen (QEMU -kernel,
- * -machine microvm/q35/pc): the TSC and local APIC timer rates, the wait,
- * and the CMOS wall clock.
+ * -machine microvm/q35/pc; skiff-hvt): the TSC and local APIC timer rates,
+ * the wait, and the CMOS wall clock. All of it runs at CPL3 (pvh.S): the
+ * ports through the TSS's I/O bitmap, the APIC's page is a user page, and
+ * CPUID, the APIC base MSR and `hlt` are pvh.S's int3 operations.
  *
  * TSC rate: CPUID leaf 0x15 when it names one (crystal Hz x ratio: real
  * CPUs and KVM with a known TSC frequency), else measured against the 8254
@@ -11,9 +13,9 @@
  * warning says so: clocks are then only roughly right.
  *
  * Waiting: the local APIC timer, one-shot, vector SKIFF_VEC_TIMER, its rate
- * measured against the TSC; a wait programs it and executes `sti; hlt`
- * (the STI shadow makes the pair atomic: a timer that fired before the HLT
- * ends it at once), then `cli`. Interrupts are enabled nowhere else; the
+ * measured against the TSC; a wait programs it and asks CPL0 for
+ * `sti; hlt; cli` (SKIFF_OP_WAIT; the STI shadow makes the pair atomic: a
+ * timer that fired before the HLT ends it at once). Interrupts are enabled nowhere else; the
  * 8259 PICs are masked so that nothing but the APIC timer can arrive. If
  * the APIC is not at SKIFF_LAPIC_BASE, waits spin with PAUSE (documented
  * fallback).
@@ -46,9 +48,9 @@ static uint16_t pit_read(void)
 static uint64_t tsc_rate(void)
 {
     uint32_t a, b, c, d;
-    cpuid(0, 0, &a, &b, &c, &d);
+    pvh_op_cpuid(0, 0, &a, &b, &c, &d);
     if (a >= 0x15) {
-        cpuid(0x15, 0, &a, &b, &c, &d);
+        pvh_op_cpuid(0x15, 0, &a, &b, &c, &d);
         if (a && b && c)
             return (uint64_t)c * b / a;
     }
@@ -75,7 +77,7 @@ static uint64_t tsc_rate(void)
 
 static void lapic_init(void)
 {
-    uint64_t base = rdmsr(0x1b);             /* IA32_APIC_BASE */
+    uint64_t base = pvh_op_rdmsr(0x1b);             /* IA32_APIC_BASE */
     if (!(base & (1u << 11)) || (base & ~0xfffull & 0xffffffffffull) != SKIFF_LAPIC_BASE)
         return;                              /* disabled or moved: spin instead */
     *lapic(SKIFF_LAPIC_SVR) = 0x100 | SKIFF_VEC_SPURIOUS;   /* software enable */
@@ -179,7 +181,7 @@ void skiff_x86_pc_wait_until(uint64_t deadline_ns)
     if (ticks == 0)
         ticks = 1;
     *lapic(SKIFF_LAPIC_TIMER_INIT) = (uint32_t)ticks;
-    __asm__ __volatile__("sti; hlt; cli" ::: "memory");
+    pvh_op_wait();
     *lapic(SKIFF_LAPIC_TIMER_INIT) = 0;
 }
 

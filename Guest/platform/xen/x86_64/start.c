@@ -1,12 +1,13 @@
 /*
- * start.c: x86_64 PVH start-up, from pvh.S's 64-bit code to skiff_xen_main:
- * the IDT and TSS, Xen detection and the hypercall page, the command line
- * and the memory map from hvm_start_info, the final page tables, the clock;
- * also the console, wait and exit when there is no Xen.
+ * start.c: x86_64 PVH start-up, from pvh.S to skiff_xen_main: the hypercall
+ * page, the command line and the memory map from hvm_start_info, the final
+ * page tables, the clock; also the console, wait and exit when there is no
+ * Xen.
  *
- * One image, two hypervisors (docs/platform-xen.md). Xen is detected by its
- * CPUID leaves ("XenVMMXenVMM" at 0x40000000 + 0x100 * i); without it the
- * image is on a plain PVH loader (QEMU -kernel, e.g. -machine microvm): COM1
+ * One image, two hypervisors (docs/platform-xen.md). pvh.S finds Xen by its
+ * CPUID leaves ("XenVMMXenVMM" at 0x40000000 + 0x100 * i) and calls
+ * skiff_pvh_start at CPL0; without it, at CPL3, the image is on a plain PVH
+ * loader (QEMU -kernel, e.g. -machine microvm, or skiff-hvt): COM1
  * is the console, the PIT calibrates the TSC, the local APIC timer wakes
  * HLT, the CMOS RTC gives the wall clock and isa-debug-exit the exit status.
  *
@@ -42,76 +43,9 @@ struct hvm_memmap_entry {
 /* ns = TSC * skiff_tsc_mult >> 32 (skiff_rt.h): set by clock.c (Xen) or pc.c. */
 uint64_t skiff_tsc_mult;
 
-extern char skiff_isr_table[], skiff_isr_timer[], skiff_isr_spurious[], skiff_isr_xen_upcall[];
-extern uint64_t skiff_gdt[];
-extern char __skiff_trap_stack_top[], __skiff_image_start[];
-
-/* ---- IDT and TSS -------------------------------------------------------- */
-
-struct __attribute__((packed)) tss64 {
-    uint32_t reserved0;
-    uint64_t rsp[3];
-    uint64_t reserved1;
-    uint64_t ist[7];
-    uint64_t reserved2;
-    uint16_t reserved3;
-    uint16_t iomap_base;
-};
-
-static struct tss64 tss __attribute__((aligned(16)));
-static uint64_t idt[SKIFF_IDT_VECTORS * 2] __attribute__((aligned(16)));
-
-struct __attribute__((packed)) descriptor_register {
-    uint16_t limit;
-    uint64_t base;
-};
-
-/* An interrupt gate, DPL0, on IST1 (the trap stack). */
-static void set_gate(unsigned vector, const void *handler)
-{
-    uint64_t off = (uint64_t)(uintptr_t)handler;
-    idt[2 * vector] = (off & 0xffff) | ((uint64_t)SKIFF_SEL_CODE << 16) | (1ull << 32)
-        | (0x8eull << 40) | (((off >> 16) & 0xffff) << 48);
-    idt[2 * vector + 1] = off >> 32;
-}
-
-/* Every exception on the trap stack; the TSS has no I/O bitmap (CPL0). */
-static void cpu_init(void)
-{
-    tss.ist[0] = (uint64_t)(uintptr_t)__skiff_trap_stack_top;
-    tss.iomap_base = sizeof tss;
-    uint64_t base = (uint64_t)(uintptr_t)&tss, limit = sizeof tss - 1;
-    skiff_gdt[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40)
-        | (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
-    skiff_gdt[4] = base >> 32;
-    for (unsigned v = 0; v < 32; v++)
-        set_gate(v, skiff_isr_table + 16 * v);
-    set_gate(SKIFF_VEC_TIMER, skiff_isr_timer);
-    set_gate(SKIFF_VEC_XEN_UPCALL, skiff_isr_xen_upcall);
-    set_gate(SKIFF_VEC_SPURIOUS, skiff_isr_spurious);
-    struct descriptor_register gdtr = { SKIFF_GDT_ENTRIES * 8 - 1, (uint64_t)(uintptr_t)skiff_gdt };
-    struct descriptor_register idtr = { sizeof idt - 1, (uint64_t)(uintptr_t)idt };
-    __asm__ __volatile__("lgdt %0\n\tlidt %1\n\tltr %w2"
-                         : : "m"(gdtr), "m"(idtr), "r"(SKIFF_SEL_TSS) : "memory");
-}
+extern char __skiff_image_start[];
 
 /* ---- Xen ---------------------------------------------------------------- */
-
-/* The Xen CPUID base leaf, or 0. */
-static uint32_t xen_cpuid_base(void)
-{
-    uint32_t a, b, c, d;
-    cpuid(1, 0, &a, &b, &c, &d);
-    if (!(c & (1u << 31)))               /* no hypervisor bit */
-        return 0;
-    for (uint32_t base = SKIFF_XEN_CPUID_FIRST; base <= SKIFF_XEN_CPUID_LAST; base += 0x100) {
-        cpuid(base, 0, &a, &b, &c, &d);
-        /* "XenVMMXenVMM" in ebx, ecx, edx; at least leaves base..base+2. */
-        if (b == 0x566e6558 && c == 0x65584d4d && d == 0x4d4d566e && a - base >= 2)
-            return base;
-    }
-    return 0;
-}
 
 static void hypercall_page_init(uint32_t base)
 {
@@ -148,17 +82,15 @@ uint64_t skiff_clock_wall(void)
 }
 
 /*
- * No Xen: QEMU's isa-debug-exit (`-device isa-debug-exit,iobase=0xf4,
- * iosize=4`) makes QEMU exit with (status << 1) | 1. Without that device,
- * a triple fault resets the machine (QEMU -no-reboot then exits 0).
+ * No Xen (CPL3): isa-debug-exit (QEMU's `-device isa-debug-exit,iobase=0xf4,
+ * iosize=4`, skiff-hvt's exit port) ends the run: QEMU exits with
+ * (status << 1) | 1, skiff-hvt with status. Without that device, a triple
+ * fault resets the machine (QEMU -no-reboot then exits 0).
  */
 _Noreturn void skiff_xen_arch_off(int status)
 {
     outl(SKIFF_DEBUG_EXIT, (uint32_t)status);
-    struct descriptor_register none = { 0, 0 };
-    __asm__ __volatile__("lidt %0\n\tint3" : : "m"(none));
-    for (;;)
-        __asm__ __volatile__("cli; hlt");
+    pvh_op_off();
 }
 
 /* ---- Boot information ---------------------------------------------------- */
@@ -250,15 +182,14 @@ static _Noreturn void boot_fail(const char *why)
 
 /*
  * skiff_pvh_start: called by pvh.S in long mode on the main stack, with the
- * PVH start_info address. No stack protector: the guard is set later.
+ * PVH start_info address: at CPL0 under Xen, else at CPL3. No stack
+ * protector: the guard is set later.
  */
 __attribute__((noreturn, used, no_stack_protector))
 void skiff_pvh_start(uint32_t start_info)
 {
-    cpu_init();
-    uint32_t base = xen_cpuid_base();
-    if (base) {
-        hypercall_page_init(base);
+    if (skiff_pvh_xen_base) {
+        hypercall_page_init(skiff_pvh_xen_base);
         skiff_xen.xen = 1;
         skiff_xen.console_io = 1;
     }
@@ -275,7 +206,7 @@ void skiff_pvh_start(uint32_t start_info)
     uint64_t image_end = (uint64_t)(uintptr_t)__skiff_image_end;
     if (ram_end < image_end)
         ram_end = image_end;              /* a tiny RAM: no heap */
-    skiff_x86_paging_init(ram_end, !skiff_xen.xen);
+    skiff_x86_paging_init(ram_end);
 
     skiff_xen.heap_start = (uintptr_t)image_end;
     skiff_xen.heap_end = (uintptr_t)ram_end;
