@@ -80,7 +80,7 @@ struct Client {
         let f = tcpSegment(sport: port, seq: seq, flags: .syn, mss: mss)
         stack.input(f, length: f.count, now: now)
         seq &+= 1
-        guard let synack = segments(stack.takeOutput()).first else { return nil }
+        guard let synack = segments(stack.takeOutput()).first(where: { $0.dport == port && $0.flags.has(.syn) }) else { return nil }
         rcvNxt = synack.seq &+ 1
         _ = send(.ack)
         return synack

@@ -181,11 +181,28 @@ func arpRequest(for target: IPv4Address, from ip: IPv4Address = clientIP, mac: M
         let f = tcpSegment(sport: UInt16(1000 + i), seq: 1, flags: .syn)
         s.input(f, length: f.count, now: 0)
     }
-    #expect(s.connectionCount == 4 && s.stats.tcpSynDropped == 16)
+    // Bounded: each SYN past the backlog pushed out the oldest half-open connection.
+    #expect(s.connectionCount == 4 && s.stats.tcpSynDropped == 16 && l.halfOpen == 4)
+    #expect(s.connections.map { $0.remotePort } == [1016, 1017, 1018, 1019])
+    // Completed connections waiting for accept() are never pushed out: SYNs are refused instead.
+    var full = Client(stack: s, port: 3000)
+    _ = full.connect()
+    #expect(l.pending == 1 && s.connectionCount == 4)
+    for i in 0..<3 { var k = Client(stack: s, port: UInt16(3100 + i)); _ = k.connect() }
+    #expect(l.pending == 4 && l.halfOpen == 0)
+    var refused = Client(stack: s, port: 3200)
+    #expect(refused.connect() == nil && l.pending == 4)
+    while l.accept() != nil {}
     // Half-open connections give up after the SYN-ACK retries and free the backlog.
+    for i in 0..<4 {
+        let f = tcpSegment(sport: UInt16(1100 + i), seq: 1, flags: .syn)
+        s.input(f, length: f.count, now: 0)
+    }
+    #expect(l.halfOpen == 4)
     var t: UInt64 = 0
     for _ in 0..<12 { t += 70_000_000_000; s.tick(now: t) }
-    #expect(s.connectionCount == 0 && l.halfOpen == 0)
+    #expect(l.halfOpen == 0 && s.connections.allSatisfy { $0.state != .synReceived })
+    s.learn(clientIP, clientMAC, now: t)             // the ARP entry expired meanwhile
     var c = Client(stack: s, port: 5000); c.now = t
     #expect(c.connect() != nil && l.accept() != nil)
 }
@@ -321,7 +338,7 @@ func arpRequest(for target: IPv4Address, from ip: IPv4Address = clientIP, mac: M
     var c = Client(stack: s)
     _ = c.connect(mss: 1460)
     let conn = l.accept()!
-    let total = 2 * 1024 * 1024
+    let total = 1024 * 1024
     var written = 0
     var received: [UInt8] = []
     var rng: UInt64 = 99

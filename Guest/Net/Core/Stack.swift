@@ -342,7 +342,16 @@ public final class NetStack {
         if seg.flags.has(.syn) && !seg.flags.has(.ack), let l = listeners.first(where: { $0.port == seg.destinationPort && !$0.closed }) {
             guard ip.source != config.address, ip.source != .any, ip.source != .broadcast,
                   seg.sourcePort != 0 else { return }
-            guard l.halfOpen + l.queue.count < l.backlog else { stats.tcpSynDropped += 1; return }
+            if l.halfOpen + l.queue.count >= l.backlog {
+                // Full. Under a SYN flood the backlog is all half-open: drop the oldest half-open
+                // connection so that a real client still gets in; with only completed connections
+                // waiting for accept(), refuse the SYN (the client retries).
+                stats.tcpSynDropped += 1
+                guard l.halfOpen > 0, let old = connections.firstIndex(where: { $0.listener === l && $0.state == .synReceived })
+                else { return }
+                connections[old].enterClosed(reset: false)
+                connections.remove(at: old)
+            }
             let c = TCPConnection(stack: self, localPort: seg.destinationPort, remoteAddress: ip.source,
                                   remotePort: seg.sourcePort, sendCapacity: sendBufferSize, receiveCapacity: receiveBufferSize)
             c.listener = l
