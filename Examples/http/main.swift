@@ -188,7 +188,7 @@ struct App {
     static func main() {
         let net: Network
         do { net = try Network() } catch {
-            print("http: \(error)")
+            print("http: \(error.message)")
             Skiff.exit(2)
         }
         var port: UInt16 = 80

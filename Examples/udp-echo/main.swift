@@ -24,7 +24,7 @@ struct App {
     static func main() {
         let net: Network
         do { net = try Network() } catch {
-            print("udp-echo: \(error)")
+            print("udp-echo: \(error.message)")
             Skiff.exit(2)
         }
         var port: UInt16 = 7

@@ -10,6 +10,15 @@ public enum NetworkError: Error, Equatable {
     case badArgument(String)
     /// The device failed (a NET_READ or NET_WRITE error).
     case device
+
+    /// One line for the console.
+    public var message: String {
+        switch self {
+        case .noDevice(let name): return "no network device \(name) in the manifest (attach one with --net:\(name)=TAP)"
+        case .badArgument(let text): return text
+        case .device: return "the network device failed"
+        }
+    }
 }
 
 /// A TCP/IP interface on one network device.

@@ -319,7 +319,7 @@ public final class NetStack {
 
     func inputUDP(_ f: [UInt8], _ ip: IPv4Packet) {
         guard let u = UDPDatagram.parse(f, at: ip.payloadStart, end: ip.payloadEnd, source: ip.source, destination: ip.destination) else {
-            stats.malformed += 1; return
+            countBad(f, ip); return
         }
         stats.udpIn += 1
         guard let s = udpSockets.first(where: { $0.port == u.destinationPort }), s.queue.count < s.queueLimit else {
@@ -330,7 +330,7 @@ public final class NetStack {
 
     func inputTCP(_ f: [UInt8], _ ip: IPv4Packet, now: UInt64) {
         guard let seg = TCPSegment.parse(f, at: ip.payloadStart, end: ip.payloadEnd, source: ip.source, destination: ip.destination) else {
-            stats.malformed += 1; return
+            countBad(f, ip); return
         }
         stats.tcpIn += 1
         if let c = connections.first(where: { $0.remotePort == seg.sourcePort && $0.localPort == seg.destinationPort
@@ -361,6 +361,13 @@ public final class NetStack {
             return
         }
         sendReset(to: seg, source: ip.source, frameLength: seg.sequenceLength)
+    }
+
+    /// A TCP or UDP payload its parser refused: a bad checksum, or malformed.
+    func countBad(_ f: [UInt8], _ ip: IPv4Packet) {
+        let n = ip.payloadEnd - ip.payloadStart
+        let sum = Checksum.sum(f, ip.payloadStart, n, initial: Checksum.pseudo(src: ip.source, dst: ip.destination, proto: ip.proto, length: n))
+        if n >= 8 && Checksum.finish(sum) != 0 { stats.badChecksum += 1 } else { stats.malformed += 1 }
     }
 
     func nextISS() -> UInt32 {
