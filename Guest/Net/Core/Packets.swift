@@ -33,6 +33,12 @@ public struct ARPPacket: Equatable {
     public var targetIP: IPv4Address
     public static let size = 28
 
+    public init(operation: UInt16, senderMAC: MACAddress, senderIP: IPv4Address, targetMAC: MACAddress, targetIP: IPv4Address) {
+        self.operation = operation
+        self.senderMAC = senderMAC; self.senderIP = senderIP
+        self.targetMAC = targetMAC; self.targetIP = targetIP
+    }
+
     public static func parse(_ f: [UInt8], at o: Int, end: Int) -> ARPPacket? {
         guard end <= f.count, o >= 0, end - o >= size else { return nil }
         guard f.u16(o) == 1, f.u16(o + 2) == EtherType.ipv4, f.u8(o + 4) == 6, f.u8(o + 5) == 4 else { return nil }

@@ -472,3 +472,24 @@ public final class NetStack {
         transmitIPv4(&f, to: c.remoteAddress, proto: IPProtocol.tcp, payloadLength: n)
     }
 }
+
+// MARK: read-only views for the fuzz target's invariants (Fuzz/NetFuzz)
+
+extension NetStack {
+    public var testConnections: [TCPConnection] { connections }
+}
+
+extension TCPListener {
+    /// Half-open plus unaccepted connections.
+    public var testLoad: Int { halfOpen + queue.count }
+}
+
+extension TCPConnection {
+    public var testRcvNxt: UInt32 { rcvNxt }
+    public var testSndUna: UInt32 { sndUna }
+    /// SND.UNA <= SND.NXT <= SND.MAX, and the receive queue within its capacity.
+    public var testInvariantsHold: Bool {
+        seqLE(sndUna, sndNxt) && seqLE(sndNxt, sndMax) && receiveQueue.count <= receiveCapacity
+            && sendQueue.count <= sendCapacity
+    }
+}
