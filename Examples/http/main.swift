@@ -1,7 +1,8 @@
 // main.swift: an HTTP/1.1 server on the SkiffNet TCP/IP stack (keep-alive, Content-Length, static routes, 404, request-size limit).
 //
 //   skiff build Examples/http -o http.hvt
-//   skiff run --mem=128 --net:service0=tap0 -- http.hvt ip=10.77.0.2/24 [port=80] [ring]
+//   skiff run --mem=128 --net:service0=tap0 -- http.hvt ip=10.77.0.2/24 [gw=10.77.0.1] [port=80] [ring]
+//   skiff run --mem=128 --net:service0=tap0 -- http.hvt ip=dhcp          # lease an address first
 //   curl http://10.77.0.2/
 //
 // Routes (GET and HEAD):
@@ -196,7 +197,7 @@ struct App {
             if a.utf8.starts(with: "port=".utf8), let n = digits(Array(a.utf8)[5...]), n > 0, n < 65536 {
                 port = UInt16(n)
             } else {
-                print("http: unknown argument '\(a)' (want ip=A.B.C.D/N, gw=A.B.C.D, port=N, ring)")
+                print("http: unknown argument '\(a)' (want ip=A.B.C.D/N or ip=dhcp, gw=A.B.C.D, port=N, ring)")
                 Skiff.exit(2)
             }
         }

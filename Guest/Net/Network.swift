@@ -10,6 +10,8 @@ public enum NetworkError: Error, Equatable {
     case badArgument(String)
     /// The device failed (a NET_READ or NET_WRITE error).
     case device
+    /// `ip=dhcp`, and no DHCP server leased an address within 20 s.
+    case dhcpTimeout
 
     /// One line for the console.
     public var message: String {
@@ -17,6 +19,7 @@ public enum NetworkError: Error, Equatable {
         case .noDevice(let name): return "no network device \(name) in the manifest (attach one with --net:\(name)=TAP)"
         case .badArgument(let text): return text
         case .device: return "the network device failed"
+        case .dhcpTimeout: return "no DHCP lease within 20 s"
         }
     }
 }
@@ -39,7 +42,8 @@ public final class Network {
     var frame: [UInt8]
 
     /// Opens `device` with the address from `ip=A.B.C.D[/N]` and `gw=A.B.C.D`
-    /// among `arguments` (default `Skiff.arguments`), else `fallback`. The word
+    /// among `arguments` (default `Skiff.arguments`), else `fallback`; with
+    /// `ip=dhcp` it leases one first (and renews it in `poll`). The word
     /// `ring` moves frames through the monitor's shared ring when offered.
     /// Sends a gratuitous ARP.
     public init(device name: String = "service0", arguments: [String] = Skiff.arguments,
@@ -57,7 +61,17 @@ public final class Network {
         stack = NetStack(mac: MACAddress(bytes: dev.mac), config: config, mtu: dev.mtu,
                          seed: now ^ Clock.wallNanoseconds() ^ MACAddress(bytes: dev.mac).raw)
         frame = [UInt8](repeating: 0, count: dev.mtu + 14)
-        stack.start(now: now)
+        if config.address == .any {
+            // ip=dhcp: lease an address before returning (20 s at most).
+            stack.startDHCP(now: now)
+            let limit = now &+ 20_000_000_000
+            while stack.dhcp?.lease == nil {
+                guard Clock.monotonicNanoseconds() < limit else { throw .dhcpTimeout }
+                poll(until: limit)
+            }
+        } else {
+            stack.start(now: now)
+        }
         try flush()
     }
 

@@ -221,3 +221,32 @@ def test_http_bad_arguments(skiff, example, netns):
         argv = [str(skiff), "run", "--mem=64", "--net:service0=tap0", "--", str(example("http")), *args]
         r = helpers.run(netns.exec_argv(argv), timeout=60)
         assert r.returncode == 2 and text in r.out, r.describe()
+
+
+def test_http_with_dhcp_address(skiff, example, netns, tmp_path):
+    """ip=dhcp: the guest leases an address from dnsmasq (in the namespace, on tap0) and serves on it."""
+    dnsmasq = shutil.which("dnsmasq") or ("/usr/sbin/dnsmasq" if Path("/usr/sbin/dnsmasq").exists() else None)
+    if not dnsmasq:
+        pytest.skip("NO DNSMASQ: install Debian package dnsmasq-base (scripts/setup does)")
+    netns.add_tap("tap0", "10.77.0.1/24")
+    server = subprocess.Popen(netns.exec_argv([dnsmasq, "--no-daemon", "--port=0", "--interface=tap0", "--bind-interfaces",
+                                               "--dhcp-range=10.77.0.50,10.77.0.60,255.255.255.0,1h", "--no-resolv",
+                                               "--no-hosts", "--user=root", f"--dhcp-leasefile={tmp_path}/leases",
+                                               "--dhcp-option=3,10.77.0.1"]),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        time.sleep(0.5)
+        argv = [str(skiff), "run", "--mem=128", "--net:service0=tap0", "--", str(example("http")), "ip=dhcp"]
+        p = helpers.start_guest(netns, argv, ["tap0"], ready=b"listening", timeout=40)
+        try:
+            m = re.search(rb"listening on (10\.77\.0\.(\d+)):80", p.early_stdout)
+            assert m and 50 <= int(m.group(2)) <= 60, p.early_stdout.decode(errors="replace")
+            addr = m.group(1).decode()
+            r = helpers.run(netns.exec_argv(["curl", "-sS", "-m", "20", f"http://{addr}/"]), timeout=60)
+            assert r.returncode == 0 and "hello" in r.out, r.describe()
+            assert addr in (tmp_path / "leases").read_text()
+        finally:
+            helpers.stop(p)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

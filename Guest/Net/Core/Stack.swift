@@ -21,8 +21,8 @@ public struct NetConfig: Equatable {
 
     public func isLocal(_ a: IPv4Address) -> Bool { a.raw & netmask == address.raw & netmask }
 
-    /// `ip=A.B.C.D[/N]` and `gw=A.B.C.D` from a command line; other words are
-    /// left for the application. Returns nil (and `error`) on a malformed value.
+    /// `ip=A.B.C.D[/N]` (or `ip=dhcp`: address 0.0.0.0, to be leased) and
+    /// `gw=A.B.C.D` from a command line; other words are left for the application. Returns nil (and `error`) on a malformed value.
     public static func parse(_ words: [String], default fallback: NetConfig) -> (config: NetConfig?, error: String?, rest: [String]) {
         var config = fallback
         var rest: [String] = []
@@ -30,6 +30,7 @@ public struct NetConfig: Equatable {
             let u = Array(w.utf8)
             if u.starts(with: Array("ip=".utf8)) {
                 let value = String(decoding: u[3...], as: UTF8.self)
+                if value == "dhcp" { config.address = .any; config.prefixLength = 0; continue }
                 let parts = value.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
                 guard parts.count <= 2, let a = IPv4Address(String(decoding: parts[0], as: UTF8.self)) else {
                     return (nil, "bad address '\(value)' (want ip=A.B.C.D or ip=A.B.C.D/N)", rest)
@@ -134,6 +135,8 @@ public final class NetStack {
     var udpSockets: [UDPSocket] = []
     var ipID: UInt16 = 1
     var random: UInt64
+    /// The DHCP client, once `startDHCP` ran.
+    public internal(set) var dhcp: DHCPClient? = nil
 
     public init(mac: MACAddress, config: NetConfig, mtu: Int = 1500, seed: UInt64 = 0x9e37_79b9_7f4a_7c15) {
         self.mac = mac
@@ -169,6 +172,7 @@ public final class NetStack {
         func consider(_ t: UInt64?) { if let t { d = min(d ?? t, t) } }
         for w in arpWaiting { consider(w.next) }
         for c in connections { consider(c.deadline) }
+        consider(dhcp?.deadline)
         return d
     }
 
@@ -195,6 +199,7 @@ public final class NetStack {
         }
         for c in connections { c.timers(now: now) }
         connections.removeAll { $0.state == .closed }
+        dhcp?.tick(now: now)
     }
 
     // MARK: sockets
@@ -238,7 +243,7 @@ public final class NetStack {
     func inputARP(_ f: [UInt8], end: Int, now: UInt64) {
         guard let arp = ARPPacket.parse(f, at: 14, end: end) else { stats.malformed += 1; return }
         guard arp.senderMAC != .broadcast, arp.senderMAC.raw & 0x0100_0000_0000 == 0, arp.senderIP != .any else { return }
-        let forUs = arp.targetIP == config.address
+        let forUs = arp.targetIP == config.address && config.address != .any
         // RFC 826: update an existing entry; add one when the packet is for us.
         if let i = arpCache.firstIndex(where: { $0.ip == arp.senderIP }) {
             arpCache[i].mac = arp.senderMAC
@@ -293,11 +298,12 @@ public final class NetStack {
         case .failure: stats.malformed += 1; return
         }
         let broadcast = ip.destination == .broadcast || ip.destination.raw == config.address.raw | ~config.netmask
-        guard ip.destination == config.address || broadcast else { stats.notForUs += 1; return }
+        guard (ip.destination == config.address && config.address != .any) || broadcast
+                || (dhcp != nil && config.address == .any && ip.proto == IPProtocol.udp) else { stats.notForUs += 1; return }
         guard !ip.isFragment else { stats.fragmentsDropped += 1; return }
         switch ip.proto {
         case IPProtocol.icmp where !broadcast: inputICMP(f, ip)
-        case IPProtocol.udp: inputUDP(f, ip)
+        case IPProtocol.udp: inputUDP(f, ip, now: now)
         case IPProtocol.tcp where !broadcast: inputTCP(f, ip, now: now)
         default: stats.notForUs += 1
         }
@@ -317,11 +323,15 @@ public final class NetStack {
         transmitIPv4(&r, to: ip.source, proto: IPProtocol.icmp, payloadLength: n)
     }
 
-    func inputUDP(_ f: [UInt8], _ ip: IPv4Packet) {
+    func inputUDP(_ f: [UInt8], _ ip: IPv4Packet, now: UInt64) {
         guard let u = UDPDatagram.parse(f, at: ip.payloadStart, end: ip.payloadEnd, source: ip.source, destination: ip.destination) else {
             countBad(f, ip); return
         }
         stats.udpIn += 1
+        if u.destinationPort == DHCPClient.clientPort, u.sourcePort == DHCPClient.serverPort, let dhcp {
+            dhcp.receive(Array(f[u.dataStart..<u.dataEnd]), now: now)
+            return
+        }
         guard let s = udpSockets.first(where: { $0.port == u.destinationPort }), s.queue.count < s.queueLimit else {
             stats.udpDropped += 1; return
         }
@@ -434,6 +444,30 @@ public final class NetStack {
         var f = [UInt8](repeating: 0, count: 42)
         f.putMAC(0, .broadcast); f.putMAC(6, mac); f.put16(12, EtherType.arp)
         ARPPacket(operation: 1, senderMAC: mac, senderIP: config.address, targetMAC: .zero, targetIP: ip).write(into: &f, at: 14)
+        emit(f)
+    }
+
+    /// Starts the DHCP client: the address becomes 0.0.0.0 until a lease is bound (`dhcp?.lease`).
+    public func startDHCP(now: UInt64) {
+        self.now = now
+        config = NetConfig(address: .any, prefixLength: 0)
+        let client = DHCPClient(stack: self, xid: UInt32(truncatingIfNeeded: random >> 16))
+        dhcp = client
+        client.begin(now: now)
+    }
+
+    /// A UDP datagram with an explicit source address (DHCP sends from 0.0.0.0).
+    func sendUDPRaw(_ data: [UInt8], from port: UInt16, source: IPv4Address, to address: IPv4Address, port remotePort: UInt16) {
+        let n = data.count + 8
+        var f = newFrame(payload: n)
+        f.put16(34, port); f.put16(36, remotePort); f.put16(38, UInt16(truncatingIfNeeded: n))
+        for (i, b) in data.enumerated() { f[42 + i] = b }
+        let sum = Checksum.finish(Checksum.sum(f, 34, n, initial: Checksum.pseudo(src: source, dst: address, proto: IPProtocol.udp, length: n)))
+        f.put16(40, sum == 0 ? 0xffff : sum)
+        IPv4Packet.writeHeader(into: &f, at: 14, payloadLength: n, id: ipID, ttl: 64, proto: IPProtocol.udp,
+                               source: source, destination: address)
+        ipID &+= 1
+        f.putMAC(0, .broadcast); f.putMAC(6, mac); f.put16(12, EtherType.ipv4)
         emit(f)
     }
 
