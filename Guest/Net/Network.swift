@@ -85,7 +85,8 @@ public final class Network {
         try stack.udp(port: port)
     }
 
-    /// One turn of the event loop: sends what is queued, then blocks in
+    /// One turn of the event loop: sends what is queued (the application's
+    /// writes and the stack's own frames, such as ACKs), then blocks in
     /// `Skiff.yield` until a frame arrives, the stack's next timer, or
     /// `deadline` (monotonic ns; `.max`: no limit), and processes what came.
     /// Returns at once if frames were already pending.
@@ -104,7 +105,8 @@ public final class Network {
             if stack.hasOutput && budget % 16 == 0 { try? flush() }
         }
         stack.tick(now: Clock.monotonicNanoseconds())
-        try? flush()
+        // What is queued now (ACKs for data just received, answers to ARP and ping) goes out at the
+        // start of the next poll, after the application had its turn: its replies carry the ACKs.
     }
 
     /// Sends every queued frame.

@@ -130,6 +130,7 @@ public final class NetStack {
     var arpWaiting: [ARPWait] = []
     var arpQueue: [(ip: IPv4Address, frame: [UInt8])] = []
     var output: [[UInt8]] = []
+    var pendingAcks: [TCPConnection] = []
     var listeners: [TCPListener] = []
     var connections: [TCPConnection] = []
     var udpSockets: [UDPSocket] = []
@@ -159,12 +160,20 @@ public final class NetStack {
 
     /// The frames to transmit, oldest first; the stack forgets them.
     public func takeOutput() -> [[UInt8]] {
+        sendPendingAcks()
         let out = output
         output.removeAll(keepingCapacity: true)
         return out
     }
 
-    public var hasOutput: Bool { !output.isEmpty }
+    public var hasOutput: Bool { !output.isEmpty || !pendingAcks.isEmpty }
+
+    /// Sends the ACKs still owed (delayed to ride on the application's answer).
+    func sendPendingAcks() {
+        guard !pendingAcks.isEmpty else { return }
+        for c in pendingAcks where c.ackPending && c.state != .closed && c.state != .synReceived { c.sendAck() }
+        pendingAcks.removeAll(keepingCapacity: true)
+    }
 
     /// When `tick` next has work (nil: no timer armed).
     public func nextDeadline() -> UInt64? {
@@ -503,6 +512,7 @@ public final class NetStack {
         let sum = Checksum.sum(f, o, n, initial: Checksum.pseudo(src: config.address, dst: c.remoteAddress, proto: IPProtocol.tcp, length: n))
         f.put16(o + 16, Checksum.finish(sum))
         if flags.has(.rst) { stats.tcpResetsSent += 1 }
+        if flags.has(.ack) { c.ackPending = false }
         transmitIPv4(&f, to: c.remoteAddress, proto: IPProtocol.tcp, payloadLength: n)
     }
 }

@@ -70,6 +70,8 @@ public final class TCPConnection {
     var outOfOrder: [(seq: UInt32, data: [UInt8])] = []
     var peerFinished = false
     var advertised: UInt32 = 0
+    /// An ACK is owed; it goes out with the next segment, or on its own when the stack's output is taken.
+    var ackPending = false
 
     // Timers (nanoseconds, monotonic).
     var rto: UInt64 = 1_000_000_000
@@ -187,6 +189,15 @@ public final class TCPConnection {
 
     func sendAck() {
         stack.sendTCP(self, seq: sndNxt, flags: .ack, dataOffset: 0, dataLength: 0)
+    }
+
+    /// ACKs received data a little later: when the application answers in the same turn of the
+    /// event loop, the ACK rides on its data (NetStack.takeOutput sends what is still owed).
+    func scheduleAck() {
+        if !ackPending {
+            ackPending = true
+            stack.pendingAcks.append(self)
+        }
     }
 
     /// Called for a SYN that a listener admitted: sends the SYN-ACK.
@@ -383,7 +394,7 @@ public final class TCPConnection {
                 }
                 fin = false
             }
-            sendAck()
+            scheduleAck()
         } else if fin && seg.sequence != rcvNxt {
             fin = false
         }
@@ -397,7 +408,7 @@ public final class TCPConnection {
             case .timeWait: timeWaitUntil = now &+ stack.timeWaitNanoseconds
             default: break
             }
-            sendAck()
+            scheduleAck()
         } else if seg.flags.has(.fin) && state == .timeWait {
             sendAck()                                   // retransmitted FIN: ACK it again
         }
