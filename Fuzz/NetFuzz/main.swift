@@ -9,7 +9,9 @@
 //   bit 1: aim each frame at the stack (destination MAC and IPv4 address) from the client;
 //   bit 2: TCP sequence and acknowledgment fields are offsets from the live connection's
 //          RCV.NXT and SND.UNA (so the fuzzer reaches the in-window paths);
-//   bit 3: the application writes 20 000 bytes before the frames; bit 4: it closes after them.
+//   bit 3: the application writes 20 000 bytes before the frames; bit 4: it closes after them;
+//   bit 5: a second stack running the DHCP client (no address yet) gets every frame too, and
+//          frames that are UDP get ports 67 → 68 and the client's current transaction id.
 // Before the frames the harness opens a connection (SYN, SYN-ACK, ACK from 10.77.0.1:40000 to
 // port 80). Between frames the clock moves by 0-255 ms (the frame's first byte) and timers run.
 // Checked, besides "no trap, no sanitizer report":
@@ -119,6 +121,13 @@ func fuzzNet(_ input: [UInt8]) {
     guard let conn = listener.accept() else { invariant(false, "handshake failed"); return }
     if flags & 8 != 0 { _ = conn.write([UInt8](repeating: 0x5a, count: 20000)) }
     checkOutput(stack.takeOutput(), mtu: stack.mtu)
+    var dhcpStack: NetStack? = nil
+    if flags & 32 != 0 {
+        let d = NetStack(mac: serverMAC, config: NetConfig(address: .any, prefixLength: 0), mtu: 1500, seed: 9)
+        d.startDHCP(now: now)
+        _ = d.takeOutput()
+        dhcpStack = d
+    }
 
     var i = 1
     while i < input.count {
@@ -139,6 +148,24 @@ func fuzzNet(_ input: [UInt8]) {
         }
         if flags & 1 != 0 { fixChecksums(&f) }
         now += UInt64(f.first ?? 0) * 1_000_000
+        if let d = dhcpStack {
+            var g = f
+            if g.count >= 42 + 8, be16(g, 12) == 0x0800, g[23] == 17 {
+                let o = 14 + Int(g[14] & 15) * 4
+                if o + 8 + 8 <= g.count, let x = d.dhcp?.testXID {
+                    put16(&g, o, 67); put16(&g, o + 2, 68); put32(&g, o + 8 + 4, x)
+                }
+            }
+            if flags & 1 != 0 { fixChecksums(&g) }
+            d.input(g, length: g.count, now: now)
+            d.tick(now: now)
+            let out = d.takeOutput()
+            for frame in out where frame.count >= 34 && be16(frame, 12) == 0x0800 {
+                invariant(frame.count <= d.mtu + 14, "DHCP stack sent \(frame.count) bytes")
+                guard case .success = IPv4Packet.parse(frame, at: 14, end: frame.count) else { invariant(false, "DHCP stack sent bad IPv4"); continue }
+            }
+            if let l = d.dhcp?.lease { invariant(d.config.address == l.address && l.address != .any, "lease not applied") }
+        }
         stack.input(f, length: f.count, now: now)
         stack.tick(now: now)
         _ = conn.read(max: 1000)
@@ -154,6 +181,8 @@ func fuzzNet(_ input: [UInt8]) {
     now += 200_000_000_000
     stack.tick(now: now)
     checkOutput(stack.takeOutput(), mtu: stack.mtu)
+    stack.shutdown()                      // break the stack ↔ socket cycles: no leak across inputs
+    dhcpStack?.shutdown()
 }
 
 @_cdecl("NetFuzz_main")

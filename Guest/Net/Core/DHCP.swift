@@ -14,7 +14,7 @@ public struct DHCPLease: Equatable {
 public final class DHCPClient {
     public enum State: Equatable { case selecting, requesting, bound, renewing, rebinding }
 
-    let stack: NetStack
+    let stack: NetStack             // a cycle with the stack's table: NetStack.shutdown() breaks it (Embedded Swift has no unowned)
     public internal(set) var state: State = .selecting
     public internal(set) var lease: DHCPLease? = nil
     var xid: UInt32

@@ -83,7 +83,7 @@ public struct UDPMessage {
 
 /// A bound UDP port: datagrams queue (bounded) until `receive()`.
 public final class UDPSocket {
-    let stack: NetStack
+    let stack: NetStack             // a cycle with the stack's table: NetStack.shutdown() breaks it (Embedded Swift has no unowned)
     public let port: UInt16
     var queue: [UDPMessage] = []
     public var queueLimit = 64
@@ -209,6 +209,15 @@ public final class NetStack {
         for c in connections { c.timers(now: now) }
         connections.removeAll { $0.state == .closed }
         dhcp?.tick(now: now)
+    }
+
+    /// Forgets every connection, listener, socket and the DHCP client, sending nothing. Sockets
+    /// point back at their stack, so a stack that is dropped (host tests, the fuzzer; a guest's
+    /// stack lives as long as the guest) is freed only after this.
+    public func shutdown() {
+        for c in connections { c.listener = nil }
+        connections = []; listeners = []; udpSockets = []; pendingAcks = []; dhcp = nil
+        arpQueue = []; output = []
     }
 
     // MARK: sockets
@@ -526,6 +535,10 @@ extension NetStack {
 extension TCPListener {
     /// Half-open plus unaccepted connections.
     public var testLoad: Int { halfOpen + queue.count }
+}
+
+extension DHCPClient {
+    public var testXID: UInt32 { xid }
 }
 
 extension TCPConnection {

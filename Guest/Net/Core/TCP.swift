@@ -34,7 +34,7 @@ public final class TCPListener {
 /// arrived, `write` takes what fits in the send buffer; drive the stack
 /// (`Network.poll`) to move data.
 public final class TCPConnection {
-    let stack: NetStack
+    let stack: NetStack             // a cycle with the stack's table: NetStack.shutdown() breaks it (Embedded Swift has no unowned)
     public let localPort: UInt16
     public let remoteAddress: IPv4Address
     public let remotePort: UInt16
