@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import helpers
+import targets
 
 pytestmark = [pytest.mark.kvm, pytest.mark.root, pytest.mark.swift]
 
@@ -72,9 +73,10 @@ class Server:
         return r
 
 
-def start_http(skiff, example, ns, tap="tap0", *args) -> Server:
-    argv = [str(skiff), "run", "--mem=256", f"--net:service0={tap}", "--", str(example("http")), f"ip={ADDR}/24", *args]
-    p = helpers.start_guest(ns, argv, [tap], ready=b"listening")
+def start_http(skiff, example, ns, tap="tap0", *args, image=None, timeout=30) -> Server:
+    image = image or example("http")
+    argv = [str(skiff), "run", "--mem=256", f"--net:service0={tap}", "--", str(image), f"ip={ADDR}/24", *args]
+    p = helpers.start_guest(ns, argv, [tap], ready=b"listening", timeout=timeout)
     assert b"listening" in p.early_stdout, "http did not start:\n" + p.early_stdout.decode(errors="replace")
     return Server(ns, p)
 
@@ -250,3 +252,22 @@ def test_http_with_dhcp_address(skiff, example, netns, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.mark.qemu
+def test_http_on_virt_aarch64_virtio_net(skiff, netns, tmp_path_factory, tmp_path):
+    """The same server built for QEMU's arm64 virt machine (TCG): frames through virtio-net."""
+    if not targets.QEMU:
+        pytest.skip("NO QEMU: qemu-system-aarch64 (Debian qemu-system-arm)")
+    builder = helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("virt-http"), ("--arch", "aarch64"), ".img")
+    image = builder.build(helpers.EXAMPLES_DIR / "http")
+    netns.add_tap("tap0", "10.77.0.1/24")
+    server = start_http(skiff, None, netns, image=image, timeout=120)
+    try:
+        r = server.curl(f"http://{ADDR}/", timeout=60)
+        assert r.returncode == 0 and r.out == "hello from a Swift unikernel\n", r.describe()
+        out = tmp_path / "body"
+        r = server.curl("-o", str(out), f"http://{ADDR}/bytes/1048576", timeout=120)
+        assert r.returncode == 0 and hashlib.sha256(out.read_bytes()).hexdigest() == pattern_sha256(1 << 20), r.describe()
+    finally:
+        helpers.stop(server.proc)
