@@ -378,3 +378,25 @@ func arpRequest(for target: IPv4Address, from ip: IPv4Address = clientIP, mac: M
     #expect(received == (0..<total).map { UInt8(truncatingIfNeeded: $0 % 251) })
     #expect(s.stats.tcpRetransmits > 0)
 }
+
+@Test func tcpWindowScalingLetsMoreThan64KiBFly() {
+    let s = makeStack()
+    let l = try! s.listen(port: 80)
+    // Without the option: no scaling offered, windows taken as they are.
+    var plain = Client(stack: s, port: 41000)
+    #expect(plain.connect()?.wscale == nil)
+    // With it (shift 7): we answer shift 0, and the peer's windows count in 128-byte units.
+    let syn = tcpSegment(sport: 42000, seq: 500, flags: .syn, mss: 1000, wscale: 7)
+    s.input(syn, length: syn.count, now: 0)
+    guard let synack = segments(s.takeOutput()).first(where: { $0.dport == 42000 }) else { Issue.record("no SYN-ACK"); return }
+    #expect(synack.wscale == 0)
+    let ack = tcpSegment(sport: 42000, seq: 501, ack: synack.seq &+ 1, flags: .ack, window: 2000)   // 2000 << 7 = 256000 bytes
+    s.input(ack, length: ack.count, now: 0)
+    _ = l.accept()
+    guard let conn = l.accept() else { Issue.record("not accepted"); return }
+    #expect(conn.sndWnd == 256_000)
+    conn.cwnd = 1 << 20                                       // past slow start, to see the window alone
+    _ = conn.write([UInt8](repeating: 7, count: 200_000))
+    let sent = segments(s.takeOutput()).reduce(0) { $0 + $1.data.count }
+    #expect(sent == 200_000)                                  // far beyond the unscaled 65 535
+}

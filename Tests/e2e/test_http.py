@@ -76,8 +76,10 @@ class Server:
 def start_http(skiff, example, ns, tap="tap0", *args, image=None, timeout=30) -> Server:
     image = image or example("http")
     argv = [str(skiff), "run", "--mem=256", f"--net:service0={tap}", "--", str(image), f"ip={ADDR}/24", *args]
-    p = helpers.start_guest(ns, argv, [tap], ready=b"listening", timeout=timeout)
-    assert b"listening" in p.early_stdout, "http did not start:\n" + p.early_stdout.decode(errors="replace")
+    # Wait for the whole startup line ("listening on A:P, mac M, mtu N": the serial console of QEMU
+    # delivers it in pieces), so that Server reads a complete MAC.
+    p = helpers.start_guest(ns, argv, [tap], ready=b", mtu", timeout=timeout)
+    assert b", mtu" in p.early_stdout, "http did not start:\n" + p.early_stdout.decode(errors="replace")
     return Server(ns, p)
 
 
@@ -239,7 +241,7 @@ def test_http_with_dhcp_address(skiff, example, netns, tmp_path):
     try:
         time.sleep(0.5)
         argv = [str(skiff), "run", "--mem=128", "--net:service0=tap0", "--", str(example("http")), "ip=dhcp"]
-        p = helpers.start_guest(netns, argv, ["tap0"], ready=b"listening", timeout=40)
+        p = helpers.start_guest(netns, argv, ["tap0"], ready=b", mtu", timeout=40)
         try:
             m = re.search(rb"listening on (10\.77\.0\.(\d+)):80", p.early_stdout)
             assert m and 50 <= int(m.group(2)) <= 60, p.early_stdout.decode(errors="replace")

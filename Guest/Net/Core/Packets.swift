@@ -144,6 +144,8 @@ public struct TCPSegment {
     public var flags: TCPFlags
     public var window: UInt16
     public var mss: UInt16?
+    /// The window scale option's shift (RFC 7323), if present (only meaningful on a SYN).
+    public var windowScale: UInt8?
     public var dataStart: Int
     public var dataEnd: Int
     public var dataLength: Int { dataEnd - dataStart }
@@ -159,6 +161,7 @@ public struct TCPSegment {
         let s = Checksum.sum(f, o, length, initial: Checksum.pseudo(src: source, dst: destination, proto: IPProtocol.tcp, length: length))
         guard Checksum.finish(s) == 0 else { return nil }
         var mss: UInt16? = nil
+        var windowScale: UInt8? = nil
         var i = o + 20
         let optionsEnd = o + offset
         while i < optionsEnd {
@@ -169,11 +172,12 @@ public struct TCPSegment {
             let len = Int(f.u8(i + 1))
             guard len >= 2, i + len <= optionsEnd else { return nil }
             if kind == 2 && len == 4 { mss = f.u16(i + 2) }
+            if kind == 3 && len == 3 { windowScale = f.u8(i + 2) }
             i += len
         }
         return TCPSegment(sourcePort: f.u16(o), destinationPort: f.u16(o + 2), sequence: f.u32(o + 4),
                           acknowledgment: f.u32(o + 8), flags: TCPFlags(raw: f.u8(o + 13) & 0x3f),
-                          window: f.u16(o + 14), mss: mss, dataStart: o + offset, dataEnd: end)
+                          window: f.u16(o + 14), mss: mss, windowScale: windowScale, dataStart: o + offset, dataEnd: end)
     }
 }
 

@@ -503,8 +503,9 @@ public final class NetStack {
 
     /// Builds and sends one segment of `c`: header (+ MSS option), then
     /// `dataLength` bytes of its send queue from `dataOffset`.
-    func sendTCP(_ c: TCPConnection, seq: UInt32, flags: TCPFlags, dataOffset: Int, dataLength: Int, mss: UInt16? = nil) {
-        let header = mss == nil ? 20 : 24
+    func sendTCP(_ c: TCPConnection, seq: UInt32, flags: TCPFlags, dataOffset: Int, dataLength: Int, mss: UInt16? = nil,
+                 windowScale: Bool = false) {
+        let header = mss == nil ? 20 : (windowScale ? 28 : 24)
         let n = header + dataLength
         var f = newFrame(payload: n)
         let o = 34
@@ -517,6 +518,7 @@ public final class NetStack {
         c.advertised = wnd
         f.put16(o + 14, UInt16(wnd))
         if let mss { f.put8(o + 20, 2); f.put8(o + 21, 4); f.put16(o + 22, mss) }
+        if mss != nil && windowScale { f.put8(o + 24, 1); f.put8(o + 25, 3); f.put8(o + 26, 3); f.put8(o + 27, 0) }   // NOP, WS shift 0
         if dataLength > 0 { c.sendQueue.copy(from: dataOffset, count: dataLength, into: &f, at: o + header) }
         let sum = Checksum.sum(f, o, n, initial: Checksum.pseudo(src: config.address, dst: c.remoteAddress, proto: IPProtocol.tcp, length: n))
         f.put16(o + 16, Checksum.finish(sum))

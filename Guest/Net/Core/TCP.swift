@@ -49,6 +49,11 @@ public final class TCPConnection {
     var sndNxt: UInt32 = 0
     var sndMax: UInt32 = 0          // highest sequence number sent (+1)
     var sndWnd: UInt32 = 0
+    /// The peer's window scale shift (RFC 7323): its windows count in units of 2^shift. We offer
+    /// shift 0 when the peer offers scaling, so our own windows stay unscaled (64 KiB at most) while
+    /// the peer's may exceed 64 KiB: more data in flight towards it.
+    var sndShift: UInt32 = 0
+    var offeredScaling = false
     var sndWl1: UInt32 = 0
     var sndWl2: UInt32 = 0
     var sendQueue = ByteQueue()
@@ -206,11 +211,12 @@ public final class TCPConnection {
         irs = syn.sequence
         rcvNxt = syn.sequence &+ 1
         sndUna = iss; sndNxt = iss &+ 1; sndMax = sndNxt
-        sndWnd = UInt32(syn.window); sndWl1 = syn.sequence; sndWl2 = iss
+        sndWnd = UInt32(syn.window); sndWl1 = syn.sequence; sndWl2 = iss    // a SYN's window is never scaled
+        if let ws = syn.windowScale { offeredScaling = true; sndShift = UInt32(min(ws, 14)) }
         mss = Int(min(syn.mss ?? 536, UInt16(stack.mss)))
         if mss < 64 { mss = 64 }
         cwnd = 10 * mss
-        stack.sendTCP(self, seq: iss, flags: .syn | .ack, dataOffset: 0, dataLength: 0, mss: UInt16(stack.mss))
+        stack.sendTCP(self, seq: iss, flags: .syn | .ack, dataOffset: 0, dataLength: 0, mss: UInt16(stack.mss), windowScale: offeredScaling)
         retransmitAt = now &+ rto
     }
 
@@ -238,7 +244,7 @@ public final class TCPConnection {
             }
             if seg.flags.has(.syn) && !seg.flags.has(.ack) {
                 if seg.sequence == irs {       // the peer's SYN again: our SYN-ACK was lost
-                    stack.sendTCP(self, seq: iss, flags: .syn | .ack, dataOffset: 0, dataLength: 0, mss: UInt16(stack.mss))
+                    stack.sendTCP(self, seq: iss, flags: .syn | .ack, dataOffset: 0, dataLength: 0, mss: UInt16(stack.mss), windowScale: offeredScaling)
                 }
                 return
             }
@@ -250,7 +256,7 @@ public final class TCPConnection {
             guard acceptable(seg) else { sendAck(); return }
             state = .established
             sndUna = seg.acknowledgment
-            sndWnd = UInt32(seg.window); sndWl1 = seg.sequence; sndWl2 = seg.acknowledgment
+            sndWnd = UInt32(seg.window) << sndShift; sndWl1 = seg.sequence; sndWl2 = seg.acknowledgment
             retransmitAt = nil; retries = 0
             if let l = listener {
                 l.halfOpen = max(0, l.halfOpen - 1)
@@ -327,7 +333,7 @@ public final class TCPConnection {
                 }
             }
         } else if ack == sndUna && seg.dataLength == 0 && !seg.flags.has(.fin) && sndMax != sndUna
-                    && UInt32(seg.window) == sndWnd {
+                    && UInt32(seg.window) << sndShift == sndWnd {
             dupAcks += 1
             if dupAcks == 3 && !inFastRecovery {       // fast retransmit (RFC 5681 3.2)
                 let flight = Int(sndMax &- sndUna)
@@ -343,7 +349,7 @@ public final class TCPConnection {
         }
         // Window update (RFC 9293: SND.WL1/WL2 guard against old segments).
         if seqLT(sndWl1, seg.sequence) || (sndWl1 == seg.sequence && seqLE(sndWl2, ack)) {
-            sndWnd = UInt32(seg.window); sndWl1 = seg.sequence; sndWl2 = ack
+            sndWnd = UInt32(seg.window) << sndShift; sndWl1 = seg.sequence; sndWl2 = ack
         }
         return true
     }
@@ -508,7 +514,7 @@ public final class TCPConnection {
             retries += 1
             if retries > stack.synRetries { enterClosed(reset: false); return }
             rto = min(rto * 2, stack.maximumRTO)
-            stack.sendTCP(self, seq: iss, flags: .syn | .ack, dataOffset: 0, dataLength: 0, mss: UInt16(stack.mss))
+            stack.sendTCP(self, seq: iss, flags: .syn | .ack, dataOffset: 0, dataLength: 0, mss: UInt16(stack.mss), windowScale: offeredScaling)
             retransmitAt = now &+ rto
             return
         }
