@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "SkiffModules", targets: ["SkiffModules"]),
         .library(name: "SkiffBoot", targets: ["SkiffBoot"]),
         .library(name: "SkiffDebug", targets: ["SkiffDebug"]),
+        // The guest TCP/IP stack's platform-independent core, for host tests and the fuzzer.
+        .library(name: "SkiffNetCore", targets: ["SkiffNetCore"]),
     ],
     targets: [
         // C interfaces. The hvt ABI structs, shared with guests (C99, header only).
@@ -58,6 +60,10 @@ let package = Package(
             name: "skiff",
             dependencies: ["SkiffCore", "SkiffMonitor", "SkiffModules", "SkiffBuild", "SkiffQEMU", "SkiffOCI"]),
 
+        // The guest TCP/IP stack's core (Guest/Net/Core), compiled for the host: the guest builds the
+        // same files into its SkiffNet module (skiff build); here they are unit-tested and fuzzed.
+        .target(name: "SkiffNetCore", path: "Guest/Net/Core"),
+
         // Unit tests mirror the library targets; helpers they share.
         .target(name: "SkiffTestSupport", dependencies: ["SkiffCore", "SkiffModules"], path: "Tests/SkiffTestSupport"),
         .testTarget(name: "SkiffImageTests", dependencies: ["SkiffTestSupport", "SkiffImage"]),
@@ -72,6 +78,7 @@ let package = Package(
         .testTarget(name: "SkiffBuildTests", dependencies: ["SkiffBuild", "SkiffCore", "SkiffBoot"]),
         .testTarget(name: "SkiffQEMUTests", dependencies: ["SkiffQEMU", "SkiffCore"]),
         .testTarget(name: "SkiffOCITests", dependencies: ["SkiffOCI"]),
+        .testTarget(name: "SkiffNetTests", dependencies: ["SkiffNetCore"]),
     ]
 )
 

@@ -29,6 +29,8 @@ let package = Package(
         ("HypercallFuzz", "SkiffModules"),
         // The gdb stub: packet reader, command decoder, session over a guarded guest.
         ("GDBFuzz", "SkiffDebug"),
+        // The guest TCP/IP stack's parsers and state machine: hostile frames against a live connection.
+        ("NetFuzz", "SkiffNetCore"),
     ].map { name, library in
         .executableTarget(
             name: name,

@@ -147,7 +147,8 @@ public func skiffBuildMain(_ args: [String]) -> Int32 {
 ///    and assembly sources (Guest/common, arch/, platform/, drivers/),
 ///    compiled in parallel (with the generated notes) unless the runtime
 ///    cache already holds them (RuntimeCache.swift).
-/// 3. swiftc the application module against it (`import Skiff`).
+///    Then the `SkiffNet` module (Guest/Net: the TCP/IP stack), which imports Skiff.
+/// 3. swiftc the application module against it (`import Skiff`, `import SkiffNet`).
 /// 4. ld.lld with the row's linker script.
 /// 5. The row's post-link step: hvt page tables and checks (x86_64), the
 ///    hvt checks alone (aarch64), or the raw arm64 Image; then OUT is
@@ -323,6 +324,10 @@ struct Builder {
                 "-c", source, "-o", dir + "/" + runtime.objectName(source)]))
         }
         try Processes.run(commands, verbose: options.verbose)
+        // SkiffNet imports Skiff, so it compiles once Skiff.swiftmodule exists.
+        try Processes.run([Command(executable: tools.swiftc, arguments: flags.swift + [
+            "-module-name", "SkiffNet", "-I", dir, "-emit-module", "-emit-module-path", dir + "/SkiffNet.swiftmodule",
+            "-c", "-o", dir + "/SkiffNet.o"] + (try runtime.netSwiftSources()))], verbose: options.verbose)
         return cache?.store(dir) ?? dir
     }
 

@@ -123,6 +123,16 @@ struct RuntimeSources {
         try FileSystem.list(guest + "/Skiff").filter { $0.hasSuffix(".swift") }.map { guest + "/Skiff/" + $0 }
     }
 
+    /// The `SkiffNet` module (the TCP/IP stack, docs/networking.md): its core
+    /// (`Guest/Net/Core`, also a host SwiftPM target) and the Skiff glue (`Guest/Net`).
+    func netSwiftSources() throws(BuildError) -> [String] {
+        var files: [String] = []
+        for dir in [guest + "/Net/Core", guest + "/Net"] {
+            files += try FileSystem.list(dir).filter { $0.hasSuffix(".swift") }.sorted().map { dir + "/" + $0 }
+        }
+        return files
+    }
+
     /// Object file name for a runtime source, unique within the runtime
     /// (`Guest/common/heap.c` → `common-heap.o`).
     func objectName(_ source: String) -> String {
@@ -131,14 +141,15 @@ struct RuntimeSources {
         return rel.split(separator: "/").joined(separator: "-") + ".o"
     }
 
-    /// The runtime's object files, in link order (Skiff.o last).
+    /// The runtime's object files, in link order (Skiff.o and SkiffNet.o last; --gc-sections drops
+    /// what an application does not use).
     func objectNames() throws(BuildError) -> [String] {
-        (try compiledSources()).map(objectName) + ["Skiff.o"]
+        (try compiledSources()).map(objectName) + ["Skiff.o", "SkiffNet.o"]
     }
 
     /// Every file the runtime objects are built from.
     func inputFiles() throws(BuildError) -> [String] {
-        var files = try swiftSources() + (try compiledSources())
+        var files = try swiftSources() + (try netSwiftSources()) + (try compiledSources())
         for dir in [includeDirectory] + directories {
             files += try FileSystem.list(dir).filter { $0.hasSuffix(".h") || $0.hasSuffix(".ld")
                 || $0.hasSuffix(".modulemap") }.map { dir + "/" + $0 }

@@ -1,0 +1,275 @@
+"""test_http.py: the SkiffNet TCP/IP stack serving HTTP (Examples/http) and UDP (Examples/udp-echo) to Linux clients.
+
+Root and KVM only: each test gets its own network namespace (conftest `netns`)
+with tap0 = 10.77.0.1/24 (the loss test puts a lossy relay between the guest's
+tap and the client's). Clients are curl (Debian package curl, installed by
+scripts/setup) and netclient.py (stdlib Python).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import helpers
+import targets
+
+pytestmark = [pytest.mark.kvm, pytest.mark.root, pytest.mark.swift]
+
+HERE = Path(__file__).resolve().parent
+NETCLIENT = str(HERE / "netclient.py")
+RELAY = str(HERE / "lossyrelay.py")
+ADDR = "10.77.0.2"
+TEN_MIB = 10 * 1024 * 1024
+
+
+@pytest.fixture(autouse=True)
+def _curl_available():
+    if not shutil.which("curl"):
+        pytest.skip("NO CURL: install Debian package curl (scripts/setup does)")
+
+
+def pattern_sha256(n: int) -> str:
+    block = bytes(i % 251 for i in range(251 * 4096))
+    h = hashlib.sha256()
+    left = n
+    while left:
+        k = min(left, len(block))
+        h.update(block[:k])
+        left -= k
+    return h.hexdigest()
+
+
+class Server:
+    def __init__(self, ns, proc):
+        self.ns, self.proc = ns, proc
+        m = re.search(rb"mac ([0-9a-f:]{17})", proc.early_stdout)
+        assert m, "no startup line:\n" + proc.early_stdout.decode(errors="replace")
+        self.mac = m.group(1).decode()
+
+    def curl(self, *args: str, timeout: float = 120) -> helpers.Result:
+        return helpers.run(self.ns.exec_argv(["curl", "-sS", "-m", str(int(timeout)), *args]), timeout=timeout + 30)
+
+    def stats(self) -> dict[str, int]:
+        r = self.curl(f"http://{ADDR}/stats", timeout=20)
+        assert r.returncode == 0, r.describe()
+        return {k: int(v) for k, v in (line.split() for line in r.out.splitlines() if line.strip())}
+
+    def stop(self) -> helpers.Result:
+        """SIGTERM; the guest must still have been running (a crash would have ended it first)."""
+        alive = self.proc.poll() is None
+        self.proc.send_signal(signal.SIGTERM)
+        r = helpers.finish(self.proc, timeout=30)
+        assert alive, "the server exited during the test:\n" + r.describe()
+        helpers.expect_monitor_error(r, "Exiting on signal 15")
+        return r
+
+
+def start_http(skiff, example, ns, tap="tap0", *args, image=None, timeout=30) -> Server:
+    image = image or example("http")
+    argv = [str(skiff), "run", "--mem=256", f"--net:service0={tap}", "--", str(image), f"ip={ADDR}/24", *args]
+    # Wait for the whole startup line ("listening on A:P, mac M, mtu N": the serial console of QEMU
+    # delivers it in pieces), so that Server reads a complete MAC.
+    p = helpers.start_guest(ns, argv, [tap], ready=b", mtu", timeout=timeout)
+    assert b", mtu" in p.early_stdout, "http did not start:\n" + p.early_stdout.decode(errors="replace")
+    return Server(ns, p)
+
+
+@pytest.fixture
+def http(skiff, example, netns):
+    netns.add_tap("tap0", "10.77.0.1/24")
+    s = start_http(skiff, example, netns)
+    try:
+        yield s
+    finally:
+        helpers.stop(s.proc)
+
+
+def test_http_routes_keepalive_and_limits(http):
+    r = http.curl(f"http://{ADDR}/")
+    assert r.returncode == 0 and r.out == "hello from a Swift unikernel\n", r.describe()
+    r = http.curl("-o", "/dev/null", "-w", "%{http_code}", f"http://{ADDR}/no/such/page")
+    assert r.out == "404", r.describe()
+    r = http.curl("-I", f"http://{ADDR}/bytes/1234")
+    assert "200 OK" in r.out and "Content-Length: 1234" in r.out, r.describe()
+    # Keep-alive: two requests, one connection.
+    r = http.curl("-v", f"http://{ADDR}/", f"http://{ADDR}/bytes/5")
+    assert r.returncode == 0 and r.out.count("hello from") == 1, r.describe()
+    assert re.search(r"Re-using existing connection|Reusing existing", r.stderr), r.describe()
+    # Connection: close is honoured.
+    r = http.curl("-v", "-H", "Connection: close", f"http://{ADDR}/")
+    assert "Connection: close" in r.stderr and "hello" in r.out, r.describe()
+    # A request body, echoed; a body over the limit gets 413; a header over 8 KiB gets 431.
+    r = http.curl("--data-binary", "swift on the wire", f"http://{ADDR}/echo")
+    assert r.out == "swift on the wire", r.describe()
+    r = http.curl("-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Length: 100000", "-X", "POST", f"http://{ADDR}/echo")
+    assert r.out == "413", r.describe()
+    r = http.curl("-o", "/dev/null", "-w", "%{http_code}", "-H", "X-Big: " + "a" * 9000, f"http://{ADDR}/")
+    assert r.out == "431", r.describe()
+    # Ping (ICMP echo) works too.
+    if not helpers.ping_missing():
+        helpers.expect_all_replies(helpers.ping(http.ns, ADDR, "-i", "0.05", count=3), 3)
+    http.stop()
+
+
+def test_http_10mib_checksum(http, tmp_path):
+    out = tmp_path / "body"
+    t = time.monotonic()
+    r = http.curl("-o", str(out), f"http://{ADDR}/bytes/{TEN_MIB}")
+    took = time.monotonic() - t
+    assert r.returncode == 0, r.describe()
+    assert out.stat().st_size == TEN_MIB
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == pattern_sha256(TEN_MIB), "10 MiB body corrupted"
+    print(f"10 MiB in {took:.2f} s")
+    http.stop()
+
+
+def test_http_200_concurrent_connections(http):
+    r = helpers.run(http.ns.exec_argv([sys.executable, NETCLIENT, "concurrent", ADDR, "200"]), timeout=120)
+    assert r.returncode == 0 and "ok 200" in r.out, r.describe()
+    # All 200 were open at once.
+    assert "connected 200" in r.out
+    http.stop()
+
+
+def netem_available(ns) -> bool:
+    r = helpers.run(ns.exec_argv(["tc", "qdisc", "add", "dev", "lo", "root", "netem", "loss", "0%"]), timeout=30)
+    if r.returncode == 0:
+        helpers.run(ns.exec_argv(["tc", "qdisc", "del", "dev", "lo", "root"]), timeout=30)
+    return r.returncode == 0
+
+
+def test_http_10mib_with_loss_and_reordering(skiff, example, netns, tmp_path):
+    """5% loss and 5% reordering in both directions. With sch_netem in the kernel, tc netem on the tap
+    (guest-bound) plus netem on an ifb mirror (host-bound); without it (this host's kernel), the
+    lossy relay (lossyrelay.py) between the guest's tap and the client's does the same in user space."""
+    relay = None
+    if netem_available(netns) and helpers.run(netns.exec_argv(["ip", "link", "add", "ifb0", "type", "ifb"]), timeout=30).returncode == 0:
+        netns.add_tap("tap0", "10.77.0.1/24")
+        for cmd in (["tc", "qdisc", "add", "dev", "tap0", "root", "netem", "loss", "5%", "delay", "1ms", "reorder", "95%", "50%"],
+                    ["ip", "link", "set", "ifb0", "up"],
+                    ["tc", "qdisc", "add", "dev", "tap0", "ingress"],
+                    ["tc", "filter", "add", "dev", "tap0", "parent", "ffff:", "matchall", "action", "mirred", "egress", "redirect", "dev", "ifb0"],
+                    ["tc", "qdisc", "add", "dev", "ifb0", "root", "netem", "loss", "5%", "delay", "1ms", "reorder", "95%", "50%"]):
+            r = helpers.run(netns.exec_argv(cmd), timeout=30)
+            assert r.returncode == 0, r.describe()
+        tap = "tap0"
+    else:
+        netns.add_tap("tap0", None)
+        relay = subprocess.Popen(netns.exec_argv([sys.executable, RELAY, "tap0", "tap1", "5", "5", "16"]),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        assert relay.stdout.readline().strip() == b"ready"
+        netns.ip("addr", "add", "10.77.0.1/24", "dev", "tap1")
+        netns.ip("link", "set", "tap1", "up")
+        tap = "tap0"
+    server = start_http(skiff, example, netns, tap)
+    try:
+        out = tmp_path / "body"
+        r = server.curl("--retry", "3", "-o", str(out), f"http://{ADDR}/bytes/{TEN_MIB}", timeout=300)
+        assert r.returncode == 0, r.describe()
+        assert out.stat().st_size == TEN_MIB
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == pattern_sha256(TEN_MIB), "10 MiB body corrupted"
+        stats = server.stats()
+        assert stats["tcp_retransmits"] > 0, stats
+        server.stop()
+    finally:
+        helpers.stop(server.proc)
+        if relay:
+            relay.send_signal(signal.SIGTERM)
+            so, _ = relay.communicate(timeout=30)
+            m = re.search(rb"dropped (\d+) reordered (\d+)", so)
+            assert m and int(m.group(1)) > 100 and int(m.group(2)) > 100, so
+            print(so.decode().strip())
+
+
+def test_http_hostile_segments_and_syn_flood(http):
+    r = helpers.run(http.ns.exec_argv([sys.executable, NETCLIENT, "hostile", "tap0", http.mac, ADDR]), timeout=120)
+    assert r.returncode == 0 and "flooded 3000" in r.out, r.describe()
+    # Still serving, right after the flood.
+    r = http.curl(f"http://{ADDR}/", timeout=30)
+    assert r.returncode == 0 and "hello" in r.out, r.describe()
+    stats = http.stats()
+    assert stats["tcp_syn_dropped"] > 0 and stats["connections"] <= 256 + 2, stats
+    assert stats["bad_checksum"] >= 2 and stats["fragments_dropped"] >= 2 and stats["tcp_out_of_window"] >= 1, stats
+    assert stats["malformed"] > 0, stats
+    r = helpers.run(http.ns.exec_argv([sys.executable, NETCLIENT, "concurrent", ADDR, "20"]), timeout=120)
+    assert r.returncode == 0 and "ok 20" in r.out, r.describe()
+    http.stop()
+
+
+def test_udp_echo(skiff, example, netns):
+    netns.add_tap("tap0", "10.77.0.1/24")
+    argv = [str(skiff), "run", "--mem=64", "--net:service0=tap0", "--", str(example("udp-echo")), f"ip={ADDR}/24",
+            "port=7777", "limit=50"]
+    p = helpers.start_guest(netns, argv, ["tap0"], ready=b"listening")
+    try:
+        c = helpers.run(netns.exec_argv([sys.executable, NETCLIENT, "udp", ADDR, "7777", "50"]), timeout=120)
+        r = helpers.finish(p, timeout=30, context=c)
+    finally:
+        helpers.stop(p)
+    assert c.returncode == 0 and "echoed 50" in c.out, c.describe()
+    helpers.expect_success(r)
+
+
+def test_http_bad_arguments(skiff, example, netns):
+    netns.add_tap("tap0", "10.77.0.1/24")
+    for args, text in ((["ip=10.77.0"], "bad address"), (["port=x"], "unknown argument")):
+        argv = [str(skiff), "run", "--mem=64", "--net:service0=tap0", "--", str(example("http")), *args]
+        r = helpers.run(netns.exec_argv(argv), timeout=60)
+        assert r.returncode == 2 and text in r.out, r.describe()
+
+
+def test_http_with_dhcp_address(skiff, example, netns, tmp_path):
+    """ip=dhcp: the guest leases an address from dnsmasq (in the namespace, on tap0) and serves on it."""
+    dnsmasq = shutil.which("dnsmasq") or ("/usr/sbin/dnsmasq" if Path("/usr/sbin/dnsmasq").exists() else None)
+    if not dnsmasq:
+        pytest.skip("NO DNSMASQ: install Debian package dnsmasq-base (scripts/setup does)")
+    netns.add_tap("tap0", "10.77.0.1/24")
+    server = subprocess.Popen(netns.exec_argv([dnsmasq, "--no-daemon", "--port=0", "--interface=tap0", "--bind-interfaces",
+                                               "--dhcp-range=10.77.0.50,10.77.0.60,255.255.255.0,1h", "--no-resolv",
+                                               "--no-hosts", "--user=root", f"--dhcp-leasefile={tmp_path}/leases",
+                                               "--dhcp-option=3,10.77.0.1"]),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        time.sleep(0.5)
+        argv = [str(skiff), "run", "--mem=128", "--net:service0=tap0", "--", str(example("http")), "ip=dhcp"]
+        p = helpers.start_guest(netns, argv, ["tap0"], ready=b", mtu", timeout=40)
+        try:
+            m = re.search(rb"listening on (10\.77\.0\.(\d+)):80", p.early_stdout)
+            assert m and 50 <= int(m.group(2)) <= 60, p.early_stdout.decode(errors="replace")
+            addr = m.group(1).decode()
+            r = helpers.run(netns.exec_argv(["curl", "-sS", "-m", "20", f"http://{addr}/"]), timeout=60)
+            assert r.returncode == 0 and "hello" in r.out, r.describe()
+            assert addr in (tmp_path / "leases").read_text()
+        finally:
+            helpers.stop(p)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.qemu
+def test_http_on_virt_aarch64_virtio_net(skiff, netns, tmp_path_factory, tmp_path):
+    """The same server built for QEMU's arm64 virt machine (TCG): frames through virtio-net."""
+    if not targets.QEMU:
+        pytest.skip("NO QEMU: qemu-system-aarch64 (Debian qemu-system-arm)")
+    builder = helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("virt-http"), ("--arch", "aarch64"), ".img")
+    image = builder.build(helpers.EXAMPLES_DIR / "http")
+    netns.add_tap("tap0", "10.77.0.1/24")
+    server = start_http(skiff, None, netns, image=image, timeout=120)
+    try:
+        r = server.curl(f"http://{ADDR}/", timeout=60)
+        assert r.returncode == 0 and r.out == "hello from a Swift unikernel\n", r.describe()
+        out = tmp_path / "body"
+        r = server.curl("-o", str(out), f"http://{ADDR}/bytes/1048576", timeout=120)
+        assert r.returncode == 0 and hashlib.sha256(out.read_bytes()).hexdigest() == pattern_sha256(1 << 20), r.describe()
+    finally:
+        helpers.stop(server.proc)
