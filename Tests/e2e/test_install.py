@@ -80,6 +80,7 @@ def installed(tmp_path_factory) -> Installed:
 def test_install_layout(installed: Installed):
     p = installed.prefix
     for f in ["bin/skiff", "bin/skiff-hvt", "share/skiff/Guest/Package.swift", "share/skiff/Guest/Skiff/Skiff.swift",
+              "share/skiff/Guest/Net/Network.swift",
               "share/skiff/Guest/include/skiff_rt.h", "share/skiff/Guest/include/hvt_abi.h",
               "share/skiff/Sources/CSkiffABI/include/hvt_abi.h", "share/skiff/Guest/platform/hvt/x86_64/skiff.ld"]:
         assert (p / f).is_file(), f"{f} not installed"
