@@ -53,7 +53,7 @@ let package = Package(
         // Guest image builder (`skiff build`): drives swiftc, clang and ld.lld.
         .target(name: "SkiffBuild", dependencies: ["SkiffCore", "SkiffArchX86_64"]),
         // OCI images and the containerd runtime's config rewrite (`skiff oci`): JSON, SHA-256, tar; pure.
-        .target(name: "SkiffOCI"),
+        .target(name: "SkiffOCI", dependencies: ["SkiffBuild"]),
         // The per-VM tender (solo5-hvt's command line); also built as Embedded Swift by scripts/build.
         .executableTarget(name: "skiff-hvt", dependencies: ["SkiffCore", "SkiffMonitor"]),
         .executableTarget(
@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "SkiffMonitorTests", dependencies: ["SkiffMonitor", "SkiffCore", "SkiffModules"]),
         .testTarget(name: "SkiffBuildTests", dependencies: ["SkiffBuild", "SkiffCore", "SkiffBoot"]),
         .testTarget(name: "SkiffQEMUTests", dependencies: ["SkiffQEMU", "SkiffCore"]),
-        .testTarget(name: "SkiffOCITests", dependencies: ["SkiffOCI"]),
+        .testTarget(name: "SkiffOCITests", dependencies: ["SkiffOCI", "SkiffBuild"]),
         .testTarget(name: "SkiffNetTests", dependencies: ["SkiffNetCore"]),
     ]
 )

@@ -1,4 +1,4 @@
-// JSON.swift: a small strict JSON parser (RFC 8259) for manifest.json; no Foundation.
+// JSON.swift: a small strict JSON value, parser (RFC 8259) and writer; no Foundation: manifest.json, Inspect, the Swift SDKs, OCI files.
 
 /// A parsed JSON value. Objects keep their keys in source order and remember
 /// the line each value started on, for error messages.
@@ -28,9 +28,73 @@ public indirect enum JSONValue: Equatable, Sendable {
 public struct JSONMember: Equatable, Sendable {
     public var key: String
     public var value: JSONValue
-    /// 1-based line of the key.
+    /// 1-based line of the key (0 for members built in code); not part of equality.
     public var line: Int
+
+    public init(_ key: String, _ value: JSONValue, line: Int = 0) {
+        self.key = key
+        self.value = value
+        self.line = line
+    }
+
+    public static func == (a: JSONMember, b: JSONMember) -> Bool { a.key == b.key && a.value == b.value }
 }
+
+extension JSONValue {
+    /// Compact JSON text: members in their order, numbers as written, control characters as `\u00XX`.
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        write(into: &out)
+        return out
+    }
+
+    func write(into out: inout [UInt8]) {
+        switch self {
+        case .null: out += Array("null".utf8)
+        case .bool(let b): out += Array((b ? "true" : "false").utf8)
+        case .number(let n): out += Array(n.utf8)
+        case .string(let s): JSONValue.writeString(s, into: &out)
+        case .array(let a):
+            out.append(UInt8(ascii: "["))
+            for (i, v) in a.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                v.write(into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (i, m) in members.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(m.key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                m.value.write(into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    static func writeString(_ s: String, into out: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        out.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out += [0x5c, 0x22]
+            case 0x5c: out += [0x5c, 0x5c]
+            case 0x0a: out += [0x5c, UInt8(ascii: "n")]
+            case 0x0d: out += [0x5c, UInt8(ascii: "r")]
+            case 0x09: out += [0x5c, UInt8(ascii: "t")]
+            case 0..<0x20: out += [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]]
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+/// `s` as a JSON string literal (quotes included).
+public func jsonString(_ s: String) -> String { JSONValue.string(s).text }
 
 /// Why parsing failed, with the 1-based line.
 public struct JSONError: Error, Equatable, Sendable {
@@ -105,7 +169,7 @@ struct JSONParser {
             p.skipSpace()
             try p.expect(UInt8(ascii: ":"), "':' after key")
             p.skipSpace()
-            members.append(JSONMember(key: key, value: try p.value(depth: depth + 1), line: keyLine))
+            members.append(JSONMember(key, try p.value(depth: depth + 1), line: keyLine))
         }
         return .object(members)
     }

@@ -20,19 +20,6 @@ public enum SwiftSDK {
                skiff sdk bundle DIR                        write skiff.artifactbundle into DIR (no install)
         """
 
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out + "\""
-    }
-
     static func jsonArray(_ items: [String]) -> String {
         "[" + items.map(jsonString).joined(separator: ", ") + "]"
     }

@@ -1,4 +1,5 @@
 // ImageLayout.swift: `skiff oci build`'s pure part: an hvt unikernel and its run configuration → an OCI image archive.
+
 //
 // The image's one layer holds the unikernel at /skiff/kernel and block images at /skiff/block/NAME.
 // The run configuration is the image config's Entrypoint, a solo5-hvt command line headed by
@@ -7,6 +8,8 @@
 // /skiff/skiff.json ({"entrypoint": [...]}): the runtime puts that command line before arguments that do
 // not start with skiff-hvt. The same facts are repeated, for people and tools, as org.skiff.* labels in
 // the config and annotations on the manifest (docs/containers.md).
+
+import SkiffBuild
 
 public struct OCIImageSpec: Sendable {
     public var name: String                 // containerd image name, e.g. docker.io/library/hello:latest

@@ -1,4 +1,5 @@
 // RuntimeSpec.swift: the Skiff OCI runtime's pure part: how a bundle's config.json changes so runc runs the tender.
+
 //
 // A container whose process.args[0] is "skiff-hvt" (what `skiff oci build` images say) gets the host's
 // static tender bind-mounted read-only at /.skiff/skiff-hvt, /dev/kvm (and /dev/net/tun when it has
@@ -7,6 +8,8 @@
 // When args[0] is something else but the image has /skiff/skiff.json (`ctr run IMAGE ID ARGS...` replaced
 // the Entrypoint), that file's entrypoint goes before the arguments, which become the guest's.
 // Other containers (a Kubernetes pod's pause container, ordinary images) are left untouched.
+
+import SkiffBuild
 
 public struct DeviceNumber: Equatable, Sendable {
     public var major: Int
@@ -135,7 +138,7 @@ public enum RuntimeSpec {
     /// The entrypoint in a /skiff/skiff.json file's text.
     public static func imageEntrypoint(_ text: [UInt8]) throws(RuntimeSpecError) -> [String] {
         let v: JSON
-        do { v = try JSON.parse(text) } catch { throw RuntimeSpecError(message: "/skiff/skiff.json: \(error.message)") }
+        do { v = try JSON.parse(text) } catch { throw RuntimeSpecError(message: "/skiff/skiff.json: invalid JSON at line \(error.line): \(error.message)") }
         guard let a = v["entrypoint"]?.arrayValue, !a.isEmpty else {
             throw RuntimeSpecError(message: "/skiff/skiff.json: no entrypoint array")
         }

@@ -1,24 +1,11 @@
 // Inspect.swift: `skiff inspect [--json] KERNEL`: the ABI note and the manifest of an image, as text or JSON; `--dtb`: the device tree skiff-hvt writes for an arm64 Image.
 
+import SkiffBuild
 import SkiffCore
 import SkiffBoot
 import SkiffModules
 import SkiffMonitor
 import SkiffQEMU
-
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        default:
-            if u.value < 0x20 { out += "\\u00" + (u.value < 0x10 ? "0" : "") + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
-}
 
 /// `skiff inspect --dtb [--binary] [RUN OPTIONS] IMAGE [ARGS]`: the device tree skiff-hvt would write for this
 /// run of an arm64 Image (docs/boot-aarch64-linux.md), as DTS (or the DTB itself with `--binary`);

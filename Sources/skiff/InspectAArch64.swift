@@ -1,5 +1,6 @@
 // InspectAArch64.swift: `skiff inspect` for aarch64 QEMU-virt images (raw arm64 Image or its ELF): platform and manifest.
 
+import SkiffBuild
 import SkiffCore
 import SkiffQEMU
 

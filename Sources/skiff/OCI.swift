@@ -7,6 +7,7 @@
 // namespace that outlives the container. Every other command (start, state, kill, ps, ...) is runc's:
 // the OCI state file, exit status and signals are exactly runc's, with skiff-hvt as the container's process.
 
+import SkiffBuild
 import SkiffCore
 import SkiffOCI
 
@@ -179,7 +180,7 @@ func ociCreate(_ inv: RuntimeInvocation, runc: String, allArgs: [String], log: R
     let configPath = bundle + "/config.json"
     guard let text = readText(configPath, limit: 1 << 24) else { return execRunc(runc, allArgs, log: log) }
     let spec: JSON
-    do { spec = try JSON.parse(text) } catch { log.error("oci runtime: \(configPath): \(error.message)"); return 1 }
+    do { spec = try JSON.parse(text) } catch { log.error("oci runtime: \(configPath): invalid JSON at line \(error.line): \(error.message)"); return 1 }
     // /skiff/skiff.json in the container's root (a regular file in a real directory: an image's symlink is not followed).
     var imageEntrypoint: [String]? = nil
     if !RuntimeSpec.isSkiff(spec) {

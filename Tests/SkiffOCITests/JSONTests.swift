@@ -1,6 +1,7 @@
-// JSONTests.swift: SkiffOCI's JSON parser and writer: round trips, escapes, member order, refusals.
+// JSONTests.swift: the JSON value (SkiffBuild's) as OCI files use it: round trips, escapes, member order, refusals.
 
 import Testing
+import SkiffBuild
 @testable import SkiffOCI
 
 @Test func parsesAndWritesBack() throws {
