@@ -39,9 +39,16 @@ pytestmark = [pytest.mark.swift]
 
 BUILD_ARGS = ("--arch", "aarch64", "--platform", "hvt")
 
-#: name -> source directory: every Example and every conformance guest.
+def skiff_builds(example: Path) -> bool:
+    """Whether `skiff build` builds this Example: a package with dependencies besides Skiff (Examples/greeter)
+    is built by `swift build --swift-sdk` instead (test_install.py)."""
+    manifest = example / "Package.swift"
+    return not manifest.exists() or manifest.read_text().count(".package(") <= 1
+
+
+#: name -> source directory: every Example `skiff build` builds and every conformance guest.
 SOURCES = {
-    **{f"example_{p.name}": p for p in sorted(helpers.EXAMPLES_DIR.iterdir()) if p.is_dir()},
+    **{f"example_{p.name}": p for p in sorted(helpers.EXAMPLES_DIR.iterdir()) if p.is_dir() and skiff_builds(p)},
     **{p.name: p for p in sorted(helpers.SWIFT_GUESTS_DIR.iterdir()) if p.is_dir()},
 }
 
