@@ -848,11 +848,14 @@ class Ping:
 
 
 def net_session(vm: NestedVM, taps: list[Tap], argv: list, pings: list[Ping], work: Path,
-                timeout: float, ready: str = "ready") -> tuple[list[helpers.Result], helpers.Result]:
+                timeout: float, ready: str = "ready", fetches: tuple[str, ...] = ()) -> tuple[list[helpers.Result], helpers.Result]:
     """Inside `vm`: makes `taps` (IPv6 off, so no DAD/RS frames reach the guest first), starts `argv` (a
     monitor), waits until it prints `ready` (as helpers.start_guest does on the host; not when there are no
     pings), runs `pings` at once, waits for the guest; the taps are deleted however it ends.
-    Returns (one Result per ping, the guest's Result). `work` is a directory under the share."""
+    With `fetches` (http://ADDR[:PORT]/PATH), a server: each is fetched in turn by an HTTP/1.0 GET through
+    busybox nc after the pings (the response, headers included, is the Result's stdout), then the guest is
+    stopped with SIGTERM. Returns (one Result per ping, then one per fetch, the
+    guest's Result). `work` is a directory under the share."""
     q = shlex.quote
     w = str(work)
     lines = ["for f in default all; do echo 1 > /proc/sys/net/ipv6/conf/$f/disable_ipv6; done 2>/dev/null",
@@ -867,13 +870,22 @@ def net_session(vm: NestedVM, taps: list[Tap], argv: list, pings: list[Ping], wo
     prologue = vm._exe_prologue(argv := [str(a) for a in argv])
     lines.append(prologue.rstrip("\n"))
     lines.append(" ".join(q(a) for a in argv) + f" >{w}/guest.out 2>{w}/guest.err & g=$!")
-    if pings:
+    if pings or fetches:
         lines.append(f"i=0; while ! grep -q {q(ready)} {w}/guest.out && kill -0 $g 2>/dev/null && [ $i -lt 300 ];"
                      " do sleep 0.1; i=$((i+1)); done")
         for n, p in enumerate(pings):
             lines.append(f"ping -c {p.count} -W 5 {' '.join(map(q, p.options))} {p.ip} >{w}/ping{n}.out 2>&1 & p{n}=$!")
         for n in range(len(pings)):
             lines.append(f"wait $p{n}; echo $? >{w}/ping{n}.status")
+        for n, url in enumerate(fetches):
+            # busybox nc, not its wget (which crashes in the nested machines' static busybox): HTTP/1.0, so the
+            # server closes the connection after the response; headers and body are in the file.
+            host, _, path = url.removeprefix("http://").partition("/")
+            addr, _, port = host.partition(":")
+            lines.append(f"printf 'GET /{path} HTTP/1.0\\r\\nHost: {addr}\\r\\n\\r\\n' | nc -w 60 {addr} {port or 80}"
+                         f" >{w}/fetch{n}.body 2>{w}/fetch{n}.out; echo $? >{w}/fetch{n}.status")
+        if fetches:
+            lines.append("kill -TERM $g")
     lines.append(f"wait $g; echo $? >{w}/guest.status")
     status, out, err = vm.run(["sh", "-c", "\n".join(lines)], timeout)
     assert status == 0, f"network script inside the machine failed ({status}):\n{err}\n" + "\n".join(lines)
@@ -882,6 +894,8 @@ def net_session(vm: NestedVM, taps: list[Tap], argv: list, pings: list[Ping], wo
         st = (work / f"{name}.status").read_text().strip()
         return helpers.Result([str(a) for a in args], int(st), stdout, stderr)
     pr = [result(f"ping{n}", ["ping", p.ip], (work / f"ping{n}.out").read_bytes(), "") for n, p in enumerate(pings)]
+    pr += [result(f"fetch{n}", ["wget", url], (work / f"fetch{n}.body").read_bytes() if (work / f"fetch{n}.body").exists() else b"",
+                  (work / f"fetch{n}.out").read_text(errors="replace")) for n, url in enumerate(fetches)]
     guest = result("guest", argv, (work / "guest.out").read_bytes(),
                    (work / "guest.err").read_bytes().decode("utf-8", "replace"))
     return pr, guest

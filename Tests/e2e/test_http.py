@@ -273,3 +273,25 @@ def test_http_on_virt_aarch64_virtio_net(skiff, netns, tmp_path_factory, tmp_pat
         assert r.returncode == 0 and hashlib.sha256(out.read_bytes()).hexdigest() == pattern_sha256(1 << 20), r.describe()
     finally:
         helpers.stop(server.proc)
+
+
+@pytest.mark.nested
+def test_http_on_hvt_aarch64(skiff, nested_arm64, arm64_tender, tmp_path_factory):
+    """The same server built for hvt on arm64, under the arm64 tender in the nested arm64 KVM machine: GETs from
+    inside (busybox nc) fetch a page and 100,000 pattern bytes through the tap, then SIGTERM ends the run."""
+    import nested
+    builder = helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("a64-http"), ("--arch", "aarch64", "--platform", "hvt"))
+    image = builder.build(helpers.EXAMPLES_DIR / "http")
+    work = tmp_path_factory.mktemp("a64-http-run")
+    n = 100_000
+    (root, body), guest = nested.net_session(
+        nested_arm64, [nested.Tap("tap0", "10.77.0.1/24")],
+        [arm64_tender, "--mem=256", "--net:service0=tap0", "--", image, f"ip={ADDR}/24"], [], work, 240,
+        ready=", mtu", fetches=(f"http://{ADDR}/", f"http://{ADDR}/bytes/{n}"))
+    for r in (root, body):
+        assert r.returncode == 0 and r.stdout.startswith(b"HTTP/1.1 200 OK\r\n"), r.describe() + guest.describe()
+    assert root.stdout.partition(b"\r\n\r\n")[2] == b"hello from a Swift unikernel\n", root.describe()
+    head, _, data = body.stdout.partition(b"\r\n\r\n")
+    assert f"Content-Length: {n}".encode() in head and hashlib.sha256(data).hexdigest() == pattern_sha256(n), \
+        head.decode(errors="replace") + f"\n({len(data)} bytes)"
+    helpers.expect_monitor_error(guest, "Exiting on signal 15")
