@@ -84,8 +84,10 @@ ARCHES = {
         pvh=True,
         # kvm_amd has an optional dependency on ccp (SEV); irqbypass is kvm's.
         kvm_modules=("irqbypass", "ccp", "kvm", "kvm_amd"),
-        # tun: taps (test_nested_hardening.py); virtio_net: the user network of the gdb relay (test_gdb.py)
-        share_modules=("virtio_pci", "9pnet_virtio", "9p", "tun", "virtio_net"),
+        # tun: taps (test_nested_hardening.py); virtio_net: the user network of the gdb relay (test_gdb.py);
+        # sch_netem, sch_ingress, cls_matchall, act_mirred, ifb: `tc netem` on a tap both ways (test_http.py)
+        share_modules=("virtio_pci", "9pnet_virtio", "9p", "tun", "virtio_net",
+                       "sch_netem", "sch_ingress", "cls_matchall", "act_mirred", "ifb"),
     ),
     # §9.2: KVM is built in; needs `dpkg --add-architecture arm64` for the packages (scripts/setup does it).
     "aarch64": NestedArch(
@@ -191,7 +193,10 @@ _KERNEL_MEMBERS = ["./boot/vmlinuz-*", "./lib/modules/*/modules.builtin", "./lib
                    "./lib/modules/*/kernel/fs/netfs/*", "./lib/modules/*/kernel/fs/fscache/*",
                    "./lib/modules/*/kernel/net/9p/*", "./lib/modules/*/kernel/drivers/net/tun.ko",
                    "./lib/modules/*/kernel/drivers/block/virtio_blk.ko", "./lib/modules/*/kernel/drivers/net/virtio_net.ko",
-                   "./lib/modules/*/kernel/drivers/net/net_failover.ko", "./lib/modules/*/kernel/net/core/failover.ko"]
+                   "./lib/modules/*/kernel/drivers/net/net_failover.ko", "./lib/modules/*/kernel/net/core/failover.ko",
+                   "./lib/modules/*/kernel/net/sched/sch_netem.ko", "./lib/modules/*/kernel/net/sched/sch_ingress.ko",
+                   "./lib/modules/*/kernel/net/sched/cls_matchall.ko", "./lib/modules/*/kernel/net/sched/act_mirred.ko",
+                   "./lib/modules/*/kernel/drivers/net/ifb.ko"]
 
 
 def _wanted(arch: NestedArch) -> list[str]:
@@ -827,6 +832,35 @@ if _pytest is not None:
 
 
 # ---------------------------------------------------------------------------
+# Host programs inside the x86_64 machine
+
+def host_program(exe: str, into: Path) -> list[str]:
+    """Copies the host's `exe` (strace, tc, ...), the libraries `ldd` lists for it and the dynamic loader into
+    `into` (a directory under the share); returns the argv prefix that runs it wherever `into` is at the same
+    path, as inside the machine: [LOADER, --library-path, into, into/NAME] (just [into/NAME] when static).
+    The x86_64 machine runs Debian's kernel; the loader needs nothing else of it."""
+    into.mkdir(parents=True, exist_ok=True)
+    name = Path(exe).name
+    copy = into / name
+    shutil.copy2(os.path.realpath(exe), copy)
+    p = subprocess.run(["ldd", exe], capture_output=True, text=True, timeout=30)
+    if "not a dynamic executable" in p.stdout + p.stderr:
+        return [str(copy)]
+    assert p.returncode == 0, p.stderr
+    loader = None
+    for line in p.stdout.splitlines():
+        words = line.split()
+        path = words[2] if "=>" in words and len(words) > 2 else words[0] if words else ""
+        if not path.startswith("/"):
+            continue                     # linux-vdso.so.1: the kernel's
+        shutil.copy2(os.path.realpath(path), into / Path(path).name)
+        if "=>" not in words:
+            loader = into / Path(path).name
+    assert loader is not None, f"ldd names no dynamic loader for {exe}:\n" + p.stdout
+    return [str(loader), "--library-path", str(into), str(copy)]
+
+
+# ---------------------------------------------------------------------------
 # Networks inside a machine: taps, a guest and pings in one shell script
 
 @dataclass(frozen=True)
@@ -848,13 +882,16 @@ class Ping:
 
 
 def net_session(vm: NestedVM, taps: list[Tap], argv: list, pings: list[Ping], work: Path,
-                timeout: float, ready: str = "ready", fetches: tuple[str, ...] = ()) -> tuple[list[helpers.Result], helpers.Result]:
+                timeout: float, ready: str = "ready", fetches: tuple[str, ...] = (), setup: tuple[str, ...] = (),
+                report: tuple[str, ...] = ()) -> tuple[list[helpers.Result], helpers.Result]:
     """Inside `vm`: makes `taps` (IPv6 off, so no DAD/RS frames reach the guest first), starts `argv` (a
     monitor), waits until it prints `ready` (as helpers.start_guest does on the host; not when there are no
     pings), runs `pings` at once, waits for the guest; the taps are deleted however it ends.
     With `fetches` (http://ADDR[:PORT]/PATH), a server: each is fetched in turn by an HTTP/1.0 GET through
     busybox nc after the pings (the response, headers included, is the Result's stdout), then the guest is
-    stopped with SIGTERM. Returns (one Result per ping, then one per fetch, the
+    stopped with SIGTERM. `setup`: shell lines run after the taps are up and before the guest starts (a failing
+    one ends the script with status 94); `report`: shell lines run after the fetches, before SIGTERM (their
+    output goes where they send it). Returns (one Result per ping, then one per fetch, the
     guest's Result). `work` is a directory under the share."""
     q = shlex.quote
     w = str(work)
@@ -867,6 +904,7 @@ def net_session(vm: NestedVM, taps: list[Tap], argv: list, pings: list[Ping], wo
         if t.address is not None:
             lines.append(f"ip addr add {t.address} dev {t.name} || exit 92")
         lines.append(f"ip link set {t.name} up || exit 93")
+    lines += [f"{line} || exit 94" for line in setup]
     prologue = vm._exe_prologue(argv := [str(a) for a in argv])
     lines.append(prologue.rstrip("\n"))
     lines.append(" ".join(q(a) for a in argv) + f" >{w}/guest.out 2>{w}/guest.err & g=$!")
@@ -884,6 +922,7 @@ def net_session(vm: NestedVM, taps: list[Tap], argv: list, pings: list[Ping], wo
             addr, _, port = host.partition(":")
             lines.append(f"printf 'GET /{path} HTTP/1.0\\r\\nHost: {addr}\\r\\n\\r\\n' | nc -w 60 {addr} {port or 80}"
                          f" >{w}/fetch{n}.body 2>{w}/fetch{n}.out; echo $? >{w}/fetch{n}.status")
+        lines += list(report)
         if fetches:
             lines.append("kill -TERM $g")
     lines.append(f"wait $g; echo $? >{w}/guest.status")

@@ -10,7 +10,7 @@ points them into the machine (an autouse fixture, for this module only):
   so what the monitor wrote is checked on the host as in the originals;
 - strace: the machine has none. The host's /usr/bin/strace, the shared libraries `ldd` names and the host's
   dynamic loader are copied into the share and run inside as `LOADER --library-path DIR strace ...`
-  (`nested_strace`; the machine runs Debian's kernel, the loader needs nothing else of it).
+  (`nested_strace`, with nested.host_program; the machine runs Debian's kernel, the loader needs nothing else of it).
   `strace_argv` is the original with that prefix in place of `strace`;
 - taps: nested.py's x86_64 row loads tun.ko; `tapns` is tap0 made with busybox `tunctl` in the machine's
   root namespace (IPv6 off, so the kernel sends it nothing), created again if a reboot lost it;
@@ -45,16 +45,14 @@ the host's job.
 from __future__ import annotations
 
 import functools
-import os
 import platform
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 import helpers
+import nested
 from helpers import MIB, expect_monitor_error, expect_status
 from targets import NESTED_RUN_TIMEOUT
 
@@ -86,29 +84,6 @@ def _inside(test):
 # ---------------------------------------------------------------------------
 # strace, taps and the net ring inside the machine
 
-def strace_bundle(strace: str, into: Path) -> list[str]:
-    """Copies `strace`, the libraries `ldd` lists for it and the dynamic loader into `into`; returns the argv
-    prefix that runs it anywhere `into` is at the same path: [LOADER, --library-path, into, into/strace]."""
-    into.mkdir(parents=True, exist_ok=True)
-    exe = into / "strace"
-    shutil.copy2(os.path.realpath(strace), exe)
-    p = subprocess.run(["ldd", strace], capture_output=True, text=True, timeout=30)
-    if "not a dynamic executable" in p.stdout + p.stderr:
-        return [str(exe)]
-    assert p.returncode == 0, p.stderr
-    loader = None
-    for line in p.stdout.splitlines():
-        words = line.split()
-        path = words[2] if "=>" in words and len(words) > 2 else words[0] if words else ""
-        if not path.startswith("/"):
-            continue                     # linux-vdso.so.1: the kernel's
-        shutil.copy2(os.path.realpath(path), into / Path(path).name)
-        if "=>" not in words:
-            loader = into / Path(path).name
-    assert loader is not None, "ldd names no dynamic loader for strace:\n" + p.stdout
-    return [str(loader), "--library-path", str(into), str(exe)]
-
-
 @pytest.fixture(scope="session")
 def nested_strace(nested_vm, tmp_path_factory) -> list[str]:
     """The argv prefix that runs the host's strace inside the machine (checked with `strace -V` there)."""
@@ -118,7 +93,7 @@ def nested_strace(nested_vm, tmp_path_factory) -> list[str]:
     if nested_vm.arch.name != platform.machine():
         pytest.skip(f"NO STRACE inside: the host's strace is {platform.machine()}, the nested machine "
                     f"{nested_vm.arch.name}")
-    prefix = strace_bundle(host_fi.STRACE, tmp_path_factory.mktemp("strace"))
+    prefix = nested.host_program(host_fi.STRACE, tmp_path_factory.mktemp("strace"))
     status, out, err = nested_vm.run(prefix + ["-V"], 60)
     assert status == 0 and out.startswith(b"strace -- version"), (status, out, err)
     return prefix
