@@ -260,6 +260,31 @@ def test_http_get_connects_to_a_host_server(skiff, example, netns):
     assert f"request POST /data HTTP/1.1 from {ADDR}:{m.group(1)} host {HOST}:8080 body {upload} ok" in s.out, s.describe()
 
 
+@pytest.mark.qemu
+def test_http_get_on_virt_aarch64_virtio_net(skiff, netns, tmp_path_factory):
+    """The same client built for QEMU's arm64 virt machine (TCG, virtio-net): a POST of 100,000 bytes and a
+    1 MiB reply, then a refused connect (exit 3)."""
+    if not targets.QEMU:
+        pytest.skip("NO QEMU: qemu-system-aarch64 (Debian qemu-system-arm)")
+    builder = helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("virt-http-get"), ("--arch", "aarch64"), ".img")
+    image = builder.build(helpers.EXAMPLES_DIR / "http-get")
+    netns.add_tap("tap0", f"{HOST}/24")
+    n, upload = 1 << 20, 100_000
+    server = helpers.popen(netns.exec_argv([sys.executable, NETCLIENT, "serve", HOST, "8080", str(n)]))
+    try:
+        assert server.stdout.readline().startswith(b"listening"), "the server did not start"
+        r = run_http_get(skiff, image, netns, f"server={HOST}", "port=8080", f"body={upload}", timeout=240)
+        s = helpers.finish(server, timeout=60, context=r)
+    finally:
+        helpers.stop(server)
+    helpers.expect_success(r)
+    assert f"body {n} bytes, crc32 {zlib.crc32(pattern_bytes(n)):08x}" in r.out, r.describe()
+    assert s.returncode == 0 and f"body {upload} ok" in s.out, s.describe()
+    r = run_http_get(skiff, image, netns, f"server={HOST}", "port=8081", timeout=240)
+    helpers.expect_status(r, 3)
+    assert f"http-get: connection refused by {HOST}:8081" in r.out, r.describe()
+
+
 def test_http_get_refused_unreachable_and_bad_arguments(skiff, example, netns):
     """A closed port answers the SYN with a reset: "connection refused", exit 3. An address on the link that
     nobody has: no ARP answer, "unreachable", exit 5 (after the 3 ARP tries, 3 s). Bad arguments: exit 2."""
