@@ -11,7 +11,9 @@
 //          RCV.NXT and SND.UNA (so the fuzzer reaches the in-window paths);
 //   bit 3: the application writes 20 000 bytes before the frames; bit 4: it closes after them;
 //   bit 5: a second stack running the DHCP client (no address yet) gets every frame too, and
-//          frames that are UDP get ports 67 → 68 and the client's current transaction id.
+//          frames that are UDP get ports 67 → 68 and the client's current transaction id;
+//   bit 6: the stack also connects to 10.77.0.1:40000 from port 50000 (active open, SYN-SENT),
+//          so frames can answer its SYN (the ISN is fixed by the seed and the clock).
 // Before the frames the harness opens a connection (SYN, SYN-ACK, ACK from 10.77.0.1:40000 to
 // port 80). Between frames the clock moves by 0-255 ms (the frame's first byte) and timers run.
 // Checked, besides "no trap, no sanitizer report":
@@ -120,6 +122,12 @@ func fuzzNet(_ input: [UInt8]) {
     stack.input(ack, length: ack.count, now: now)
     guard let conn = listener.accept() else { invariant(false, "handshake failed"); return }
     if flags & 8 != 0 { _ = conn.write([UInt8](repeating: 0x5a, count: 20000)) }
+    var client: TCPConnection? = nil
+    if flags & 64 != 0 {
+        stack.ephemeralPorts = 50000...50000
+        client = try! stack.connect(to: clientIP, port: 40000)
+        _ = client!.write([UInt8](repeating: 0x33, count: 3000))
+    }
     checkOutput(stack.takeOutput(), mtu: stack.mtu)
     var dhcpStack: NetStack? = nil
     if flags & 32 != 0 {
@@ -169,6 +177,11 @@ func fuzzNet(_ input: [UInt8]) {
         stack.input(f, length: f.count, now: now)
         stack.tick(now: now)
         _ = conn.read(max: 1000)
+        if let c = client {
+            _ = c.read(max: 1000)
+            invariant(c.isConnecting == (c.state == .synSent || c.state == .synReceived), "isConnecting disagrees with \(c.state)")
+            invariant((c.failure == nil) || c.state == .closed, "failed but \(c.state)")
+        }
         while udp.receive() != nil {}
         while let extra = listener.accept() { extra.close() }
         checkOutput(stack.takeOutput(), mtu: stack.mtu)

@@ -34,6 +34,8 @@ public enum NetworkError: Error, Equatable {
 ///     while let c = server.accept() { ... }
 /// }
 /// ```
+///
+/// A client opens connections with `connect(to:port:)` the same way: nothing blocks but `poll`.
 public final class Network {
     public let stack: NetStack
     public let device: NetDevice
@@ -78,6 +80,21 @@ public final class Network {
     /// Listens on TCP `port`; at most `backlog` connections wait half-open or unaccepted.
     public func listen(port: UInt16, backlog: Int = 128) throws(NetStack.SocketError) -> TCPListener {
         try stack.listen(port: port, backlog: backlog)
+    }
+
+    /// Opens a TCP connection to `address`:`port` and sends the SYN at once. It returns while the
+    /// handshake is under way: poll until `isConnecting` is false, then check `failure`.
+    ///
+    /// ```swift
+    /// let c = try net.connect(to: IPv4Address(10, 77, 0, 1), port: 8080)
+    /// c.write(request)                                // sent once established
+    /// while c.isConnecting { net.poll() }             // blocks in POLL, no busy waiting
+    /// if let why = c.failure { ... }                  // .refused, .timedOut, .unreachable
+    /// ```
+    public func connect(to address: IPv4Address, port: UInt16) throws(NetStack.SocketError) -> TCPConnection {
+        let c = try stack.connect(to: address, port: port, now: Clock.monotonicNanoseconds())
+        try? flush()
+        return c
     }
 
     /// Binds UDP `port`.

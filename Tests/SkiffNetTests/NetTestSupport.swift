@@ -25,16 +25,17 @@ func ipFrame(proto: UInt8, _ l4: [UInt8], src: IPv4Address = clientIP, dst: IPv4
 
 /// A TCP segment from the client (checksummed).
 func tcpSegment(sport: UInt16 = 40000, dport: UInt16 = 80, seq: UInt32, ack: UInt32 = 0, flags: TCPFlags,
-                window: UInt16 = 65535, mss: UInt16? = nil, wscale: UInt8? = nil, data: [UInt8] = []) -> [UInt8] {
+                window: UInt16 = 65535, mss: UInt16? = nil, wscale: UInt8? = nil, data: [UInt8] = [],
+                src: IPv4Address = clientIP) -> [UInt8] {
     let header = mss == nil ? 20 : (wscale == nil ? 24 : 28)
     var t = [UInt8](repeating: 0, count: header) + data
     t.put16(0, sport); t.put16(2, dport); t.put32(4, seq); t.put32(8, ack)
     t.put8(12, UInt8(header / 4) << 4); t.put8(13, flags.raw); t.put16(14, window)
     if let mss { t.put8(20, 2); t.put8(21, 4); t.put16(22, mss) }
     if mss != nil, let wscale { t.put8(24, 1); t.put8(25, 3); t.put8(26, 3); t.put8(27, wscale) }
-    let sum = Checksum.sum(t, 0, t.count, initial: Checksum.pseudo(src: clientIP, dst: serverIP, proto: IPProtocol.tcp, length: t.count))
+    let sum = Checksum.sum(t, 0, t.count, initial: Checksum.pseudo(src: src, dst: serverIP, proto: IPProtocol.tcp, length: t.count))
     t.put16(16, Checksum.finish(sum))
-    return ipFrame(proto: IPProtocol.tcp, t)
+    return ipFrame(proto: IPProtocol.tcp, t, src: src)
 }
 
 struct SentSegment {

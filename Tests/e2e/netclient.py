@@ -3,6 +3,8 @@
     python3 netclient.py concurrent ADDR N            # N connections open at once, then one GET on each: "ok N"
     python3 netclient.py hostile TAP GUEST_MAC ADDR   # raw frames: malformed, bad checksums, out of window, SYN flood
     python3 netclient.py udp ADDR PORT N              # N datagrams, each must come back: "echoed N"
+    python3 netclient.py serve ADDR PORT N            # a one-request HTTP server for Examples/http-get: answers N
+                                                      # pattern bytes, checks a request body is the pattern
 
 `hostile` speaks TCP itself from a made-up address (10.77.0.77, announced by an
 ARP request to the guest) over an AF_PACKET socket, so it can send what a
@@ -19,6 +21,7 @@ import socket
 import struct
 import sys
 import time
+import zlib
 
 ETH_P_ALL = 0x0003
 FAKE_MAC = bytes.fromhex("020000000077")
@@ -65,6 +68,48 @@ def udp(addr: str, port: int, n: int) -> int:
             echoed += 1
     print(f"echoed {echoed}", flush=True)
     return 0 if echoed == n else 1
+
+
+def serve(addr: str, port: int, n: int) -> int:
+    """Accepts one connection (within 120 s), reads one request (its body must be the pattern), answers
+    `n` pattern bytes and closes; prints what it saw, for test_http.py to compare with the guest's view."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((addr, port))
+    ls.listen(1)
+    ls.settimeout(120)
+    print(f"listening {addr}:{port}", flush=True)
+    s, peer = ls.accept()
+    s.settimeout(60)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.decode(errors="replace").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        d = s.recv(65536)
+        if not d:
+            break
+        body += d
+    ok = body == pattern(length)
+    print(f"request {lines[0]} from {peer[0]}:{peer[1]} host {headers.get('host')} body {len(body)} "
+          f"{'ok' if ok else 'BAD'}", flush=True)
+    payload = pattern(n)
+    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % n + payload)
+    s.shutdown(socket.SHUT_WR)
+    try:
+        while s.recv(65536):                  # until the guest closes its side too
+            pass
+    except OSError:
+        pass
+    s.close()
+    print(f"served {n} crc32 {zlib.crc32(payload):08x}", flush=True)
+    return 0 if ok else 1
 
 
 def csum(b: bytes) -> int:
@@ -186,6 +231,8 @@ def main() -> int:
         return hostile(sys.argv[2], sys.argv[3], sys.argv[4])
     if cmd == "udp":
         return udp(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    if cmd == "serve":
+        return serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -1,4 +1,5 @@
-"""test_http.py: the SkiffNet TCP/IP stack serving HTTP (Examples/http) and UDP (Examples/udp-echo) to Linux clients.
+"""test_http.py: the SkiffNet TCP/IP stack serving HTTP (Examples/http) and UDP (Examples/udp-echo) to Linux clients,
+and as a client (Examples/http-get: active open) of a Linux server.
 
 Root and KVM only: each test gets its own network namespace (conftest `netns`)
 with tap0 = 10.77.0.1/24 (the loss test puts a lossy relay between the guest's
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,10 @@ def pattern_sha256(n: int) -> str:
         h.update(block[:k])
         left -= k
     return h.hexdigest()
+
+
+def pattern_bytes(n: int) -> bytes:
+    return bytes(i % 251 for i in range(n))
 
 
 class Server:
@@ -256,6 +262,84 @@ def test_udp_echo(skiff, example, netns):
         helpers.stop(p)
     assert c.returncode == 0 and "echoed 50" in c.out, c.describe()
     helpers.expect_success(r)
+
+
+HOST = "10.77.0.1"
+
+
+def run_http_get(skiff, image, netns, *args: str, timeout: float = 120) -> helpers.Result:
+    argv = [str(skiff), "run", "--mem=128", "--net:service0=tap0", "--", str(image), f"ip={ADDR}/24", *args]
+    return helpers.run(netns.exec_argv(argv), timeout=timeout)
+
+
+def test_http_get_connects_to_a_host_server(skiff, example, netns):
+    """Examples/http-get opens a connection to a Python server on the host side of the tap (active open:
+    ARP for the server, SYN, SYN-ACK), uploads 300,000 pattern bytes in a POST and reads a 1 MiB reply to
+    the server's close; both sides' views (ports, lengths, CRC-32) must agree."""
+    image = example("http-get")                 # built before the server's accept() starts its 120 s
+    netns.add_tap("tap0", f"{HOST}/24")
+    n, upload = 1 << 20, 300_000
+    server = helpers.popen(netns.exec_argv([sys.executable, NETCLIENT, "serve", HOST, "8080", str(n)]))
+    try:
+        assert server.stdout.readline().startswith(b"listening"), "the server did not start"
+        t = time.monotonic()
+        r = run_http_get(skiff, image, netns, f"server={HOST}", "port=8080", "path=/data", f"body={upload}")
+        print(f"http-get run in {time.monotonic() - t:.2f} s:\n{r.out}")
+        s = helpers.finish(server, timeout=60, context=r)
+    finally:
+        helpers.stop(server)
+    helpers.expect_success(r)
+    assert "http-get: HTTP/1.1 200 OK" in r.out, r.describe()
+    head = len(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % n)     # netclient serve's
+    want = f"http-get: sent {upload} body bytes; reply {n + head} bytes, body {n} bytes, crc32 {zlib.crc32(pattern_bytes(n)):08x}"
+    assert want in r.out, want + "\n" + r.describe()
+    m = re.search(r"connected to 10\.77\.0\.1:8080 from port (\d+)", r.out)
+    assert m and 49152 <= int(m.group(1)) <= 65535, r.describe()
+    assert s.returncode == 0, s.describe()
+    assert f"request POST /data HTTP/1.1 from {ADDR}:{m.group(1)} host {HOST}:8080 body {upload} ok" in s.out, s.describe()
+
+
+@pytest.mark.qemu
+def test_http_get_on_virt_aarch64_virtio_net(skiff, netns, tmp_path_factory):
+    """The same client built for QEMU's arm64 virt machine (TCG, virtio-net): a POST of 100,000 bytes and a
+    1 MiB reply, then a refused connect (exit 3)."""
+    if not targets.QEMU:
+        pytest.skip("NO QEMU: qemu-system-aarch64 (Debian qemu-system-arm)")
+    builder = helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("virt-http-get"), ("--arch", "aarch64"), ".img")
+    image = builder.build(helpers.EXAMPLES_DIR / "http-get")
+    netns.add_tap("tap0", f"{HOST}/24")
+    n, upload = 1 << 20, 100_000
+    server = helpers.popen(netns.exec_argv([sys.executable, NETCLIENT, "serve", HOST, "8080", str(n)]))
+    try:
+        assert server.stdout.readline().startswith(b"listening"), "the server did not start"
+        r = run_http_get(skiff, image, netns, f"server={HOST}", "port=8080", f"body={upload}", timeout=240)
+        s = helpers.finish(server, timeout=60, context=r)
+    finally:
+        helpers.stop(server)
+    helpers.expect_success(r)
+    assert f"body {n} bytes, crc32 {zlib.crc32(pattern_bytes(n)):08x}" in r.out, r.describe()
+    assert s.returncode == 0 and f"body {upload} ok" in s.out, s.describe()
+    r = run_http_get(skiff, image, netns, f"server={HOST}", "port=8081", timeout=240)
+    helpers.expect_status(r, 3)
+    assert f"http-get: connection refused by {HOST}:8081" in r.out, r.describe()
+
+
+def test_http_get_refused_unreachable_and_bad_arguments(skiff, example, netns):
+    """A closed port answers the SYN with a reset: "connection refused", exit 3. An address on the link that
+    nobody has: no ARP answer, "unreachable", exit 5 (after the 3 ARP tries, 3 s). Bad arguments: exit 2."""
+    image = example("http-get")
+    netns.add_tap("tap0", f"{HOST}/24")
+    r = run_http_get(skiff, image, netns, f"server={HOST}", "port=8081")
+    helpers.expect_status(r, 3)
+    assert f"http-get: connection refused by {HOST}:8081" in r.out and "SUCCESS" not in r.out, r.describe()
+    t = time.monotonic()
+    r = run_http_get(skiff, image, netns, "server=10.77.0.99", "port=80")
+    helpers.expect_status(r, 5)
+    assert "http-get: 10.77.0.99 unreachable" in r.out and 2.5 < time.monotonic() - t < 60, r.describe()
+    for args, text in ((["server=10.77.0"], "bad server"), (["port=80"], "no server="),
+                       ([f"server={ADDR}"], "not a unicast destination")):
+        r = run_http_get(skiff, image, netns, *args, timeout=60)
+        assert r.returncode == 2 and text in r.out, r.describe()
 
 
 def test_http_bad_arguments(skiff, example, netns):

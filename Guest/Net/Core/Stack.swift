@@ -118,6 +118,11 @@ public final class NetStack {
     public var maximumRTO: UInt64 = 60_000_000_000
     public var maxRetries = 12
     public var synRetries = 4
+    /// SYN retransmissions of `connect` before it fails with `.timedOut` (with the RTO doubling from
+    /// 1 s: sent at 0, 1, 3, 7, 15 and 31 s, given up at 63 s).
+    public var connectRetries = 5
+    /// The ephemeral port range of `connect` (RFC 6335's dynamic ports).
+    public var ephemeralPorts: ClosedRange<UInt16> = 49152...65535
     public var sendBufferSize = 256 * 1024
     public var receiveBufferSize = 64 * 1024 - 1
 
@@ -171,7 +176,7 @@ public final class NetStack {
     /// Sends the ACKs still owed (delayed to ride on the application's answer).
     func sendPendingAcks() {
         guard !pendingAcks.isEmpty else { return }
-        for c in pendingAcks where c.ackPending && c.state != .closed && c.state != .synReceived { c.sendAck() }
+        for c in pendingAcks where c.ackPending && c.isSynchronized { c.sendAck() }
         pendingAcks.removeAll(keepingCapacity: true)
     }
 
@@ -198,6 +203,10 @@ public final class NetStack {
                     arpQueue.removeAll { $0.ip == ip }
                     stats.arpQueueDropped += before - arpQueue.count
                     arpWaiting.remove(at: i)
+                    // A connect whose next hop never answered fails now, not after all its SYN retries.
+                    for c in connections where c.state == .synSent && nextHop(c.remoteAddress) == ip {
+                        c.enterClosed(reset: false, failure: .unreachable)
+                    }
                     continue
                 }
                 arpWaiting[i].tries += 1
@@ -222,7 +231,28 @@ public final class NetStack {
 
     // MARK: sockets
 
-    public enum SocketError: Error, Equatable { case portInUse }
+    public enum SocketError: Error, Equatable {
+        /// `listen`/`udp`: the port is already bound.
+        case portInUse
+        /// `connect`: every ephemeral port (`ephemeralPorts`, 49152-65535) is taken by a connection
+        /// (TIME_WAIT included) or a listener.
+        case noFreePort
+        /// `connect`: the destination is off-link and there is no gateway (`gw=`).
+        case noRoute
+        /// `connect`: not a unicast destination (0.0.0.0, a broadcast, our own address), port 0,
+        /// or we have no address yet (`ip=dhcp` before the lease).
+        case badAddress
+
+        /// One line for the console.
+        public var message: String {
+            switch self {
+            case .portInUse: return "port already in use"
+            case .noFreePort: return "no free local port (all ephemeral ports in use)"
+            case .noRoute: return "no route to the destination (off-link, and no gw=)"
+            case .badAddress: return "not a unicast destination (or no local address yet)"
+            }
+        }
+    }
 
     /// Listens on TCP `port`.
     public func listen(port: UInt16, backlog: Int = 128) throws(SocketError) -> TCPListener {
@@ -238,6 +268,44 @@ public final class NetStack {
         let s = UDPSocket(stack: self, port: port)
         udpSockets.append(s)
         return s
+    }
+
+    /// Opens a TCP connection to `address`:`port` (active open, RFC 9293 3.10.1): picks a free
+    /// ephemeral local port, sends the SYN (behind an ARP request for the next hop when its MAC is not
+    /// cached) and returns the connection in SYN-SENT. Nothing blocks: drive the stack until
+    /// `isConnecting` is false; then `failure` is nil (established: read and write) or says why
+    /// (`.refused`, `.timedOut`, `.unreachable`). Writes made while connecting are sent once it is
+    /// established. `now`: the current time, when the caller has a fresher one than the last `input`/`tick`.
+    public func connect(to address: IPv4Address, port: UInt16, now: UInt64? = nil) throws(SocketError) -> TCPConnection {
+        if let now, now > self.now { self.now = now }
+        guard port != 0, address != .any, address != .broadcast, config.address != .any, address != config.address,
+              address.raw != config.address.raw | ~config.netmask, address.raw >> 28 != 0xe else { throw .badAddress }
+        guard nextHop(address) != nil else { throw .noRoute }
+        guard let local = freeEphemeralPort() else { throw .noFreePort }
+        let c = TCPConnection(stack: self, localPort: local, remoteAddress: address, remotePort: port,
+                              sendCapacity: sendBufferSize, receiveCapacity: receiveBufferSize)
+        connections.append(c)
+        c.openActive(iss: nextISS(), now: self.now)
+        return c
+    }
+
+    /// An ephemeral port no connection uses (in any state, TIME_WAIT included, so that no 4-tuple
+    /// is reused while its old segments may still be around) and no listener holds. The search starts
+    /// at a random port and goes up (RFC 6056, algorithm 1).
+    func freeEphemeralPort() -> UInt16? {
+        let low = Int(ephemeralPorts.lowerBound), count = Int(ephemeralPorts.count)
+        let start = Int(nextISS() % UInt32(count))
+        for i in 0..<count {
+            let p = UInt16(low + (start + i) % count)
+            if !connections.contains(where: { $0.localPort == p }) && !listeners.contains(where: { $0.port == p }) { return p }
+        }
+        return nil
+    }
+
+    /// Where a packet to `destination` goes on the link: itself when on-link, else the gateway (nil: no route).
+    func nextHop(_ destination: IPv4Address) -> IPv4Address? {
+        if config.isLocal(destination) { return destination }
+        return config.gateway
     }
 
     /// Open connections (any state but closed).
@@ -281,13 +349,17 @@ public final class NetStack {
     }
 
     func learn(_ ip: IPv4Address, _ m: MACAddress, now: UInt64) {
-        if arpCache.count >= 256 {
-            // Evict the entry closest to expiry.
-            var oldest = 0
-            for (i, e) in arpCache.enumerated() where e.expires < arpCache[oldest].expires { oldest = i }
-            arpCache.remove(at: oldest)
+        if let i = arpCache.firstIndex(where: { $0.ip == ip }) {
+            arpCache[i] = ARPEntry(ip: ip, mac: m, expires: now &+ arpLifetime)
+        } else {
+            if arpCache.count >= 256 {
+                // Evict the entry closest to expiry.
+                var oldest = 0
+                for (i, e) in arpCache.enumerated() where e.expires < arpCache[oldest].expires { oldest = i }
+                arpCache.remove(at: oldest)
+            }
+            arpCache.append(ARPEntry(ip: ip, mac: m, expires: now &+ arpLifetime))
         }
-        arpCache.append(ARPEntry(ip: ip, mac: m, expires: now &+ arpLifetime))
         resolved(ip, m)
     }
 
@@ -439,14 +511,10 @@ public final class NetStack {
                                source: config.address, destination: destination)
         ipID &+= 1
         f.putMAC(6, mac); f.put16(12, EtherType.ipv4)
-        var hop = destination
         if destination == .broadcast || destination.raw == config.address.raw | ~config.netmask {
             f.putMAC(0, .broadcast); emit(f); return
         }
-        if !config.isLocal(destination) {
-            guard let g = config.gateway else { return }       // no route
-            hop = g
-        }
+        guard let hop = nextHop(destination) else { return }   // no route
         if let m = arpLookup(hop) {
             f.putMAC(0, m); emit(f); return
         }

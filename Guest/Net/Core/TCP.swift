@@ -1,8 +1,21 @@
 // TCP.swift: TCP connections and listeners (RFC 9293 state machine, RFC 6298 RTO, fast retransmit, Reno-style cwnd).
 
-/// Connection states of RFC 9293 section 3.3.2 (passive open only: no SYN-SENT).
+/// Connection states of RFC 9293 section 3.3.2 (LISTEN is a `TCPListener`, not a state).
 public enum TCPState: Equatable {
-    case synReceived, established, finWait1, finWait2, closing, timeWait, closeWait, lastAck, closed
+    case synSent, synReceived, established, finWait1, finWait2, closing, timeWait, closeWait, lastAck, closed
+}
+
+/// Why a connection ended other than by an orderly close (`TCPConnection.failure`).
+public enum TCPFailure: Equatable {
+    /// `connect`: the peer answered the SYN with a reset (nothing listens on that port).
+    case refused
+    /// No answer: `connect`'s SYN went unanswered `NetStack.connectRetries` times, or data went
+    /// unacknowledged `NetStack.maxRetries` times on an open connection.
+    case timedOut
+    /// `connect`: the next hop (the destination, or the gateway when it is off-link) never answered ARP.
+    case unreachable
+    /// The peer reset an open connection.
+    case reset
 }
 
 /// A listening port: completed connections wait in `accept()`'s queue.
@@ -41,6 +54,10 @@ public final class TCPConnection {
     public internal(set) var state: TCPState = .synReceived
     /// True when the connection ended by a reset (received, or sent after too many retransmissions).
     public internal(set) var wasReset = false
+    /// Why the connection failed; nil while it is connecting or open, and after an orderly close.
+    public internal(set) var failure: TCPFailure? = nil
+    /// True for a connection we opened (`NetStack.connect`), false for one a listener accepted.
+    public internal(set) var isActive = false
     var listener: TCPListener?
 
     // Send side (RFC 9293 names). sendQueue holds the bytes from sndUna on.
@@ -101,6 +118,10 @@ public final class TCPConnection {
 
     // MARK: the application's side
 
+    /// True while an active open (`connect`) waits for the handshake to finish: poll until it is
+    /// false, then `failure` says whether it failed.
+    public var isConnecting: Bool { state == .synSent || (state == .synReceived && isActive) }
+
     /// Bytes received and not yet read.
     public var available: Int { receiveQueue.count }
 
@@ -113,7 +134,8 @@ public final class TCPConnection {
     /// Free room in the send buffer.
     public var writable: Int {
         switch state {
-        case .established, .closeWait: return finQueued ? 0 : max(0, sendCapacity - sendQueue.count)
+        case .established, .closeWait, .synSent: return finQueued ? 0 : max(0, sendCapacity - sendQueue.count)
+        case .synReceived where isActive: return finQueued ? 0 : max(0, sendCapacity - sendQueue.count)
         default: return 0
         }
     }
@@ -144,9 +166,10 @@ public final class TCPConnection {
     }
 
     /// Closes our side after the queued data (FIN). Reading stays possible until the peer closes.
+    /// While connecting, the FIN waits for the handshake (use `abort()` to give up at once).
     public func close() {
         switch state {
-        case .synReceived, .established, .closeWait:
+        case .synSent, .synReceived, .established, .closeWait:
             finQueued = true
             output(now: stack.now)
         default:
@@ -173,9 +196,10 @@ public final class TCPConnection {
 
     var receiveWindow: UInt32 { UInt32(max(0, min(65535, receiveCapacity - receiveQueue.count))) }
 
-    func enterClosed(reset: Bool) {
+    func enterClosed(reset: Bool, failure why: TCPFailure? = nil) {
         if state == .synReceived, let l = listener { l.halfOpen = max(0, l.halfOpen - 1) }
         if reset { wasReset = true }
+        if let why, failure == nil { failure = why }
         state = .closed
         retransmitAt = nil
         timeWaitUntil = nil
@@ -220,6 +244,66 @@ public final class TCPConnection {
         retransmitAt = now &+ rto
     }
 
+    /// `NetStack.connect`: sends the SYN (RFC 9293 3.10.1, OPEN in CLOSED state) and enters SYN-SENT.
+    /// It offers our MSS and window scaling (shift 0); retransmitted on the RTO, `connectRetries` times.
+    func openActive(iss: UInt32, now: UInt64) {
+        isActive = true
+        state = .synSent
+        self.iss = iss
+        sndUna = iss; sndNxt = iss &+ 1; sndMax = sndNxt
+        rttSeq = sndNxt; rttStart = now                 // the handshake's round trip is the first RTT sample
+        sendSyn()
+        retransmitAt = now &+ rto
+    }
+
+    func sendSyn() {
+        stack.sendTCP(self, seq: iss, flags: .syn, dataOffset: 0, dataLength: 0, mss: UInt16(stack.mss), windowScale: true)
+    }
+
+    /// A segment in SYN-SENT (RFC 9293 3.10.7.3).
+    func receiveInSynSent(_ seg: TCPSegment, frame f: [UInt8], now: UInt64) {
+        let hasAck = seg.flags.has(.ack)
+        if hasAck && (seqLE(seg.acknowledgment, iss) || seqGT(seg.acknowledgment, sndNxt)) {
+            // Acknowledges something we never sent (an old connection's segment, or a confused peer).
+            if !seg.flags.has(.rst) { stack.sendReset(to: seg, source: remoteAddress, frameLength: 0) }
+            return
+        }
+        if seg.flags.has(.rst) {
+            // Only a reset that acknowledges our SYN refuses the connection; others are dropped.
+            if hasAck { enterClosed(reset: true, failure: .refused) }
+            return
+        }
+        guard seg.flags.has(.syn) else { return }
+        irs = seg.sequence
+        rcvNxt = seg.sequence &+ 1
+        if let ws = seg.windowScale { offeredScaling = true; sndShift = UInt32(min(ws, 14)) }
+        mss = Int(min(seg.mss ?? 536, UInt16(stack.mss)))
+        if mss < 64 { mss = 64 }
+        cwnd = 10 * mss
+        sndWnd = UInt32(seg.window); sndWl1 = seg.sequence          // a SYN's window is never scaled
+        guard hasAck else {
+            // Simultaneous open (RFC 9293 figure 8): both sent SYNs. Answer with a SYN-ACK.
+            state = .synReceived
+            stack.sendTCP(self, seq: iss, flags: .syn | .ack, dataOffset: 0, dataLength: 0, mss: UInt16(stack.mss), windowScale: offeredScaling)
+            return
+        }
+        sndUna = seg.acknowledgment; sndWl2 = seg.acknowledgment
+        if retries == 0, rttSeq != nil { sampleRTT(now &- rttStart) }
+        else if !haveRTT { rto = min(3_000_000_000, stack.maximumRTO) }   // RFC 6298 5.7: the SYN was retransmitted
+        rttSeq = nil
+        retransmitAt = nil; retries = 0
+        state = .established
+        // Data (or a FIN) on the SYN-ACK starts one past the SYN.
+        var rest = seg
+        rest.sequence = seg.sequence &+ 1
+        rest.flags = TCPFlags(raw: seg.flags.raw & ~TCPFlags.syn.raw)
+        processData(rest, frame: f, now: now)
+        // The handshake's ACK: on the first data segment when the application already wrote, else alone.
+        ackPending = true
+        output(now: now)
+        if ackPending { sendAck() }
+    }
+
     /// RFC 9293 3.10.7.4: the segment acceptability test.
     func acceptable(_ seg: TCPSegment) -> Bool {
         let len = UInt32(seg.sequenceLength)
@@ -237,9 +321,19 @@ public final class TCPConnection {
     /// Processes one incoming segment for this connection.
     func receive(_ seg: TCPSegment, frame f: [UInt8], now: UInt64) {
         if state == .closed { return }
+        if state == .synSent { receiveInSynSent(seg, frame: f, now: now); return }
         if state == .synReceived {
+            var seg = seg
+            if isActive && seg.flags.has(.syn) && seg.flags.has(.ack) && seg.sequence == irs {
+                // Simultaneous open: the peer's SYN-ACK acknowledges ours; its SYN we already have.
+                seg.sequence = irs &+ 1
+                seg.flags = TCPFlags(raw: seg.flags.raw & ~TCPFlags.syn.raw)
+            }
             if seg.flags.has(.rst) {
-                if seqGE(seg.sequence, rcvNxt) && seqLT(seg.sequence, rcvNxt &+ receiveWindow) { enterClosed(reset: true) }
+                // RFC 9293 3.10.7.4: from an active open, the connection was refused.
+                if seqGE(seg.sequence, rcvNxt) && seqLT(seg.sequence, rcvNxt &+ receiveWindow) {
+                    enterClosed(reset: true, failure: isActive ? .refused : .reset)
+                }
                 return
             }
             if seg.flags.has(.syn) && !seg.flags.has(.ack) {
@@ -278,7 +372,7 @@ public final class TCPConnection {
         }
         if seg.flags.has(.rst) {
             // RFC 5961 3.2: only an exact match resets; in-window otherwise gets a challenge ACK.
-            if seg.sequence == rcvNxt { enterClosed(reset: true) } else { sendAck() }
+            if seg.sequence == rcvNxt { enterClosed(reset: true, failure: .reset) } else { sendAck() }
             return
         }
         if seg.flags.has(.syn) {
@@ -510,9 +604,20 @@ public final class TCPConnection {
             return
         }
         guard let t = retransmitAt, now >= t else { return }
+        if state == .synSent {
+            // RFC 6298 5.5-5.6 for the SYN: back off and resend; give up after connectRetries.
+            retries += 1
+            rttSeq = nil                                // Karn: no sample from a retransmitted SYN
+            if retries > stack.connectRetries { enterClosed(reset: false, failure: .timedOut); return }
+            rto = min(rto * 2, stack.maximumRTO)
+            stack.stats.tcpRetransmits += 1
+            sendSyn()
+            retransmitAt = now &+ rto
+            return
+        }
         if state == .synReceived {
             retries += 1
-            if retries > stack.synRetries { enterClosed(reset: false); return }
+            if retries > stack.synRetries { enterClosed(reset: false, failure: isActive ? .timedOut : nil); return }
             rto = min(rto * 2, stack.maximumRTO)
             stack.sendTCP(self, seq: iss, flags: .syn | .ack, dataOffset: 0, dataLength: 0, mss: UInt16(stack.mss), windowScale: offeredScaling)
             retransmitAt = now &+ rto
@@ -534,6 +639,7 @@ public final class TCPConnection {
         retries += 1
         if retries > stack.maxRetries {
             abort()
+            failure = .timedOut
             return
         }
         // RFC 6298 5.4-5.6 and RFC 5681 (3.1): back off, collapse the window, go back to SND.UNA.
