@@ -225,7 +225,7 @@ def fdt_test(tmp_path_factory) -> Path:
         pytest.skip("NO CLANG: clang is needed to build Guest/tests/fdt_test.c for the host")
     out = tmp_path_factory.mktemp("fdt") / "fdt_test"
     g = helpers.REPO / "Guest"
-    src = [f"-I{g / 'drivers/fdt'}", f"-I{g / 'platform/virt'}", f"-I{g / 'include'}",
+    src = [f"-I{g / 'drivers/fdt'}", f"-I{g / 'platform/virt'}", f"-I{g / 'arch/aarch64/mmu-off'}", f"-I{g / 'include'}",
            str(g / "tests/fdt_test.c"), str(g / "drivers/fdt/fdt.c"), "-o", str(out)]
     r = helpers.run([clang, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", *src],
                     timeout=120)

@@ -1,7 +1,8 @@
 /*
  * layout.h: fixed addresses and sizes of the Skiff aarch64 (QEMU virt) image.
  *
- * Shared by head.S, notes.S, common/stacks.S and the C runtime. skiff.ld
+ * Shared by head.S, notes.S, common/stacks.S and the C runtime; what the
+ * Xen arm64 image has alike is in arch/aarch64/mmu-off/a64_image.h. skiff.ld
  * cannot include it and repeats the link address (0x40200000) and
  * SKIFF_PT_FIXED_PAGES (16); `skiff build` checks the linked image against
  * its own copy of the link address and text_offset (the virt row of
@@ -12,6 +13,9 @@
  */
 #ifndef SKIFF_AARCH64_LAYOUT_H
 #define SKIFF_AARCH64_LAYOUT_H
+
+/* Stack and page-table sizes, the Image header: shared with Xen on arm64. */
+#include "a64_image.h"
 
 /*
  * QEMU virt puts RAM at 0x40000000. text_offset 0x200000 (not 0x80000): an
@@ -33,19 +37,5 @@
 #define SKIFF_INFO_OFFSET    0x40
 #define SKIFF_INFO_SIZE      0x40
 #define SKIFF_INFO_VERSION   1
-
-/* Stacks (NOBITS, inside the image; see skiff.ld). */
-#define SKIFF_TRAP_STACK_SIZE  0x4000     /* SP_EL1: exception handlers */
-#define SKIFF_GUARD_SIZE       0x1000     /* unmapped: stack overflow faults */
-#ifndef SKIFF_STACK_SIZE                  /* skiff build --stack-size passes -D */
-#define SKIFF_STACK_SIZE       0x100000   /* SP_EL0: everything else */
-#endif
-
-/* Page-table pool for levels 1 and 2 (level 3 tables are sized by skiff.ld). */
-#define SKIFF_PT_FIXED_PAGES   16
-
-/* Exception classes the runtime cares about (ESR_EL1.EC). */
-#define ESR_EC_UNKNOWN       0x00
-#define ESR_EC_BRK64         0x3c
 
 #endif

@@ -107,17 +107,6 @@ int skiff_platform_trap_resume(struct skiff_a64_frame *fr, uint32_t ec, unsigned
 
 /* ---- Start-up ------------------------------------------------------------ */
 
-static _Noreturn void early_fail(const char *why)
-{
-    struct skiff_fmt f = { .len = 0 };
-    skiff_fmt_str(&f, "Skiff: ABORT: boot: ");
-    skiff_fmt_str(&f, why);
-    if (f.len < sizeof f.buf)
-        f.buf[f.len++] = '\n';
-    skiff_puts_raw(f.buf, f.len);      /* works with the MMU off if the UART is known */
-    skiff_halt(255, 0);
-}
-
 /*
  * skiff_platform_early: MMU off. Find the DTB (x0 for an Image; an ELF loaded by
  * QEMU gets x0 = 0 and its DTB at RAM base), read the board, build the page
@@ -131,7 +120,7 @@ void skiff_platform_early(uint64_t dtb, uint64_t el)
     if (!skiff_fdt_valid(fdt))
         fdt = (const void *)(uintptr_t)SKIFF_RAM_BASE;
     if (skiff_fdt_parse(fdt, &skiff_board) != 0)
-        early_fail(skiff_board.error);
+        skiff_early_fail(skiff_board.error);
     /* Devices the runtime drives: UART, RTC, GIC, virtio-mmio slots. */
     static struct skiff_mmio_range dev[6 + SKIFF_MAX_VIRTIO];
     struct skiff_board *b = &skiff_board;
@@ -146,7 +135,7 @@ void skiff_platform_early(uint64_t dtb, uint64_t el)
         dev[n++] = (struct skiff_mmio_range){ b->virtio[i].base, b->virtio[i].size };
     const char *e = skiff_mmu_build(b->ram_base, b->ram_size, dev, n);
     if (e)
-        early_fail(e);
+        skiff_early_fail(e);
 }
 
 /*

@@ -15,16 +15,10 @@
 /* ---- Linker symbols (platform/virt/aarch64/skiff.ld) --------------------- */
 extern char __skiff_mft_note_start[], __skiff_mft_note_end[];
 
-/* ---- Timer and clocks (clock.c) ------------------------------------------ */
-void skiff_clock_init(void);
-/* Waits (WFI) until the counter reaches `deadline` ticks or an enabled
- * interrupt arrives; returns at once if the deadline is past. */
-void skiff_wait_until(uint64_t deadline_ticks);
+/* ---- Waits (clock.c; the clocks and skiff_wait_until: a64_image.h) ------- */
 /* Before checking the condition waited for: acknowledge GIC, then device
  * interrupts, so that any later event wakes the next skiff_wait_until. */
 void skiff_wait_prepare(void);
-uint64_t skiff_ns_to_ticks(uint64_t ns);
-extern uint64_t skiff_counter_freq;
 
 /* ---- virtio devices (devices.c) ------------------------------------------- */
 void skiff_devices_ack_interrupts(void);

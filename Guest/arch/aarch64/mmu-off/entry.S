@@ -1,6 +1,6 @@
 /*
  * entry.S: Skiff aarch64 CPU entry for platforms that start the image with
- * the MMU off (the arm64 Linux Image protocol: QEMU virt): EL2 -> EL1,
+ * the MMU off (the arm64 Linux Image protocol: QEMU virt, Xen): EL2 -> EL1,
  * FP/SIMD, vectors, stacks, BSS, and the MMU switch-on with its cache
  * maintenance. The exception vectors themselves are ../vectors.S, shared
  * with platforms that enter at EL1 with the MMU already on (hvt).

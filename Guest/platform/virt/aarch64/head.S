@@ -6,21 +6,15 @@
 #include "layout.h"
 
 /* ---------------------------------------------------------------------- */
-/* Image header (64 bytes, Linux Documentation/arch/arm64/booting.rst) and */
-/* the Skiff info block (64 bytes) that `skiff run` reads.                 */
+/* Image header (64 bytes, arch/aarch64/mmu-off/a64_image.h) and the      */
+/* Skiff info block (64 bytes) that `skiff run` reads.                     */
 /* ---------------------------------------------------------------------- */
         .section .text.skiff.head, "ax", %progbits
         .globl _start
         .type _start, %function
 _start:
-        b       skiff_entry                /* code0 */
-        .long   0                          /* code1 */
-        .quad   SKIFF_TEXT_OFFSET          /* text_offset */
-        .quad   __skiff_image_size         /* image_size: includes BSS, stacks, tables */
-        .quad   0x2                        /* flags: LE, 4 KiB pages, base near DRAM start */
-        .quad   0, 0, 0                    /* res2-res4 */
-        .ascii  "ARM\x64"                  /* magic */
-        .long   0                          /* res5 (no PE/COFF header) */
+        /* flags 0x2: LE, 4 KiB pages, base near DRAM start */
+        SKIFF_A64_IMAGE_HEADER skiff_entry, SKIFF_TEXT_OFFSET, 0x2
 
         .globl skiff_image_info
 skiff_image_info:                          /* SKIFF_INFO_OFFSET */

@@ -21,14 +21,8 @@
         .globl _start
         .type _start, %function
 _start:
-        b       skiff_xen_relocate         /* code0 */
-        .long   0                          /* code1 */
-        .quad   SKIFF_TEXT_OFFSET          /* text_offset */
-        .quad   __skiff_image_size         /* image_size: includes BSS, stacks, tables */
-        .quad   0xa                        /* flags: LE, 4 KiB pages, anywhere in RAM */
-        .quad   0, 0, 0                    /* res2-res4 */
-        .ascii  "ARM\x64"                  /* magic */
-        .long   0                          /* res5 (no PE/COFF header) */
+        /* flags 0xa: LE, 4 KiB pages, anywhere in RAM */
+        SKIFF_A64_IMAGE_HEADER skiff_xen_relocate, SKIFF_TEXT_OFFSET, 0xa
         .size _start, . - _start
 
         .section .text.skiff.reloc, "ax", %progbits

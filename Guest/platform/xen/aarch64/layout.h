@@ -17,6 +17,9 @@
 #ifndef SKIFF_XEN_A64_LAYOUT_H
 #define SKIFF_XEN_A64_LAYOUT_H
 
+/* Stack and page-table sizes, the Image header: shared with QEMU virt. */
+#include "a64_image.h"
+
 #define SKIFF_RAM_BASE       0x40000000   /* a dom0less domU's first RAM bank */
 #define SKIFF_TEXT_OFFSET    0x200000     /* Image header text_offset */
 #define SKIFF_LINK_BASE      (SKIFF_RAM_BASE + SKIFF_TEXT_OFFSET)
@@ -28,20 +31,6 @@ extern char __skiff_image_start[];
  * runs, not where it was linked. */
 #define SKIFF_IMAGE_ADDRESS  ((uint64_t)(uintptr_t)__skiff_image_start)
 #endif
-
-/* Stacks (NOBITS, inside the image; common/stacks.S, skiff.ld). */
-#define SKIFF_TRAP_STACK_SIZE  0x4000     /* SP_EL1: exception handlers */
-#define SKIFF_GUARD_SIZE       0x1000     /* unmapped: stack overflow faults */
-#ifndef SKIFF_STACK_SIZE                  /* skiff build --stack-size passes -D */
-#define SKIFF_STACK_SIZE       0x100000   /* SP_EL0: everything else */
-#endif
-
-/* Page-table pool for levels 1 and 2 (level 3 tables are sized by skiff.ld). */
-#define SKIFF_PT_FIXED_PAGES   16
-
-/* Exception classes the runtime cares about (ESR_EL1.EC). */
-#define ESR_EC_UNKNOWN       0x00
-#define ESR_EC_BRK64         0x3c
 
 /* Xen on arm: the hypercall is `hvc #0xEA1` with the number in x16. */
 #define SKIFF_XEN_HVC_IMM    0xea1
