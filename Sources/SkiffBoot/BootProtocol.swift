@@ -95,18 +95,18 @@ public enum EntryConvention: Equatable, Sendable {
 
 /// The boot protocols the monitor speaks, chosen from the image itself: an arm64 `Image` (its
 /// magic) on aarch64 boots by the Linux protocol, a PVH ELF on x86_64 by PVH, everything else as hvt.
+///
+/// Each architecture's choice is written once (`x86_64(_:options:validate:)`, `aarch64(_:options:validate:)`);
+/// `select` switches over them at run time (tests, the fuzzer), `forHost` names the host's one at compile
+/// time, so a tender links only its own architecture's protocols and the two choices cannot differ.
 public enum BootProtocols {
     /// The protocol for `bytes` on `arch`, checked against `options` (all refusals happen here).
-    /// On x86_64 an ELF with XEN_ELFNOTE_PHYS32_ENTRY and no ABI1 note boots by PVH.
     public static func select(_ bytes: [UInt8], arch: GuestArchitecture, options: RunOptions,
                               validate: (Manifest) throws(BootError) -> Void) throws(BootError) -> any BootProtocol {
-        if arch == .aarch64, ARM64ImageHeader.hasMagic(bytes) {
-            return try LinuxArm64Boot(bytes: bytes, options: options, validate: validate)
+        switch arch {
+        case .x86_64: return try x86_64(bytes, options: options, validate: validate)
+        case .aarch64: return try aarch64(bytes, options: options, validate: validate)
         }
-        if arch == .x86_64, PVHBoot.isPVH(bytes) {
-            return try PVHBoot(bytes: bytes, options: options, validate: validate)
-        }
-        return try HvtBoot(bytes: bytes, arch: arch, options: options, validate: validate)
     }
 
     /// `select(bytes, arch: .host, …)` as a tender links it: only the host architecture's protocols are
@@ -114,10 +114,25 @@ public enum BootProtocols {
     public static func forHost(_ bytes: [UInt8], options: RunOptions,
                                validate: (Manifest) throws(BootError) -> Void) throws(BootError) -> any BootProtocol {
         #if arch(arm64)
-        if ARM64ImageHeader.hasMagic(bytes) { return try LinuxArm64Boot(bytes: bytes, options: options, validate: validate) }
+        return try aarch64(bytes, options: options, validate: validate)
         #elseif arch(x86_64)
-        if PVHBoot.isPVH(bytes) { return try PVHBoot(bytes: bytes, options: options, validate: validate) }
-        #endif
+        return try x86_64(bytes, options: options, validate: validate)
+        #else
         return try HvtBoot(bytes: bytes, arch: .host, options: options, validate: validate)
+        #endif
+    }
+
+    /// x86_64: an ELF with XEN_ELFNOTE_PHYS32_ENTRY and no ABI1 note boots by PVH, anything else as hvt.
+    static func x86_64(_ bytes: [UInt8], options: RunOptions,
+                       validate: (Manifest) throws(BootError) -> Void) throws(BootError) -> any BootProtocol {
+        if PVHBoot.isPVH(bytes) { return try PVHBoot(bytes: bytes, options: options, validate: validate) }
+        return try HvtBoot(bytes: bytes, arch: .x86_64, options: options, validate: validate)
+    }
+
+    /// aarch64: an arm64 Linux `Image` (its magic) boots by the Linux protocol, anything else as hvt.
+    static func aarch64(_ bytes: [UInt8], options: RunOptions,
+                        validate: (Manifest) throws(BootError) -> Void) throws(BootError) -> any BootProtocol {
+        if ARM64ImageHeader.hasMagic(bytes) { return try LinuxArm64Boot(bytes: bytes, options: options, validate: validate) }
+        return try HvtBoot(bytes: bytes, arch: .aarch64, options: options, validate: validate)
     }
 }

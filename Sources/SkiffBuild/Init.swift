@@ -34,32 +34,16 @@ public enum ProjectInit {
 
     static func parse(_ args: [String]) throws(BuildError) -> Options {
         var name: String?, arch: String?, platformName: String?
-        var i = 0
-        func value(_ flag: String) throws(BuildError) -> String {
-            i += 1
-            guard i < args.count else { throw BuildError("\(flag) needs a value") }
-            return args[i]
-        }
-        while i < args.count {
-            let a = args[i]
-            switch a {
-            case "--arch": arch = try value(a)
-            case "--platform": platformName = try value(a)
-            case "-h", "--help": throw BuildError("help")
-            default:
-                if a.hasPrefix("--arch=") {
-                    arch = String(a.dropFirst(7))
-                } else if a.hasPrefix("--platform=") {
-                    platformName = String(a.dropFirst(11))
-                } else if a.hasPrefix("-") {
-                    throw BuildError("unknown option \(a)")
-                } else if name == nil {
-                    name = a
-                } else {
-                    throw BuildError("more than one NAME (\(name!), \(a))")
-                }
+        var scanner = OptionScanner(args, valued: ["--arch", "--platform"])
+        while let argument = try scanner.next() {
+            switch argument {
+            case .value("--arch", let v): arch = v
+            case .value(_, let v): platformName = v
+            case .flag(let f): throw BuildError("unknown option \(f)")
+            case .operand(let a):
+                if let name { throw BuildError("more than one NAME (\(name), \(a))") }
+                name = a
             }
-            i += 1
         }
         guard let name else { throw BuildError("missing NAME") }
         guard isIdentifier(name) else {

@@ -39,42 +39,20 @@ public struct BuildOptions: Equatable, Sendable {
         var source: String?, output: String?, arch: String?, platformName: String?, verbose = false
         var stackSize: UInt64 = 1 << 20
         var debugInfo = false
-        var i = 0
-        func value(_ name: String) throws(BuildError) -> String {
-            i += 1
-            guard i < args.count else { throw BuildError("\(name) needs a value") }
-            return args[i]
-        }
-        while i < args.count {
-            let a = args[i]
-            switch a {
-            case "-o", "--output": output = try value(a)
-            case "--arch": arch = try value(a)
-            case "--platform": platformName = try value(a)
-            case "--verbose", "-v": verbose = true
-            case "-g", "--debug-info": debugInfo = true
-            case "--stack-size": stackSize = try parseStackSize(try value(a))
-            case "-h", "--help": throw BuildError("help")
-            default:
-                if a.hasPrefix("-o") && a.count > 2 {
-                    output = String(a.dropFirst(2))
-                } else if a.hasPrefix("--output=") {
-                    output = String(a.dropFirst(9))
-                } else if a.hasPrefix("--arch=") {
-                    arch = String(a.dropFirst(7))
-                } else if a.hasPrefix("--platform=") {
-                    platformName = String(a.dropFirst(11))
-                } else if a.hasPrefix("--stack-size=") {
-                    stackSize = try parseStackSize(String(a.dropFirst(13)))
-                } else if a.hasPrefix("-") && a != "-" {
-                    throw BuildError("unknown option \(a)")
-                } else if source == nil {
-                    source = a
-                } else {
-                    throw BuildError("more than one PATH (\(source!), \(a))")
-                }
+        var scanner = OptionScanner(args, valued: ["-o", "--output", "--arch", "--platform", "--stack-size"],
+                                    flags: ["--verbose", "-v", "-g", "--debug-info"], dashIsOperand: true)
+        while let argument = try scanner.next() {
+            switch argument {
+            case .value("--arch", let v): arch = v
+            case .value("--platform", let v): platformName = v
+            case .value("--stack-size", let v): stackSize = try parseStackSize(v)
+            case .value(_, let v): output = v   // -o, --output
+            case .flag("-g"), .flag("--debug-info"): debugInfo = true
+            case .flag: verbose = true          // --verbose, -v
+            case .operand(let a):
+                if let source { throw BuildError("more than one PATH (\(source), \(a))") }
+                source = a
             }
-            i += 1
         }
         if source == nil && FileSystem.kind("Package.swift") == .file { source = "." }
         guard let source else { throw BuildError("missing PATH (a package, a .swift file or a directory)") }

@@ -283,8 +283,11 @@ public enum Host {
     }
 
     /// Runs `argv` (argv[0] a path) with stdin from /dev/null and waits for it; a SIGINT or SIGTERM
-    /// received meanwhile is forwarded to the child as SIGTERM.
-    public static func runForwardingTermination(_ argv: [String]) -> ChildOutcome {
+    /// received meanwhile is forwarded to the child as SIGTERM. `start` starts the child (default: `spawn`;
+    /// `skiff run`'s QEMU runner passes one whose child dies with this process, which keeps fork out of the tender).
+    public static func runForwardingTermination(
+        _ argv: [String], start: ([String]) -> Result<pid_t, SpawnError> = { Host.spawn($0, stdinFromNull: true) }
+    ) -> ChildOutcome {
         let forward: @convention(c) (Int32) -> Void = { sig in
             if forwardedSignal == 0 { forwardedSignal = sig }
             if forwardingChild > 0 { kill(forwardingChild, SIGTERM) }
@@ -297,7 +300,7 @@ public enum Host {
             sigaction(SIGTERM, &oldTerm, nil)
         }
         let pid: pid_t
-        switch spawn(argv, stdinFromNull: true) {
+        switch start(argv) {
         case .success(let p): pid = p
         case .failure(let e): return .failed(.spawn, errno: e.errno)
         }
@@ -380,5 +383,6 @@ public struct HostThread {
 /// posix_spawn's error number.
 public struct SpawnError: Error, Equatable, Sendable {
     public let errno: Int32
+    public init(errno: Int32) { self.errno = errno }
     public var message: String { errnoString(errno) }
 }

@@ -3,9 +3,10 @@
 // The user writes the same command line as for an hvt image
 // (`skiff run [--mem=N] [--block:NAME=PATH] [--net:NAME=TAP] IMAGE ARGS`);
 // this file turns it into a QEMU `virt` command line (QEMULaunch), starts
-// QEMU with posix_spawn (no shell, stdin from /dev/null so a terminal is
-// never put in raw mode) and returns QEMU's exit status, which is the
-// guest's: PSCI SYSTEM_OFF → 0, semihosting SYS_EXIT → the status.
+// QEMU (no shell, stdin from /dev/null so a terminal is never put in raw
+// mode; killed if `skiff run` dies, even of SIGKILL: spawnDyingWithParent)
+// and returns QEMU's exit status, which is the guest's:
+// PSCI SYSTEM_OFF → 0, semihosting SYS_EXIT → the status.
 //
 // Devices reach the guest as virtio-mmio devices in option order (all
 // --block, then all --net) and their manifest names as
@@ -215,10 +216,21 @@ func findExecutable(_ name: String) -> String? {
     return nil
 }
 
+/// Starts `argv` (argv[0] a path) with stdin from /dev/null as a child that gets SIGKILL when this process
+/// dies, even of SIGKILL (an interrupted test run's kill): no QEMU outlives its `skiff run`. The arguments
+/// go to C as one byte array of NUL-terminated strings (`cskiff_spawn_dying_with_parent`, which forks,
+/// sets PR_SET_PDEATHSIG in the child and execs). Here, not in SkiffHost, so the tender links no fork.
+func spawnDyingWithParent(_ argv: [String]) -> Result<pid_t, SpawnError> {
+    var args: [CChar] = []
+    for a in argv { args += a.utf8.map { CChar(bitPattern: $0) } + [0] }
+    let r = cskiff_spawn_dying_with_parent(args, args.count, 1)
+    return r > 0 ? .success(r) : .failure(SpawnError(errno: -r))
+}
+
 /// Runs QEMU with stdin = /dev/null, forwarding SIGINT/SIGTERM; returns its exit status (1, after
 /// "Exiting on signal N", if we were signalled; 128 + N if QEMU died of signal N on its own).
 func spawnAndWait(_ argv: [String], warn: (String) -> Void) -> Int32 {
-    switch Host.runForwardingTermination(argv) {
+    switch Host.runForwardingTermination(argv, start: spawnDyingWithParent) {
     case .exited(let status): return status
     case .killed(let sig): return 128 + sig
     case .interrupted(let sig):

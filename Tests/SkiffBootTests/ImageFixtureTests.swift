@@ -50,6 +50,23 @@ func imageFixtureVerdict(_ row: ImageFixtureRow) {
     }
 }
 
+/// `forHost` (what skiff-hvt links) makes the same choice as `select(arch: .host)` for every fixture: the same
+/// protocol when accepted, the same message when refused.
+@Test(arguments: imageFixtureRows)
+func forHostChoosesAsSelectOnTheHost(_ row: ImageFixtureRow) {
+    let bytes = readBytes(repositoryRoot + "/Tests/Fixtures/image/" + row.file)
+    var o = RunOptions(kernel: row.file)
+    o.memoryBytes = 512 << 20
+    func verdict(_ choose: () throws(BootError) -> any BootProtocol) -> String {
+        do throws(BootError) { return "ok " + (try choose()).name } catch { return "refused " + error.message }
+    }
+    let host = verdict { () throws(BootError) in try BootProtocols.forHost(bytes, options: o) { _ throws(BootError) in } }
+    let selected = verdict { () throws(BootError) in
+        try BootProtocols.select(bytes, arch: .host, options: o) { _ throws(BootError) in }
+    }
+    #expect(host == selected)
+}
+
 /// The PVH start_info skiff-hvt writes: version 1, the command line, a two-entry memory map (reserved below 1 MiB,
 /// RAM to --mem), as Xen's hvm_start_info lays them out.
 @Test func pvhStartInfoLayout() throws {

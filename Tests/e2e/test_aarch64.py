@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import shutil
 import signal
 import struct
@@ -212,6 +213,59 @@ def test_sigterm_stops_the_guest(skiff, a64):
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
     assert p.returncode == 1 and "Exiting on signal 15" in se.decode(), (p.returncode, so, se)
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (field 4 of /proc/PID/stat, read after the command name)."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            found.append(int(d.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """`pid` exists and is not a zombie (a killed orphan may stay unreaped where PID 1 does not reap)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def test_sigkill_of_skiff_takes_qemu_with_it(skiff, a64):
+    """skiff run killed by SIGKILL (no chance to forward anything, as when an interrupted pytest kills it)
+    leaves no QEMU behind: QEMU gets SIGKILL when its parent dies (QEMURunner.swift: spawnDyingWithParent)."""
+    p = subprocess.Popen([str(skiff), "run", str(a64["clock"]), "1000", "200"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=qemu_env(), start_new_session=True)
+    qemu: list[int] = []
+    try:
+        # The guest's first tick: QEMU is up and running it.
+        ready, _, _ = select.select([p.stdout], [], [], 60)
+        assert ready, "no output from the guest in 60 s"
+        first = p.stdout.readline()
+        assert first.startswith(b"clock: start: "), first
+        qemu = children_of(p.pid)
+        assert len(qemu) == 1 and running(qemu[0]), f"skiff's children: {qemu}"
+        assert "qemu-system-aarch64" in Path(f"/proc/{qemu[0]}/cmdline").read_bytes().split(b"\0")[0].decode()
+        p.kill()
+        p.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while running(qemu[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not running(qemu[0]), f"QEMU (pid {qemu[0]}) still runs 5 s after skiff run was killed"
+    finally:
+        for pid in qemu:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
 
 
 # ---------------------------------------------------------------------------

@@ -117,6 +117,62 @@ static inline void cskiff_ifreq_set_name(struct ifreq *ifr, const char *name) {
 }
 static inline void cskiff_ifreq_set_flags(struct ifreq *ifr, short flags) { ifr->ifr_flags = flags; }
 static inline short cskiff_ifreq_flags(const struct ifreq *ifr) { return ifr->ifr_flags; }
+/* posix_spawn of args[0] (a path) with args and this process's environment, but the child is killed
+ * (SIGKILL) when its parent dies, even of SIGKILL: PR_SET_PDEATHSIG can only be set by the child itself,
+ * between fork and exec, which posix_spawn has no hook for. `args` is `len` bytes of NUL-terminated
+ * strings, one after the other (so Swift passes a byte array, no pointers). If the parent died before
+ * the prctl (getppid() is no longer it), the child exits 127 without running anything. Bit i of
+ * `devnull_fds` (i = 0, 1, 2) makes fd i /dev/null (read for 0, write else). Returns the child's pid,
+ * or -errno: fork's, or the child's (prctl, open, exec) sent back through a close-on-exec pipe, the
+ * child then reaped. Between fork and exec the child calls only async-signal-safe functions. The
+ * death signal follows the calling thread: call it from the thread that waits for the child. */
+static inline pid_t cskiff_spawn_dying_with_parent(const char *args, size_t len, int devnull_fds) {
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) n += args[i] == 0;
+    if (n == 0 || args[len - 1] != 0) return -EINVAL;
+    char **argv = malloc((n + 1) * sizeof *argv);
+    if (!argv) return -ENOMEM;
+    for (size_t i = 0, k = 0; k < n; i += strlen(args + i) + 1) argv[k++] = (char *)(args + i);
+    argv[n] = NULL;
+    int p[2];
+    if (pipe(p) != 0) { int e = errno; free(argv); return -e; }
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int e = 0;
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) e = errno;
+        else if (getppid() != parent) _exit(127);
+        for (int fd = 0; fd < 3 && e == 0; fd++) {
+            if (!(devnull_fds & (1 << fd))) continue;
+            int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+            if (null < 0) e = errno;
+            else if (null != fd) {
+                if (dup2(null, fd) < 0) e = errno;
+                close(null);
+            }
+        }
+        if (e == 0) {
+            execve(argv[0], argv, environ);
+            e = errno;
+        }
+        while (write(p[1], &e, sizeof e) < 0 && errno == EINTR) {}
+        _exit(127);
+    }
+    int e = pid < 0 ? errno : 0;
+    free(argv);
+    close(p[1]);
+    if (pid < 0) { close(p[0]); return -e; }
+    ssize_t got;
+    while ((got = read(p[0], &e, sizeof e)) < 0 && errno == EINTR) {}
+    close(p[0]);
+    if (got == (ssize_t)sizeof e) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        return -e;
+    }
+    return pid;
+}
 static inline int cskiff_ifreq_mtu(const struct ifreq *ifr) { return ifr->ifr_mtu; }
 static inline const char *cskiff_ifreq_name(const struct ifreq *ifr) { return ifr->ifr_name; }
 
