@@ -117,7 +117,10 @@ static inline void cskiff_ifreq_set_name(struct ifreq *ifr, const char *name) {
 }
 static inline void cskiff_ifreq_set_flags(struct ifreq *ifr, short flags) { ifr->ifr_flags = flags; }
 static inline short cskiff_ifreq_flags(const struct ifreq *ifr) { return ifr->ifr_flags; }
-/* posix_spawn of args[0] (a path) with args and this process's environment, but the child is killed
+static inline int cskiff_ifreq_mtu(const struct ifreq *ifr) { return ifr->ifr_mtu; }
+static inline const char *cskiff_ifreq_name(const struct ifreq *ifr) { return ifr->ifr_name; }
+
+/* Starts args[0] (a path) with args and this process's environment, as posix_spawn would, but the child is killed
  * (SIGKILL) when its parent dies, even of SIGKILL: PR_SET_PDEATHSIG can only be set by the child itself,
  * between fork and exec, which posix_spawn has no hook for. `args` is `len` bytes of NUL-terminated
  * strings, one after the other (so Swift passes a byte array, no pointers). If the parent died before
@@ -173,8 +176,6 @@ static inline pid_t cskiff_spawn_dying_with_parent(const char *args, size_t len,
     }
     return pid;
 }
-static inline int cskiff_ifreq_mtu(const struct ifreq *ifr) { return ifr->ifr_mtu; }
-static inline const char *cskiff_ifreq_name(const struct ifreq *ifr) { return ifr->ifr_name; }
 
 #include <sys/random.h>
 static inline long cskiff_getrandom(void *buf, unsigned long n) { return getrandom(buf, n, 0); }
