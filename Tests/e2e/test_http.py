@@ -324,6 +324,35 @@ def test_http_get_on_virt_aarch64_virtio_net(skiff, netns, tmp_path_factory):
     assert f"http-get: connection refused by {HOST}:8081" in r.out, r.describe()
 
 
+@pytest.mark.nested
+def test_http_get_on_hvt_aarch64(skiff, nested_arm64, arm64_tender, tmp_path_factory):
+    """The client built for hvt on arm64, under the arm64 tender in the nested arm64 KVM machine: it connects
+    to busybox `nc -l` inside (which sends a canned HTTP/1.0 reply of 100,000 pattern bytes and half-closes),
+    POSTs 20,000 bytes, and checks the reply's length and CRC-32; then a closed port: refused, exit 3."""
+    import nested
+    builder = helpers.SwiftBuilder(skiff, tmp_path_factory.mktemp("a64-http-get"), ("--arch", "aarch64", "--platform", "hvt"))
+    image = builder.build(helpers.EXAMPLES_DIR / "http-get")
+    work = tmp_path_factory.mktemp("a64-http-get-run")
+    n, upload = 100_000, 20_000
+    head = b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % n
+    (work / "reply").write_bytes(head + pattern_bytes(n))
+    w = shlex.quote(str(work))
+    tender = [arm64_tender, "--mem=128", "--net:service0=tap0", "--", image, f"ip={ADDR}/24", f"server={HOST}"]
+    _, guest = nested.net_session(
+        nested_arm64, [nested.Tap("tap0", f"{HOST}/24")], tender + ["port=8080", "path=/a64", f"body={upload}"],
+        [], work, 240, setup=(f"{{ nc -l -p 8080 <{w}/reply >{w}/request 2>{w}/nc.err & }}",))
+    helpers.expect_success(guest)
+    want = f"reply {len(head) + n} bytes, body {n} bytes, crc32 {zlib.crc32(pattern_bytes(n)):08x}"
+    assert "http-get: HTTP/1.0 200 OK" in guest.out and want in guest.out, want + "\n" + guest.describe()
+    request = (work / "request").read_bytes()
+    top, _, body = request.partition(b"\r\n\r\n")
+    assert top.startswith(b"POST /a64 HTTP/1.1\r\n") and body == pattern_bytes(upload), request[:300]
+    _, guest = nested.net_session(nested_arm64, [nested.Tap("tap0", f"{HOST}/24")], tender + ["port=8081"],
+                                  [], work, 240)
+    helpers.expect_status(guest, 3)
+    assert f"http-get: connection refused by {HOST}:8081" in guest.out, guest.describe()
+
+
 def test_http_get_refused_unreachable_and_bad_arguments(skiff, example, netns):
     """A closed port answers the SYN with a reset: "connection refused", exit 3. An address on the link that
     nobody has: no ARP answer, "unreachable", exit 5 (after the 3 ARP tries, 3 s). Bad arguments: exit 2."""
