@@ -400,3 +400,34 @@ func arpRequest(for target: IPv4Address, from ip: IPv4Address = clientIP, mac: M
     let sent = segments(s.takeOutput()).reduce(0) { $0 + $1.data.count }
     #expect(sent == 200_000)                                  // far beyond the unscaled 65 535
 }
+
+@Test func tcpRetransmissionResendsOnlyWhatWasSent() {
+    // Found by the net fuzzer (Fuzz/corpus/net/rto_resend_past_snd_max): a peer window smaller than one
+    // segment lets out 256 bytes; the RTO resent a whole MSS from SND.UNA, past SND.MAX and the window.
+    let s = makeStack()
+    let l = try! s.listen(port: 80)
+    var c = Client(stack: s)
+    _ = c.connect()
+    let conn = l.accept()!
+    _ = s.takeOutput()
+    _ = c.send(.ack, window: 256)
+    _ = conn.write(Array(repeating: 65, count: 3000))
+    let first = segments(s.takeOutput())
+    #expect(first.count == 1 && first[0].data.count == 256)
+    let due = conn.retransmitAt!
+    s.tick(now: due)
+    let re = segments(s.takeOutput())
+    #expect(re.count == 1 && re[0].seq == first[0].seq && re[0].data.count == 256)
+    #expect(conn.testBrokenInvariant == nil)
+    // An ACK of more than was sent is not taken; one of the 256 bytes is, and sending goes on
+    // (one MSS: the timeout collapsed the congestion window).
+    let tooFar = tcpSegment(seq: c.seq, ack: first[0].seq &+ 1460, flags: .ack)
+    s.input(tooFar, length: tooFar.count, now: due + 1)
+    #expect(conn.unacknowledged == 3000 && conn.testBrokenInvariant == nil)
+    _ = s.takeOutput()
+    let ack = tcpSegment(seq: c.seq, ack: first[0].seq &+ 256, flags: .ack)
+    s.input(ack, length: ack.count, now: due + 2)
+    let more = segments(s.takeOutput())
+    #expect(conn.unacknowledged == 3000 - 256 && conn.testBrokenInvariant == nil)
+    #expect(more.count == 1 && more[0].seq == first[0].seq &+ 256 && more[0].data.count == 1460)
+}

@@ -614,9 +614,14 @@ extension DHCPClient {
 extension TCPConnection {
     public var testRcvNxt: UInt32 { rcvNxt }
     public var testSndUna: UInt32 { sndUna }
-    /// SND.UNA <= SND.NXT <= SND.MAX, and the receive queue within its capacity.
-    public var testInvariantsHold: Bool {
-        seqLE(sndUna, sndNxt) && seqLE(sndNxt, sndMax) && receiveQueue.count <= receiveCapacity
-            && sendQueue.count <= sendCapacity
+    /// SND.UNA <= SND.NXT <= SND.MAX, and both queues within their capacity.
+    public var testInvariantsHold: Bool { testBrokenInvariant == nil }
+    /// The first invariant of `testInvariantsHold` that is broken, with the numbers, or nil.
+    public var testBrokenInvariant: String? {
+        if !seqLE(sndUna, sndNxt) { return "SND.UNA \(sndUna) > SND.NXT \(sndNxt)" }
+        if !seqLE(sndNxt, sndMax) { return "SND.NXT \(sndNxt) > SND.MAX \(sndMax)" }
+        if receiveQueue.count > receiveCapacity { return "receive queue \(receiveQueue.count) > \(receiveCapacity)" }
+        if sendQueue.count > sendCapacity { return "send queue \(sendQueue.count) > \(sendCapacity)" }
+        return nil
     }
 }

@@ -585,9 +585,12 @@ public final class TCPConnection {
         }
     }
 
-    /// Resends the first unacknowledged segment (fast retransmit, partial ACKs).
-    func retransmitFirst() {
-        let len = min(sendQueue.count, mss)
+    /// Resends the first unacknowledged segment (RTO, fast retransmit, partial ACKs): at most one MSS
+    /// of data that was sent before, never bytes past SND.MAX, which the peer's window may not allow.
+    /// Returns the sequence space it covers.
+    @discardableResult
+    func retransmitFirst() -> Int {
+        let len = min(sendQueue.count, mss, Int(sndMax &- sndUna))
         if len > 0 {
             stack.sendTCP(self, seq: sndUna, flags: .ack, dataOffset: 0, dataLength: len)
         } else if finSent {
@@ -595,6 +598,7 @@ public final class TCPConnection {
         }
         stack.stats.tcpRetransmits += 1
         rttSeq = nil                                    // Karn: no samples from retransmitted data
+        return len > 0 ? len : (finSent ? 1 : 0)
     }
 
     /// The retransmission / persist / TIME_WAIT timers.
@@ -648,10 +652,7 @@ public final class TCPConnection {
         inFastRecovery = false
         dupAcks = 0
         rto = min(rto * 2, stack.maximumRTO)
-        retransmitFirst()
-        let len = min(sendQueue.count, mss)
-        sndNxt = sndUna &+ UInt32(len)
-        if len == 0 && finSent { sndNxt = sndNxt &+ 1 }
+        sndNxt = sndUna &+ UInt32(retransmitFirst())
         retransmitAt = now &+ rto
     }
 
