@@ -9,9 +9,10 @@
 // body length and its CRC-32 (zlib's), then SUCCESS.
 //
 // Exit status: 0 the whole reply was read; 2 bad arguments or no network; 3 connection refused
-// (the server answered the SYN with a reset); 4 timed out (no answer to the SYN, or no end of the
-// reply within timeout=S, default 60); 5 unreachable (the next hop never answered ARP);
-// 6 the connection was reset or the reply is not HTTP.
+// (the server answered the SYN with a reset, or ICMP port unreachable came back); 4 timed out (no
+// answer to the SYN, or no end of the reply within timeout=S, default 60); 5 unreachable (the next
+// hop never answered ARP, or ICMP destination unreachable came back); 6 the connection was reset or
+// the reply is not HTTP.
 
 import Skiff
 import SkiffNet
@@ -96,7 +97,9 @@ struct App {
         switch conn.failure {
         case .refused?: fail("connection refused by \(server.description):\(port)", 3)
         case .timedOut?: fail("connection to \(server.description):\(port) timed out", 4)
-        case .unreachable?: fail("\(server.description) unreachable (no ARP answer from the next hop)", 5)
+        case .unreachable?:
+            let why = net.stack.stats.icmpUnreachable > 0 ? "ICMP destination unreachable" : "no ARP answer from the next hop"
+            fail("\(server.description) unreachable (\(why))", 5)
         case .reset?: fail("connection reset", 6)
         case nil: if conn.isConnecting { fail("connection to \(server.description):\(port) timed out", 4) }
         }

@@ -244,3 +244,55 @@ private func startConnect(_ s: NetStack, now: UInt64 = 1 * ms) -> (TCPConnection
     let d = NetStack(mac: serverMAC, config: NetConfig(address: .any, prefixLength: 0), mtu: 1500)
     #expect(throws: NetStack.SocketError.badAddress) { _ = try d.connect(to: clientIP, port: 80) }
 }
+
+/// An ICMP destination unreachable from `from` (a router) quoting `quoteLength` bytes of `frame`'s IP packet.
+private func icmpUnreachable(code: UInt8, quoting frame: [UInt8], quoteLength: Int = 28, from: IPv4Address = clientIP) -> [UInt8] {
+    var m = [UInt8](repeating: 0, count: 8) + Array(frame[14..<(14 + quoteLength)])
+    m.put8(0, 3); m.put8(1, code)
+    m.put16(2, Checksum.finish(Checksum.sum(m, 0, m.count)))
+    return ipFrame(proto: IPProtocol.icmp, m, src: from)
+}
+
+/// Connects and returns the connection and the raw frame of its SYN.
+private func connectRaw(_ s: NetStack, port: UInt16 = peerPort) -> (TCPConnection, [UInt8])? {
+    guard let c = try? s.connect(to: clientIP, port: port, now: 1 * ms) else { return nil }
+    let out = s.takeOutput()
+    guard out.count == 1 else { return nil }
+    return (c, out[0])
+}
+
+@Test func icmpUnreachableFailsAConnectAtOnce() {
+    for (code, want) in [(UInt8(0), TCPFailure.unreachable), (1, .unreachable), (13, .unreachable), (3, .refused), (2, .refused)] {
+        let s = makeStack()
+        guard let (c, syn) = connectRaw(s) else { Issue.record("no SYN"); return }
+        let icmp = icmpUnreachable(code: code, quoting: syn, from: IPv4Address(10, 77, 0, 254))
+        s.input(icmp, length: icmp.count, now: 5 * ms)
+        #expect(c.state == .closed && !c.isConnecting && c.failure == want, "code \(code)")
+        #expect(s.stats.icmpUnreachable == 1 && segments(s.takeOutput()).isEmpty, "code \(code)")
+    }
+}
+
+@Test func icmpUnreachableMustQuoteTheSYN() {
+    let s = makeStack()
+    guard let (c, syn) = connectRaw(s) else { Issue.record("no SYN"); return }
+    var forged: [[UInt8]] = []
+    var wrongSeq = syn; wrongSeq.put32(38, syn.u32(38) &+ 1)            // the ISS guessed wrong
+    var wrongPort = syn; wrongPort.put16(36, peerPort &+ 1)
+    var wrongSource = syn; wrongSource.putIP(26, IPv4Address(10, 77, 0, 9))   // a packet we did not send
+    var udp = syn; udp.put8(23, IPProtocol.udp)
+    for f in [wrongSeq, wrongPort, wrongSource, udp] { forged.append(icmpUnreachable(code: 1, quoting: f)) }
+    forged.append(icmpUnreachable(code: 4, quoting: syn))                  // fragmentation needed: ignored
+    let truncated = icmpUnreachable(code: 1, quoting: syn, quoteLength: 24)     // 4 bytes of TCP header: too short
+    forged.append(truncated)
+    var badSum = icmpUnreachable(code: 1, quoting: syn); badSum[36] ^= 0xff
+    forged.append(badSum)
+    for f in forged { s.input(f, length: f.count, now: 5 * ms) }
+    #expect(c.state == .synSent && c.failure == nil && s.stats.icmpUnreachable == 0)
+    #expect(s.stats.malformed == 1 && s.stats.badChecksum == 1)
+    // Once established, the same ICMP is a soft error: the connection stays.
+    let synack = tcpSegment(sport: peerPort, dport: c.localPort, seq: 7000, ack: syn.u32(38) &+ 1, flags: .syn | .ack)
+    s.input(synack, length: synack.count, now: 6 * ms)
+    let late = icmpUnreachable(code: 3, quoting: syn)
+    s.input(late, length: late.count, now: 7 * ms)
+    #expect(c.state == .established && c.failure == nil && s.stats.icmpUnreachable == 0)
+}

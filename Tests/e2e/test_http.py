@@ -364,11 +364,30 @@ def test_http_get_refused_unreachable_and_bad_arguments(skiff, example, netns):
     t = time.monotonic()
     r = run_http_get(skiff, image, netns, "server=10.77.0.99", "port=80")
     helpers.expect_status(r, 5)
-    assert "http-get: 10.77.0.99 unreachable" in r.out and 2.5 < time.monotonic() - t < 60, r.describe()
+    assert "http-get: 10.77.0.99 unreachable (no ARP answer from the next hop)" in r.out and 2.5 < time.monotonic() - t < 60, r.describe()
     for args, text in ((["server=10.77.0"], "bad server"), (["port=80"], "no server="),
                        ([f"server={ADDR}"], "not a unicast destination")):
         r = run_http_get(skiff, image, netns, *args, timeout=60)
         assert r.returncode == 2 and text in r.out, r.describe()
+
+
+def test_http_get_fails_at_once_on_icmp_unreachable(skiff, example, netns):
+    """Through a gateway (the namespace, forwarding on) to a network it has no route to, Linux answers
+    the SYN with ICMP net unreachable (code 0), and to a `prohibit` route with code 13: the connect fails at
+    once, "unreachable", exit 5, instead of after its SYN retransmissions (63 s); the example names the
+    ICMP as the reason (the stack counted it)."""
+    image = example("http-get")
+    netns.add_tap("tap0", f"{HOST}/24")
+    r = helpers.run(netns.exec_argv(["sysctl", "-qw", "net.ipv4.ip_forward=1"]), timeout=10)
+    assert r.returncode == 0, r.describe()
+    netns.ip("route", "add", "prohibit", "10.98.0.0/16")
+    for server in ("10.99.0.1", "10.98.0.1"):
+        t = time.monotonic()
+        r = run_http_get(skiff, image, netns, f"server={server}", "port=80", f"gw={HOST}", timeout=60)
+        took = time.monotonic() - t
+        helpers.expect_status(r, 5)
+        assert f"http-get: {server} unreachable (ICMP destination unreachable)" in r.out and took < 20, \
+            f"{took:.1f} s\n" + r.describe()
 
 
 def test_http_bad_arguments(skiff, example, netns):

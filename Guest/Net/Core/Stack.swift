@@ -72,6 +72,7 @@ public struct NetStats {
     public var tcpRetransmits = 0
     public var tcpFastRetransmits = 0
     public var arpQueueDropped = 0
+    public var icmpUnreachable = 0     // ICMP destination unreachable that failed a connect
 }
 
 /// A received UDP datagram.
@@ -403,7 +404,8 @@ public final class NetStack {
         let o = ip.payloadStart, n = ip.payloadEnd - ip.payloadStart
         guard n >= 8 else { stats.malformed += 1; return }
         guard Checksum.finish(Checksum.sum(f, o, n)) == 0 else { stats.badChecksum += 1; return }
-        guard f.u8(o) == 8, f.u8(o + 1) == 0 else { return }        // echo request only
+        if f.u8(o) == 3 { inputUnreachable(f, quote: o + 8, end: o + n, code: f.u8(o + 1)); return }
+        guard f.u8(o) == 8, f.u8(o + 1) == 0 else { return }        // echo request; the rest is ignored
         guard n + 28 <= mtu + 14 else { return }
         var r = newFrame(payload: n)
         for i in 0..<n { r[34 + i] = f[o + i] }
@@ -411,6 +413,26 @@ public final class NetStack {
         r.put16(36, Checksum.finish(Checksum.sum(r, 34, n)))
         stats.echoReplies += 1
         transmitIPv4(&r, to: ip.source, proto: IPProtocol.icmp, payloadLength: n)
+    }
+
+    /// ICMP destination unreachable (RFC 792) about one of our SYNs: the `connect` fails now rather than
+    /// after its retransmissions, as RFC 1122 4.2.3.9 allows and Linux does in SYN-SENT. Port and protocol
+    /// unreachable mean `.refused`, the other codes `.unreachable`; "fragmentation needed" (code 4) is
+    /// ignored (no path MTU discovery). The quoted IP header must be ours and the quoted TCP header must
+    /// name a connecting connection's ports and its ISS, so a forger has to guess the ISS. Open
+    /// connections ignore ICMP errors (soft errors: their own retransmissions decide).
+    func inputUnreachable(_ f: [UInt8], quote o: Int, end: Int, code: UInt8) {
+        guard end - o >= IPv4Packet.minimumHeader + 8, f.u8(o) >> 4 == 4 else { stats.malformed += 1; return }
+        let ihl = Int(f.u8(o) & 15) * 4
+        guard ihl >= IPv4Packet.minimumHeader, end - o >= ihl + 8 else { stats.malformed += 1; return }
+        guard f.u8(o + 9) == IPProtocol.tcp, f.ip(o + 12) == config.address, code != 4 else { return }
+        let remote = f.ip(o + 16), t = o + ihl
+        let localPort = f.u16(t), remotePort = f.u16(t + 2), seq = f.u32(t + 4)
+        guard let c = connections.first(where: { $0.isConnecting && $0.localPort == localPort
+                                                   && $0.remotePort == remotePort && $0.remoteAddress == remote }),
+              seq == c.iss else { return }
+        stats.icmpUnreachable += 1
+        c.enterClosed(reset: false, failure: code == 2 || code == 3 ? .refused : .unreachable)
     }
 
     func inputUDP(_ f: [UInt8], _ ip: IPv4Packet, now: UInt64) {

@@ -7,12 +7,14 @@ public enum TCPState: Equatable {
 
 /// Why a connection ended other than by an orderly close (`TCPConnection.failure`).
 public enum TCPFailure: Equatable {
-    /// `connect`: the peer answered the SYN with a reset (nothing listens on that port).
+    /// `connect`: the peer answered the SYN with a reset (nothing listens on that port), or an
+    /// ICMP port or protocol unreachable came back.
     case refused
     /// No answer: `connect`'s SYN went unanswered `NetStack.connectRetries` times, or data went
     /// unacknowledged `NetStack.maxRetries` times on an open connection.
     case timedOut
-    /// `connect`: the next hop (the destination, or the gateway when it is off-link) never answered ARP.
+    /// `connect`: the next hop (the destination, or the gateway when it is off-link) never answered ARP,
+    /// or an ICMP destination unreachable (net, host, prohibited...) came back for the SYN.
     case unreachable
     /// The peer reset an open connection.
     case reset
