@@ -156,6 +156,8 @@ func fuzzNet(_ input: [UInt8]) {
         }
         if flags & 1 != 0 { fixChecksums(&f) }
         now += UInt64(f.first ?? 0) * 1_000_000
+        var sentBefore: [ObjectIdentifier: UInt32] = [:]
+        for c in stack.testConnections { sentBefore[ObjectIdentifier(c)] = c.testSndMax }
         if let d = dhcpStack {
             var g = f
             if g.count >= 42 + 8, be16(g, 12) == 0x0800, g[23] == 17 {
@@ -187,6 +189,9 @@ func fuzzNet(_ input: [UInt8]) {
         checkOutput(stack.takeOutput(), mtu: stack.mtu)
         for c in stack.testConnections {
             if let broken = c.testBrokenInvariant { invariant(false, "sequence state broken in \(c.state): \(broken)") }
+            if sentBefore[ObjectIdentifier(c)] != c.testSndMax {
+                invariant(!c.testSentPastWindow, "sent past the peer's window in \(c.state)")
+            }
         }
         invariant(listener.testLoad <= listener.backlog, "backlog exceeded")
     }

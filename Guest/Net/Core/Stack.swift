@@ -636,6 +636,11 @@ extension DHCPClient {
 extension TCPConnection {
     public var testRcvNxt: UInt32 { rcvNxt }
     public var testSndUna: UInt32 { sndUna }
+    public var testSndMax: UInt32 { sndMax }
+    /// Sent past the peer's window: SND.MAX beyond SND.UNA + SND.WND, with one sequence number of slack
+    /// for a zero-window probe or the FIN. Only meaningful right after SND.MAX moved (a peer may shrink
+    /// its window below data already sent).
+    public var testSentPastWindow: Bool { seqGT(sndMax, sndUna &+ max(sndWnd, 1)) }
     /// SND.UNA <= SND.NXT <= SND.MAX, and both queues within their capacity.
     public var testInvariantsHold: Bool { testBrokenInvariant == nil }
     /// The first invariant of `testInvariantsHold` that is broken, with the numbers, or nil.
