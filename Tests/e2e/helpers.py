@@ -423,10 +423,16 @@ def ping(ns: NetNS, ip: str, *options: str, count: int = 5, deadline: float = 60
     return run(ping_argv(ns, ip, *options, count=count), timeout=deadline + 30)
 
 
-def expect_all_replies(r: Result, count: int) -> None:
+def expect_all_replies(r: Result, count: int, guest: Result | None = None) -> None:
+    """Every one of `count` echo requests answered once; on failure the unanswered sequence numbers and,
+    when given, the guest's own output (did it stop early?) are part of the message."""
     # iputils: "N received"; busybox (inside the nested machines): "N packets received".
-    assert r.returncode == 0 and re.search(rf"\b{count} (packets )?received", r.out) and " 0% packet loss" in r.out, \
-        "ping lost replies:\n" + r.describe()
+    if not (r.returncode == 0 and re.search(rf"\b{count} (packets )?received", r.out) and " 0% packet loss" in r.out):
+        answered = {int(m) for m in re.findall(r"icmp_seq=(\d+)", r.out)}
+        first = 1 if "icmp_seq=0 " not in r.out else 0
+        missing = sorted(set(range(first, first + count)) - answered)
+        more = f"\n--- the guest ---\n{guest.describe()}" if guest is not None else ""
+        raise AssertionError(f"ping lost replies, icmp_seq {missing[:50]}:\n" + r.describe() + more)
     assert "wrong data" not in r.out and "DUP!" not in r.out, r.describe()
 
 

@@ -253,8 +253,8 @@ def test_net_2if(t, net):
     n, interval = t.param("net_2if", "count"), t.param("net_2if", "interval")
     (r0, r1), r = t.net_session(net, [TAP0, TAP1], net_args(t.guest("net_2if"), [TAP0, TAP1], f"limit={2 * n}"),
                                 [Ping("10.77.0.2", n, ("-i", interval)), Ping("10.78.0.2", n, ("-i", interval))])
-    expect_all_replies(r0, n)
-    expect_all_replies(r1, n)
+    expect_all_replies(r0, n, guest=r)
+    expect_all_replies(r1, n, guest=r)
     expect_success(r)
     assert "service1 is 10.78.0.2" in r.out, r.describe()
 
