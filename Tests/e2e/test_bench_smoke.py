@@ -108,9 +108,9 @@ def test_tender_baseline_is_an_extra_column(skiff, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--tender-baseline"], "--tender-baseline needs a path"),
-    (["--tender-baseline", "/nonexistent/hvt"], "/nonexistent/hvt is not an executable file"),
-    (["--tender-baseline", "tender=/bin/true"], "label 'tender' is empty, reserved or given twice"),
+    (["--tender-baseline"], "--tender-baseline needs a path ([LABEL=]PATH)"),
+    (["--tender-baseline", "/nonexistent/hvt"], "--tender-baseline: /nonexistent/hvt is not an executable file"),
+    (["--tender-baseline", "tender=/bin/true"], "--tender-baseline: label 'tender' is empty, reserved or given twice"),
 ])
 def test_tender_baseline_refusals(args, message, tmp_path):
     """A bad --tender-baseline is refused before anything is built or run: one line, status 2."""
