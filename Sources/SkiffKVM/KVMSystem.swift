@@ -76,11 +76,6 @@ public final class KVMVirtualMachine {
         ((try? kvmIoctl(vmFD, CSKIFF_KVM_CHECK_EXTENSION, UInt(cap), "KVM_CHECK_EXTENSION")) ?? 0) > 0
     }
 
-    /// `KVM_CHECK_EXTENSION` on the VM: the capability's value (0 when absent).
-    func capabilityValue(_ cap: Int32) -> Int {
-        Int((try? kvmIoctl(vmFD, CSKIFF_KVM_CHECK_EXTENSION, UInt(cap), "KVM_CHECK_EXTENSION")) ?? 0)
-    }
-
     /// True if the host can signal an eventfd on a guest doorbell write (`KVM_CAP_IOEVENTFD`).
     public var supportsDoorbells: Bool { hasCapability(KVM_CAP_IOEVENTFD) }
 
@@ -202,8 +197,12 @@ public class KVMVCPUBase {
     let memoryBase: UInt64
     /// Guest memory, for the debugging paths that read guest tables (KVMVCPU+debug_ARCH.swift).
     let guestMemory: GuestMemory
-    /// Hardware breakpoints and watchpoints KVM offers a debugger (arm64: KVM_CAP_GUEST_DEBUG_HW_BPS/WPS).
-    let debugSlots: (breakpoints: Int, watchpoints: Int)
+    /// The VM's fd, for the capability questions only a debugger asks (the VM outlives every run of its vCPU).
+    private let vmFD: Int32
+    /// Hardware breakpoints and watchpoints KVM offers a debugger (arm64: KVM_CAP_GUEST_DEBUG_HW_BPS/WPS);
+    /// asked on first use, so a run without a debugger makes no such ioctls.
+    lazy var debugSlots: (breakpoints: Int, watchpoints: Int) = (capability(KVM_CAP_GUEST_DEBUG_HW_BPS),
+                                                                  capability(KVM_CAP_GUEST_DEBUG_HW_WPS))
     /// Ports whose 4-byte OUTs are ignored (x86's benchmark floor; unused elsewhere).
     public var ignoredPorts: [UInt32] = []
     /// Hypercall numbers decoded: hvt's, or more when an extension is offered.
@@ -213,8 +212,13 @@ public class KVMVCPUBase {
         memorySize = vm.memory.allocationSize
         memoryBase = vm.physicalBase
         guestMemory = vm.memory
-        debugSlots = (vm.capabilityValue(KVM_CAP_GUEST_DEBUG_HW_BPS), vm.capabilityValue(KVM_CAP_GUEST_DEBUG_HW_WPS))
+        vmFD = vm.vmFD
         state = try KVMRunState(vm: vm)
+    }
+
+    /// `KVM_CHECK_EXTENSION` on the VM: the capability's value (0 when absent).
+    private func capability(_ cap: Int32) -> Int {
+        Int((try? kvmIoctl(vmFD, CSKIFF_KVM_CHECK_EXTENSION, UInt(cap), "KVM_CHECK_EXTENSION")) ?? 0)
     }
 
     /// Makes SIGINT/SIGTERM interrupt this vCPU; call on the thread that runs it.

@@ -38,7 +38,8 @@ import SkiffArchX86_64
 struct X86GuestDebug {
     /// What the debugger asked for.
     var control = GuestDebugControl()
-    let host = X86DebugHost.detect()
+    /// The host's kind, found on first use (a stat and maybe a CPUID): a run without a debugger never asks.
+    lazy var host = X86DebugHost.detect()
     /// Trampolines in place (KVMVCPU.installTrampolines), and those to restore once the vCPU has left them.
     var trampolines: [X86Trampoline] = []
     var retiring: [X86Trampoline] = []

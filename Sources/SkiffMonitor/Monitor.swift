@@ -116,6 +116,9 @@ public struct Monitor {
         loop.haltHooks.append { modules.guestHalted($0); modules.finish() }
         loop.faultHooks.append { modules.guestFaulted($0) }
         loop.debugger = attachment.debugger
+        // What the host offers a debugger (the kind of KVM, hardware breakpoint slots) is asked on first use,
+        // so a run without one makes none of those calls; with one, ask now, before the sandbox forbids them.
+        if attachment.debugger != nil { _ = vcpu.debugCapabilities }
         // 6. Confine the monitor, then run.
         if o.sandbox {
             let forceViolation = getenv("SKIFF_TEST_FORBIDDEN_SYSCALL") != nil

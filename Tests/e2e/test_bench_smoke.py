@@ -77,3 +77,43 @@ def test_c_floor_prints_what_the_tender_prints(example, tmp_path):
         h = subprocess.run([str(tender), *args], capture_output=True, timeout=60)
         assert (f.returncode, f.stdout) == (h.returncode, h.stdout), (args, f, h)
         assert f.returncode == 0 and f.stdout.startswith(b"hello:"), (args, f)
+
+
+def test_tender_baseline_is_an_extra_column(skiff, tmp_path):
+    """--tender-baseline puts another tender binary into the start-up comparison: its wall times, peak RSS,
+    first-instruction time, ratios and binary facts, with its guest output checked like the others'."""
+    shutil.copy2(skiff, tmp_path / "skiff")
+    shutil.copy2(_tender(), tmp_path / "skiff-hvt")
+    shutil.copy2(_tender(), tmp_path / "other-hvt")
+    env = dict(os.environ, SKIFF=str(tmp_path / "skiff"), BENCH_RUNS="2")
+    env.pop("SKIFF_HVT", None)
+    p = subprocess.run([str(REPO / "scripts/bench"), "--json", "--startup-only",
+                        "--tender-baseline", f"prev={tmp_path / 'other-hvt'}"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads(p.stdout)
+    assert set(res) == {"startup", "tender"}   # --startup-only: nothing after the start-up table
+    t = res["tender"]
+    for g in ("halt", "hello_64", "hello_512"):
+        assert t["wall_ms"][g]["baseline:prev"] > 0 and t["peak_rss_kib"][g]["baseline:prev"] > 0
+        b = t["baselines"]["prev"]
+        assert b["ratio_to_floor"][g] > 0 and b["ratio_tender_to_baseline"][g] > 0
+    assert t["first_instruction_ms"]["baseline:prev"] > 0
+    assert t["binaries"]["prev"]["file_bytes"] == (tmp_path / "other-hvt").stat().st_size
+    # The table names the column and prints its ratios.
+    p = subprocess.run([str(REPO / "scripts/bench"), "--startup-only", "--tender-baseline", str(tmp_path / "other-hvt")],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "other-hvt" in p.stdout.splitlines()[1] and "--tender-baseline other-hvt" in p.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tender-baseline"], "--tender-baseline needs a path ([LABEL=]PATH)"),
+    (["--tender-baseline", "/nonexistent/hvt"], "--tender-baseline: /nonexistent/hvt is not an executable file"),
+    (["--tender-baseline", "tender=/bin/true"], "--tender-baseline: label 'tender' is empty, reserved or given twice"),
+])
+def test_tender_baseline_refusals(args, message, tmp_path):
+    """A bad --tender-baseline is refused before anything is built or run: one line, status 2."""
+    env = dict(os.environ, SKIFF=str(tmp_path / "skiff"))
+    p = subprocess.run([str(REPO / "scripts/bench"), *args], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 2 and p.stderr == f"bench: {message}\n", p
